@@ -1,0 +1,28 @@
+"""Plotly training curves."""
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .train import atomic_write
+
+
+def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
+    """One panel per metric of ``history`` (a list of per-epoch dicts)
+    against the epoch: by default train loss and test RMSE, as the book's
+    animated plot."""
+    epochs = [h['epoch'] for h in history]
+    fig = make_subplots(rows=1, cols=len(metrics),
+                        subplot_titles=[m.replace('_', ' ') for m in metrics])
+    for col, name in enumerate(metrics, 1):
+        fig.add_trace(go.Scatter(x=epochs, y=[h[name] for h in history],
+                                 mode='lines+markers',
+                                 name=name.replace('_', ' ')), row=1, col=col)
+        fig.update_xaxes(title_text='epoch', row=1, col=col)
+    fig.update_layout(title=title, height=380, showlegend=False,
+                      template='plotly_white')
+    return fig
+
+
+def save_figure(fig, path):
+    """Write a self-contained HTML file (plotly.js inlined: works offline)."""
+    atomic_write(path, lambda tmp: fig.write_html(
+        tmp, include_plotlyjs=True, full_html=True))
