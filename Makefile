@@ -1,0 +1,31 @@
+# `make demo` and `make test` create .venv on first use and reuse it after.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The gpu extra when nvidia-smi lists a GPU, else cpu (never both).
+EXTRA  := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo gpu || echo cpu)
+ARGS   ?=
+
+.PHONY: demo test bench install clean
+
+install: $(VENV)/.installed-$(EXTRA)
+
+$(VENV)/.installed-$(EXTRA): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRA),test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(PY) scripts/train_autorec.py $(ARGS)
+
+test: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/bench_data.py $(ARGS)
+	$(PY) bench/bench_end_to_end.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

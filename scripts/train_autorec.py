@@ -1,0 +1,24 @@
+#!/usr/bin/env python
+"""Train AutoRec on MovieLens with the book's settings (item-based, random
+90/10 split, 500 hidden units, dropout 0.05, Adam lr 0.002, wd 1e-5,
+25 epochs, batch 256) and write metrics.json, curves.html and the model."""
+import sys
+
+from d2l_recsys import cli
+from d2l_recsys.experiments import run_autorec
+
+
+def main(argv=None):
+    p = cli.rating_parser(__doc__, split='random', epochs=25, batch_size=256)
+    p.add_argument('--num-hiddens', type=cli.positive_int, default=500)
+    p.add_argument('--dropout', type=cli.ratio, default=0.05)
+    p.add_argument('--variant', choices=['item', 'user'], default='item',
+                   help='item-based (the book) or user-based AutoRec')
+    p.add_argument('--sparse', action='store_true',
+                   help='observed-entries-only formulation (same results; '
+                   'slower on CPU, see README)')
+    return cli.main(p, run_autorec, 'autorec', argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='d2l_recsys',
+    version='0.1.0',
+    description='The recommender-systems chapters of Dive into Deep Learning '
+                '(MF, AutoRec) in MXNet/Gluon: faithful, fast and tested',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['d2l_recsys', 'd2l_recsys.*']),
+    python_requires='>=3.8,<3.12',
+    install_requires=[
+        'd2l==1.0.3',
+        'numpy<1.24',   # mxnet 1.9.1 fails to import on numpy >= 1.24
+        'pandas',
+        'plotly',
+    ],
+    extras_require={
+        # Pick exactly one: both install the `mxnet` module.
+        'cpu': ['mxnet==1.9.1'],
+        'gpu': ['mxnet-cu112==1.9.1'],
+        'test': ['pytest'],
+    },
+)

@@ -1,0 +1,68 @@
+"""Shared fixtures: small synthetic data in MovieLens formats (the real data
+may not be redistributed) and the real folder when D2L_RECSYS_DATA names it.
+"""
+import os
+
+import numpy as onp
+import pytest
+
+import d2l_recsys  # noqa: F401  (sets MXNet's numpy mode)
+
+
+def block_ratings(num_users=40, num_items=60, density=0.35, seed=0):
+    """Ratings with a known structure: users and items come in two groups;
+    a user rates items of its own group 5 or 4 and the others 1 or 2.
+    Every user and item has at least one rating; timestamps repeat so that
+    ties occur.  Returns an int array of rows (user, item, rating, time)."""
+    rng = onp.random.default_rng(seed)
+    mask = rng.random((num_users, num_items)) < density
+    mask[onp.arange(num_users), onp.arange(num_users) % num_items] = True
+    mask[onp.arange(num_items) % num_users, onp.arange(num_items)] = True
+    users, items = onp.nonzero(mask)
+    same = (users % 2) == (items % 2)
+    ratings = onp.where(same, rng.choice([4, 5], len(users)),
+                        rng.choice([1, 2], len(users)))
+    times = 880000000 + rng.integers(0, 50, len(users)) * 1000
+    rows = onp.stack([users + 1, items + 1, ratings, times], axis=1)
+    return rows[rng.permutation(len(rows))]
+
+
+def write_u_data(path, rows, sep='\t'):
+    with open(path, 'w') as f:
+        for r in rows:
+            f.write(sep.join(str(int(v)) for v in r) + '\n')
+
+
+def make_movielens(folder, **kwargs):
+    """A folder like ml-100k/: u.data and u.item (latin-1 titles)."""
+    os.makedirs(folder, exist_ok=True)
+    rows = block_ratings(**kwargs)
+    write_u_data(os.path.join(folder, 'u.data'), rows)
+    num_items = int(rows[:, 1].max())
+    with open(os.path.join(folder, 'u.item'), 'w', encoding='latin-1') as f:
+        for i in range(1, num_items + 1):
+            f.write(f'{i}|Film {i} (Café) (1995)|01-Jan-1995||http://x|0\n')
+    return folder
+
+
+@pytest.fixture(scope='session')
+def ml_dir(tmp_path_factory):
+    return make_movielens(str(tmp_path_factory.mktemp('data') / 'ml-100k'))
+
+
+@pytest.fixture
+def d2l_local(ml_dir, monkeypatch):
+    """d2l's module with its downloader pointed at the synthetic folder."""
+    from d2l import mxnet as d2l
+    monkeypatch.setattr(d2l, 'download_extract',
+                        lambda name, folder=None: ml_dir)
+    return d2l
+
+
+@pytest.fixture(scope='session')
+def real_data_dir():
+    path = os.environ.get('D2L_RECSYS_DATA')
+    if not path:
+        pytest.skip('real MovieLens 100K not given: set D2L_RECSYS_DATA to '
+                    'the ml-100k folder to run this test')
+    return path

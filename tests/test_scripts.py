@@ -1,0 +1,68 @@
+"""The scripts' contract: options, outputs, exit codes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def script(name, *args, cwd=None):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', name),
+                           *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+@pytest.mark.parametrize('name, extra', [
+    ('train_autorec.py', ['--num-hiddens', 10, '--variant', 'user']),
+    ('train_mf.py', ['--num-factors', 5, '--split', 'random']),
+])
+def test_script_writes_outputs(ml_dir, tmp_path, name, extra):
+    out = tmp_path / 'out'
+    p = script(name, '--data-dir', ml_dir, '--epochs', 2, '--devices',
+               'cpu:2', '--out', out, *extra)
+    assert p.returncode == 0, p.stderr
+    assert 'epoch   2/2' in p.stdout and 'test RMSE' in p.stdout
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['devices'] == ['cpu(0)', 'cpu(1)']
+    assert len(metrics['history']) == 2
+    assert {'epoch', 'train_loss', 'test_rmse'} <= set(metrics['history'][0])
+    for f in ('curves.html', 'model.params', 'model.json'):
+        assert (out / f).is_file()
+
+
+def test_train_and_test_files(ml_dir, tmp_path):
+    lines = open(os.path.join(ml_dir, 'u.data')).read().splitlines()
+    (tmp_path / 'a.base').write_text('\n'.join(lines[:-60]) + '\n')
+    (tmp_path / 'a.test').write_text('\n'.join(lines[-60:]) + '\n')
+    p = script('train_mf.py', '--train-file', tmp_path / 'a.base',
+               '--test-file', tmp_path / 'a.test', '--epochs', 1,
+               '--out', tmp_path / 'o', '--quiet')
+    assert p.returncode == 0, p.stderr
+    metrics = json.loads((tmp_path / 'o' / 'metrics.json').read_text())
+    assert metrics['num_test'] == 60
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['--epochs', '-3'], '--epochs'),
+    (['--lr', 'fast'], '--lr'),
+    (['--devices', 'tpu'], '--devices'),
+    (['--data-dir', '/no/such/folder'], '/no/such/folder'),
+])
+def test_bad_values_one_line_exit_2(ml_dir, tmp_path, args, needle):
+    full = ['--data-dir', ml_dir, '--out', tmp_path / 'o'] + args
+    p = script('train_autorec.py', *full)
+    assert p.returncode == 2
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], p.stderr
+    assert 'Traceback' not in p.stderr
+
+
+def test_malformed_file_exit_2(tmp_path):
+    (tmp_path / 'u.data').write_text('1\t2\t3\t4\n1\t2\tthree\t4\n')
+    p = script('train_mf.py', '--data-dir', tmp_path, '--out', tmp_path / 'o')
+    assert p.returncode == 2
+    assert 'line 2' in p.stderr and 'Traceback' not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
