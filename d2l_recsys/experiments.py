@@ -85,6 +85,7 @@ def _fit(net, train_iter, test_iter, loss, evaluator, config, verbose):
     net.initialize(init.Normal(0.01), ctx=devices, force_reinit=True)
     if not getattr(net, 'sparse', False):
         net.hybridize()
+        loss.hybridize()
     trainer = gluon.Trainer(net.collect_params(), 'adam',
                             {'learning_rate': config['lr'],
                              'wd': config['wd']})
