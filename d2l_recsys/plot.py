@@ -4,6 +4,12 @@ from plotly.subplots import make_subplots
 
 from .train import atomic_write
 
+LABELS = {'train_loss': 'train loss', 'test_rmse': 'test RMSE'}
+
+
+def _label(name):
+    return LABELS.get(name, name.replace('_', ' '))
+
 
 def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
     """One panel per metric of ``history`` (a list of per-epoch dicts)
@@ -11,11 +17,11 @@ def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
     animated plot."""
     epochs = [h['epoch'] for h in history]
     fig = make_subplots(rows=1, cols=len(metrics),
-                        subplot_titles=[m.replace('_', ' ') for m in metrics])
+                        subplot_titles=[_label(m) for m in metrics])
     for col, name in enumerate(metrics, 1):
         fig.add_trace(go.Scatter(x=epochs, y=[h[name] for h in history],
                                  mode='lines+markers',
-                                 name=name.replace('_', ' ')), row=1, col=col)
+                                 name=_label(name)), row=1, col=col)
         fig.update_xaxes(title_text='epoch', row=1, col=col)
     fig.update_layout(title=title, height=380, showlegend=False,
                       template='plotly_white')

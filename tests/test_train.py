@@ -112,7 +112,7 @@ def test_outputs_and_reload_give_same_rmse(ml_dir, tmp_path, run, kwargs):
     assert saved['devices'] == ['cpu(0)']
     assert saved['config']['epochs'] == 3
     html = open(os.path.join(out, 'curves.html')).read()
-    assert 'test rmse' in html and 'plotly' in html.lower()
+    assert 'test RMSE' in html and 'plotly' in html.lower()
     assert reevaluate(out) == pytest.approx(res['test_rmse'], abs=1e-6)
 
 
