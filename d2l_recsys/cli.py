@@ -31,19 +31,16 @@ nonneg_float = _number(float, lambda v: v >= 0, 'a number >= 0')
 ratio = _number(float, lambda v: 0 <= v < 1, 'a number in [0, 1)')
 
 
-def rating_parser(description, *, split, epochs, batch_size, lr=0.002,
-                  wd=1e-5):
-    """The options common to the rating scripts, with the book's defaults."""
+def base_parser(description, *, epochs=None, batch_size=None, lr=None,
+                wd=None):
+    """Options every training script shares (None: the run's default)."""
     p = Parser(description=description,
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data-dir', help='MovieLens folder or zip (default: '
                    '$D2L_RECSYS_DATA, else download through d2l)')
     p.add_argument('--train-file', help='ratings in u.data format to train '
-                   'on (with --test-file; replaces --split)')
+                   'on (with --test-file; replaces the split)')
     p.add_argument('--test-file', help='held-out ratings in u.data format')
-    p.add_argument('--split', choices=['random', 'seq-aware'], default=split)
-    p.add_argument('--test-ratio', type=ratio, default=0.1,
-                   help='test fraction of the random split')
     p.add_argument('--epochs', type=positive_int, default=epochs)
     p.add_argument('--lr', type=positive_float, default=lr)
     p.add_argument('--wd', type=nonneg_float, default=wd,
@@ -58,7 +55,28 @@ def rating_parser(description, *, split, epochs, batch_size, lr=0.002,
     return p
 
 
-def main(parser, run, name, argv=None):
+def rating_parser(description, *, split, epochs, batch_size, lr=0.002,
+                  wd=1e-5):
+    """The rating scripts' options, with the book's defaults."""
+    p = base_parser(description, epochs=epochs, batch_size=batch_size, lr=lr,
+                    wd=wd)
+    p.add_argument('--split', choices=['random', 'seq-aware'], default=split)
+    p.add_argument('--test-ratio', type=ratio, default=0.1,
+                   help='test fraction of the random split')
+    return p
+
+
+def rating_summary(results):
+    return f"test RMSE {results['test_rmse']:.4f}"
+
+
+def fail(prog, error):
+    """A one-line error on stderr; the exit code of a bad input."""
+    print(f'{prog}: error: {error}', file=sys.stderr)
+    return 2
+
+
+def main(parser, run, name, argv=None, summary=rating_summary):
     """Parse, call ``run(**options)``, print a summary; errors -> one line on
     stderr and exit code 2."""
     args = vars(parser.parse_args(argv))
@@ -69,10 +87,9 @@ def main(parser, run, name, argv=None):
     try:
         results = run(**args, verbose=verbose)
     except (ValueError, OSError, FloatingPointError) as e:
-        print(f'{parser.prog}: error: {e}', file=sys.stderr)
-        return 2
+        return fail(parser.prog, e)
     secs = results['seconds']
-    print(f"test RMSE {results['test_rmse']:.4f}  (data {secs['data']:.1f} s,"
-          f" train+eval {secs['train']:.1f} s, total {secs['total']:.1f} s)"
-          f"  -> {args['out']}")
+    print(f"{summary(results)}  (data {secs['data']:.1f} s, train+eval "
+          f"{secs['train']:.1f} s, total {secs['total']:.1f} s)  -> "
+          f"{args['out']}")
     return 0

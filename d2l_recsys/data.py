@@ -422,3 +422,86 @@ def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
             batch_size=batch_size, shuffle=train,
             last_batch='rollover' if train else 'keep', seed=seed))
     return (num_users, num_items, *iters)
+
+
+# --------------------------------------------------------------------------
+# Implicit feedback: interactions and negative sampling
+# --------------------------------------------------------------------------
+def interaction_mask(users, items, num_users, num_items):
+    """Boolean users x items matrix: True where a (user, item) pair occurs."""
+    mask = onp.zeros((num_users, num_items), dtype=bool)
+    mask[onp.asarray(users), onp.asarray(items)] = True
+    return mask
+
+
+def sample_negatives(users, mask, num, rng):
+    """``num`` items per entry of ``users`` drawn uniformly among the items
+    that user has no interaction with (``mask[u, j]`` False), vectorised by
+    rejection: draw everywhere, redraw only the collisions."""
+    users = onp.asarray(users)
+    full = mask.all(axis=1)
+    if full[users].any():
+        raise ValueError(f'user {int(users[full[users]][0])} has interacted '
+                         'with every item: no negative to sample')
+    out = rng.integers(0, mask.shape[1], (len(users), num))
+    bad = mask[users[:, None], out]
+    while bad.any():
+        out[bad] = rng.integers(0, mask.shape[1], int(bad.sum()))
+        bad = mask[users[:, None], out]
+    return out
+
+
+def sample_test_negatives(mask, num, rng):
+    """For every user, ``num`` distinct items it never interacted with (the
+    NCF protocol's candidates, drawn once).  Returns (num_users, num)."""
+    out = onp.empty((mask.shape[0], num), dtype=onp.int64)
+    for u in range(mask.shape[0]):
+        allowed = onp.flatnonzero(~mask[u])
+        if len(allowed) < num:
+            raise ValueError(f'user {u} has only {len(allowed)} items without '
+                             f'interaction; cannot draw {num} test negatives')
+        out[u] = rng.choice(allowed, num, replace=False)
+    return out
+
+
+class NegativeSamplingIter:
+    """Training batches for implicit feedback with negatives redrawn every
+    epoch, excluding each user's training items.
+
+    Pointwise (NCF): each positive ``(u, i)`` is joined by ``num_negatives``
+    pairs ``(u, j)``; batches are ``(users, items, labels)`` with labels 1/0.
+    Pairwise (``pairwise=True``, BPR and hinge, the book's ``PRDataset``):
+    batches are ``(users, positive items, negative items)``, one triple per
+    positive and negative.  The book redraws with a Python set difference per
+    sample; here one vectorised draw serves the whole epoch.
+    """
+
+    def __init__(self, users, items, num_users, num_items, num_negatives=4,
+                 pairwise=False, batch_size=256, seed=None):
+        self.users = onp.asarray(users, dtype=onp.int64)
+        self.items = onp.asarray(items, dtype=onp.int64)
+        self.mask = interaction_mask(self.users, self.items, num_users,
+                                     num_items)
+        self.num_negatives, self.pairwise = num_negatives, pairwise
+        self.batch_size = batch_size
+        self._rng = onp.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.users) * (self.num_negatives + (not self.pairwise))
+        return -(-n // self.batch_size)
+
+    def __iter__(self):
+        k = self.num_negatives
+        neg = sample_negatives(self.users, self.mask, k, self._rng)  # (n, k)
+        if self.pairwise:
+            arrays = (onp.repeat(self.users, k), onp.repeat(self.items, k),
+                      neg.ravel())
+        else:
+            n = len(self.users)
+            arrays = (onp.concatenate([self.users, onp.repeat(self.users, k)]),
+                      onp.concatenate([self.items, neg.ravel()]),
+                      onp.r_[onp.ones(n), onp.zeros(n * k)])
+        arrays = [a.astype(onp.int32) for a in arrays[:2]] + \
+            [arrays[2].astype(onp.int32 if self.pairwise else onp.float32)]
+        yield from ArrayIter(*arrays, batch_size=self.batch_size,
+                             shuffle=True, seed=self._rng.integers(2 ** 31))

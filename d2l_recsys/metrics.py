@@ -25,3 +25,73 @@ def book_running_rmse(shards):
     per_shard = [rmse(t, p) for t, p in shards]
     running = onp.cumsum(per_shard) / onp.arange(1, len(per_shard) + 1)
     return float(onp.mean(running))
+
+
+# --------------------------------------------------------------------------
+# Ranking.  Ties are broken against the held-out item (it ranks below every
+# candidate with an equal score): popularity counts tie a lot, and a
+# pessimistic rule cannot flatter a model.
+# --------------------------------------------------------------------------
+def rank_among(pos_scores, neg_scores):
+    """0-based rank of each positive among its negatives: the number of
+    negatives scoring at least as high.  (n,), (n, m) -> (n,) ints."""
+    pos = onp.asarray(pos_scores)[:, None]
+    return (onp.asarray(neg_scores) >= pos).sum(axis=1)
+
+
+def hit_rate(ranks, k):
+    """Fraction of held-out items ranked in the top ``k``."""
+    return float(onp.mean(onp.asarray(ranks) < k))
+
+
+def ndcg(ranks, k):
+    """Mean NDCG@k with one relevant item per row: 1 / log2(rank + 2) inside
+    the top ``k``, else 0."""
+    ranks = onp.asarray(ranks, dtype=onp.float64)
+    return float(onp.mean(onp.where(ranks < k, 1 / onp.log2(ranks + 2), 0)))
+
+
+def auc_from_ranks(ranks, num_negatives):
+    """AUC with one positive per row: the fraction of negatives ranked
+    below it, ``(num_negatives - rank) / num_negatives``."""
+    ranks = onp.asarray(ranks, dtype=onp.float64)
+    return float(onp.mean((num_negatives - ranks) / num_negatives))
+
+
+def full_ranking_metrics(scores, relevant, candidates, k):
+    """Rank every candidate item of every user and score the top ``k``.
+
+    ``scores``, ``relevant`` and ``candidates`` are users x items arrays;
+    ``relevant`` marks held-out items, ``candidates`` the items that may be
+    ranked (typically those not seen in training; relevant items outside it
+    are simply never found).  Users without any relevant item are skipped.
+    Returns ``hit_rate`` (a relevant item in the top k), ``ndcg`` (binary
+    relevance, ideal DCG over min(k, #relevant)), ``recall`` (share of the
+    relevant items in the top k) and the book's ``auc``: the share of the
+    other candidates ranked below the best-ranked relevant item, 0 when no
+    relevant item is a candidate.
+    """
+    scores = onp.asarray(scores, dtype=onp.float64)
+    relevant, candidates = onp.asarray(relevant), onp.asarray(candidates)
+    users = relevant.any(axis=1)
+    scores, relevant, candidates = scores[users], relevant[users], \
+        candidates[users]
+    keyed = onp.where(candidates, scores, -onp.inf)
+    # sort by score (descending), relevant items last among equals
+    order = onp.lexsort((relevant, -keyed), axis=1)
+    ranked_rel = onp.take_along_axis(relevant & candidates, order, axis=1)
+    k = min(k, scores.shape[1])
+    top = ranked_rel[:, :k]
+    n_rel = relevant.sum(axis=1)
+    gains = 1 / onp.log2(onp.arange(2, k + 2))
+    dcg = (top * gains).sum(axis=1)
+    idcg = onp.cumsum(gains)[onp.minimum(n_rel, k) - 1]
+    n_cand = candidates.sum(axis=1)
+    found = ranked_rel.any(axis=1)
+    first = onp.argmax(ranked_rel, axis=1)
+    auc = onp.where(found, (n_cand - 1 - first) / onp.maximum(n_cand - 1, 1),
+                    0.0)
+    return dict(hit_rate=float(top.any(axis=1).mean()),
+                ndcg=float((dcg / idcg).mean()),
+                recall=float((top.sum(axis=1) / n_rel).mean()),
+                auc=float(auc.mean()))

@@ -4,7 +4,7 @@ from plotly.subplots import make_subplots
 
 from .train import atomic_write
 
-LABELS = {'train_loss': 'train loss', 'test_rmse': 'test RMSE'}
+LABELS = {'train_loss': 'train loss', 'test_rmse': 'test RMSE', 'auc': 'AUC'}
 
 
 def _label(name):
@@ -14,12 +14,14 @@ def _label(name):
 def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
     """One panel per metric of ``history`` (a list of per-epoch dicts)
     against the epoch: by default train loss and test RMSE, as the book's
-    animated plot."""
-    epochs = [h['epoch'] for h in history]
+    animated plot.  Epochs without a value (not evaluated) are skipped."""
     fig = make_subplots(rows=1, cols=len(metrics),
                         subplot_titles=[_label(m) for m in metrics])
     for col, name in enumerate(metrics, 1):
-        fig.add_trace(go.Scatter(x=epochs, y=[h[name] for h in history],
+        points = [(h['epoch'], h[name]) for h in history
+                  if h.get(name) is not None]
+        fig.add_trace(go.Scatter(x=[e for e, _ in points],
+                                 y=[v for _, v in points],
                                  mode='lines+markers',
                                  name=_label(name)), row=1, col=col)
         fig.update_xaxes(title_text='epoch', row=1, col=col)

@@ -60,6 +60,28 @@ def _split(batch, devices):
 # --------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------
+def _train_epoch(train_iter, devices, trainer, shard_loss, epoch):
+    """One pass over ``train_iter``: each batch split over the devices,
+    ``shard_loss(shard)`` recorded and back-propagated per device, one
+    trainer step per batch.  Returns the mean per-example loss."""
+    sums, count = [], 0
+    for batch in train_iter:
+        batch = batch if isinstance(batch, (list, tuple)) else (batch,)
+        with autograd.record():
+            losses = [shard_loss(s) for s in _split(batch, devices)]
+        for l in losses:
+            l.backward()
+        trainer.step(batch[0].shape[0])
+        sums.extend(l.sum() for l in losses)
+        count += batch[0].shape[0]
+    train_loss = sum(float(s) for s in sums) / max(count, 1)
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f'training diverged: the train loss is {train_loss} in epoch '
+            f'{epoch}; try a smaller learning rate')
+    return train_loss
+
+
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, verbose=True):
     """Train a rating model and return its history.
@@ -79,25 +101,14 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
     if evaluator is None:
         raise ValueError('train_recsys_rating needs an evaluator, e.g. '
                          'evaluate_rmse or evaluate_autorec')
+
+    def shard_loss(s):   # (features..., label), or (rows,) for AutoRec
+        return loss(net(*(s[:-1] or s)), s[-1])
     history = []
     for epoch in range(1, num_epochs + 1):
         start = time.perf_counter()
-        sums, count = [], 0
-        for batch in train_iter:
-            batch = batch if isinstance(batch, (list, tuple)) else (batch,)
-            shards = _split(batch, devices)
-            with autograd.record():
-                losses = [loss(net(*(s[:-1] or s)), s[-1]) for s in shards]
-            for l in losses:
-                l.backward()
-            trainer.step(batch[0].shape[0])
-            sums.extend(l.sum() for l in losses)
-            count += batch[0].shape[0]
-        train_loss = sum(float(s) for s in sums) / max(count, 1)
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(
-                f'training diverged: the train loss is {train_loss} in epoch '
-                f'{epoch}; try a smaller learning rate')
+        train_loss = _train_epoch(train_iter, devices, trainer, shard_loss,
+                                  epoch)
         test_rmse = evaluator(net, test_iter, devices)
         seconds = time.perf_counter() - start
         history.append(dict(epoch=epoch, train_loss=train_loss,
@@ -106,6 +117,45 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             print(f'epoch {epoch:3d}/{num_epochs}  train loss '
                   f'{train_loss:.4f}  test RMSE {test_rmse:.4f}  '
                   f'({seconds:.2f} s)', flush=True)
+    return history
+
+
+def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
+                  evaluator=None, eval_step=1, verbose=True):
+    """Train a ranking model and return its history, in the style of
+    ``train_recsys_rating``.
+
+    Batches are ``(users, items, labels)`` for a pointwise loss or
+    ``(users, positive items, negative items)`` for a pairwise one
+    (``loss.pairwise``), split over ``devices``.  Every ``eval_step`` epochs
+    (and after the last) ``evaluator(net, devices)`` returns a dict of
+    metrics, merged into that epoch's history entry
+    ``{epoch, train_loss, seconds, **metrics}``.
+    """
+    devices = devices or try_all_gpus()
+    if getattr(loss, 'pairwise', False):
+        def shard_loss(s):   # (users, positive items, negative items)
+            return loss(net(s[0], s[1]), net(s[0], s[2]))
+    else:
+        def shard_loss(s):   # (users, items, labels)
+            return loss(net(s[0], s[1]), s[2])
+    history = []
+    for epoch in range(1, num_epochs + 1):
+        start = time.perf_counter()
+        train_loss = _train_epoch(train_iter, devices, trainer, shard_loss,
+                                  epoch)
+        entry = dict(epoch=epoch, train_loss=train_loss)
+        if evaluator and (epoch % eval_step == 0 or epoch == num_epochs):
+            entry.update(evaluator(net, devices))
+        entry['seconds'] = time.perf_counter() - start
+        history.append(entry)
+        if verbose:
+            shown = ''.join(f'  {k} {v:.4f}' for k, v in entry.items()
+                            if isinstance(v, float) and k not in
+                            ('train_loss', 'seconds'))
+            print(f'epoch {epoch:3d}/{num_epochs}  train loss '
+                  f'{train_loss:.4f}{shown}  ({entry["seconds"]:.2f} s)',
+                  flush=True)
     return history
 
 

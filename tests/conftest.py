@@ -66,3 +66,33 @@ def real_data_dir():
         pytest.skip('real MovieLens 100K not given: set D2L_RECSYS_DATA to '
                     'the ml-100k folder to run this test')
     return path
+
+
+def checkerboard_rows(num_users=40, num_items=60, groups=2, density=0.5,
+                      seed=0):
+    """Implicit data whose right ranking is known: users of group g
+    (u % groups) interact only with items of group g, each with probability
+    ``density`` (at least 4 per user).  Timestamps are distinct, so the
+    latest interaction (the held-out one) is well defined."""
+    rng = onp.random.default_rng(seed)
+    rows = []
+    for u in range(num_users):
+        own = onp.arange(u % groups, num_items, groups)
+        picked = own[rng.random(len(own)) < density]
+        if len(picked) < 4:
+            picked = rng.choice(own, 4, replace=False)
+        times = 880000000 + rng.permutation(len(picked)) * 1000 + u
+        rows += [(u + 1, i + 1, 5, t) for i, t in zip(picked, times)]
+    rows = onp.array(rows)
+    return rows[rng.permutation(len(rows))]
+
+
+@pytest.fixture(scope='session')
+def checker_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('checker') / 'ml-100k'
+    folder.mkdir()
+    write_u_data(folder / 'u.data', checkerboard_rows())
+    with open(folder / 'u.item', 'w', encoding='latin-1') as f:
+        for i in range(1, 61):
+            f.write(f'{i}|Movie {i} (1990)|01-Jan-1990||http://x|0\n')
+    return str(folder)

@@ -66,3 +66,41 @@ def test_malformed_file_exit_2(tmp_path):
     assert p.returncode == 2
     assert 'line 2' in p.stderr and 'Traceback' not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_train_neumf_and_recommend(checker_dir, tmp_path):
+    out = tmp_path / 'gmf'
+    p = script('train_neumf.py', '--data-dir', checker_dir, '--model', 'gmf',
+               '--epochs', 2, '--num-test-negatives', 20, '--devices', 'cpu:2',
+               '--out', out)
+    assert p.returncode == 0, p.stderr
+    assert 'HR@10' in p.stdout and 'Recall@10' in p.stdout
+    metrics = json.loads((out / 'metrics.json').read_text())
+    for key in ('hit_rate@10', 'ndcg@10', 'auc', 'full_ranking', 'history',
+                'seconds', 'config', 'devices'):
+        assert key in metrics
+    assert metrics['devices'] == ['cpu(0)', 'cpu(1)']
+    p = script('recommend.py', '--model-dir', out, '--user', 3, '-k', 5)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert len(lines) == 6 and 'Movie' in lines[1]
+    # user 3 (group 0) has rated only even item ids; none is recommended
+    rated = {int(l.split('\t')[1]) for l in
+             open(os.path.join(checker_dir, 'u.data')) if l.startswith('3\t')}
+    shown = {int(l.split('(item ')[1].split(',')[0]) for l in lines[1:]}
+    assert not rated & shown
+    p = script('recommend.py', '--model-dir', out, '--user', 999)
+    assert p.returncode == 2 and 'unknown user 999' in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['--nums-hiddens', '10,x'], '--nums-hiddens'),
+    (['--protocol', 'other'], '--protocol'),
+    (['--pretrain-gmf', '/tmp'], 'together'),
+])
+def test_train_neumf_bad_values(checker_dir, tmp_path, args, needle):
+    p = script('train_neumf.py', '--data-dir', checker_dir,
+               '--out', tmp_path / 'o', *args)
+    assert p.returncode == 2
+    assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1

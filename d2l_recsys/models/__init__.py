@@ -1,5 +1,7 @@
 """One short file per chapter model."""
 from .autorec import AutoRec, MaskedL2Loss
+from .itempop import ItemPop
 from .mf import MF
+from .neumf import GMF, MLP, NeuMF, load_pretrained
 
-MODELS = {'AutoRec': AutoRec, 'MF': MF}
+MODELS = {m.__name__: m for m in (AutoRec, MF, GMF, MLP, NeuMF, ItemPop)}

@@ -1,0 +1,39 @@
+"""Ranking losses (d2l, chapter "Personalized Ranking for Recommender
+Systems").  Each returns one value per example; ``trainer.step(batch_size)``
+then averages, as the book's per-batch sums do.  ``pairwise`` tells the
+training loop whether a batch is ``(u, i, j)`` or ``(u, i, label)``."""
+from mxnet import gluon
+
+
+class BPRLoss(gluon.loss.Loss):
+    """Bayesian personalized ranking: ``-log sigmoid(s_ui - s_uj)``
+    (Rendle et al., 2009), computed as ``softplus(s_uj - s_ui)``."""
+    pairwise = True
+
+    def __init__(self, **kwargs):
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+
+    def hybrid_forward(self, F, positive, negative):
+        return F.npx.activation(negative - positive, act_type='softrelu')
+
+
+class HingeLossbRec(gluon.loss.Loss):
+    """Hinge ranking loss: ``max(margin - (s_ui - s_uj), 0)``."""
+    pairwise = True
+
+    def __init__(self, margin=1.0, **kwargs):
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+        self.margin = margin
+
+    def hybrid_forward(self, F, positive, negative):
+        return F.np.maximum(self.margin - (positive - negative), 0)
+
+
+class PointwiseBCELoss(gluon.loss.SigmoidBinaryCrossEntropyLoss):
+    """NCF's log loss on (score, 0/1 label) pairs.  ``from_sigmoid=False``
+    (scores are logits) computes it stably; pass True for a model whose
+    output already went through a sigmoid."""
+    pairwise = False
+
+
+LOSSES = {'bce': PointwiseBCELoss, 'bpr': BPRLoss, 'hinge': HingeLossbRec}

@@ -1,0 +1,30 @@
+"""ItemPop: score an item by how often it was interacted with in training
+(the popularity baseline of the NCF paper).  A Gluon block with one fixed
+parameter, so it shares the ranking models' interface, scoring and
+checkpoints."""
+import warnings
+
+import numpy as onp
+from mxnet import init
+from mxnet.gluon import nn
+
+# The user id is part of the shared interface but does not change the score.
+warnings.filterwarnings('ignore', message='The 0-th input to HybridBlock')
+
+
+class ItemPop(nn.HybridBlock):
+    def __init__(self, num_users, num_items, **kwargs):
+        super().__init__(**kwargs)
+        self.config = dict(num_users=num_users, num_items=num_items)
+        self.popularity = self.params.get('popularity', shape=(num_items,),
+                                          init=init.Zero(), grad_req='null')
+
+    def fit(self, items):
+        """Count the training interactions of each item (0-based ids)."""
+        counts = onp.bincount(onp.asarray(items, dtype=onp.int64),
+                              minlength=self.config['num_items'])
+        self.popularity.set_data(counts.astype(onp.float32))
+        return self
+
+    def hybrid_forward(self, F, user_id, item_id, popularity):
+        return F.np.take(popularity, item_id.astype('int32'))    # (B,)

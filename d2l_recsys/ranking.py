@@ -1,0 +1,130 @@
+"""Scoring, evaluation protocols and top-k recommendation for ranking
+models.  Every ranking model maps ``(user_ids, item_ids)`` to scores, so all
+of this works for GMF, MLP, NeuMF and ItemPop alike.
+
+One evaluation scores the whole users x items matrix once (in batches over
+all devices) and reads every metric off it: the protocol's own (NCF: the
+held-out item among sampled negatives; book: full ranking with Hit@k and
+AUC) and the full-ranking HR/NDCG/Recall@10 reported for every run.
+"""
+import numpy as onp
+from mxnet import np
+
+from . import metrics
+from .data import interaction_mask
+from .train import _split
+
+
+def score_matrix(net, num_users, num_items, devices, users=None,
+                 batch_size=1 << 16):
+    """``scores[u, i]`` for the given users (default all) and all items, as a
+    float32 numpy array."""
+    users = onp.arange(num_users) if users is None else onp.asarray(users)
+    per_chunk = max(1, batch_size // num_items)
+    out = onp.empty((len(users), num_items), dtype=onp.float32)
+    for start in range(0, len(users), per_chunk):
+        chunk = users[start:start + per_chunk]
+        u = np.array(onp.repeat(chunk, num_items), dtype='int32')
+        i = np.array(onp.tile(onp.arange(num_items), len(chunk)),
+                     dtype='int32')
+        parts = [net(*shard).asnumpy() for shard in _split((u, i), devices)]
+        out[start:start + len(chunk)] = onp.concatenate(parts).reshape(
+            len(chunk), num_items)
+    return out
+
+
+class RankingEvaluator:
+    """Scores a ranking model under one protocol; call it as
+    ``evaluator(net, devices)`` to get a dict of metrics.
+
+    ``protocol='ncf'``: each held-out ``(user, item)`` is ranked among the
+    user's ``test_negatives`` (users x m, items never interacted with):
+    ``hit_rate@k``, ``ndcg@k``, ``auc``.
+
+    ``protocol='book'``: full ranking of every item the user has not seen in
+    training: ``hit_rate@k``, ``ndcg@k`` and the book's ``auc``.  Setting
+    ``item_range=num_users`` reproduces the book's bug (only items
+    ``0..num_users-1`` are candidates), to show its effect.
+
+    Both also give ``full_ranking``: HR@10, NDCG@10 and Recall@10 over all
+    items unseen in training.
+    """
+
+    def __init__(self, train_users, train_items, test_users, test_items,
+                 num_users, num_items, protocol='ncf', top_k=10,
+                 test_negatives=None, item_range=None):
+        if protocol not in ('ncf', 'book'):
+            raise ValueError(f"protocol must be 'ncf' or 'book', got "
+                             f'{protocol!r}')
+        if protocol == 'ncf' and test_negatives is None:
+            raise ValueError("protocol 'ncf' needs test_negatives")
+        self.num_users, self.num_items = num_users, num_items
+        self.protocol, self.top_k = protocol, top_k
+        self.test_users = onp.asarray(test_users)
+        self.test_items = onp.asarray(test_items)
+        self.test_negatives = test_negatives
+        self.relevant = interaction_mask(test_users, test_items, num_users,
+                                         num_items)
+        self.unseen = ~interaction_mask(train_users, train_items, num_users,
+                                        num_items)
+        self.candidates = self.unseen.copy()
+        if item_range is not None:
+            self.candidates[:, item_range:] = False
+
+    def from_scores(self, scores):
+        k, res = self.top_k, {}
+        if self.protocol == 'ncf':
+            pos = scores[self.test_users, self.test_items]
+            neg = onp.take_along_axis(
+                scores[self.test_users], self.test_negatives[self.test_users],
+                axis=1)
+            ranks = metrics.rank_among(pos, neg)
+            res[f'hit_rate@{k}'] = metrics.hit_rate(ranks, k)
+            res[f'ndcg@{k}'] = metrics.ndcg(ranks, k)
+            res['auc'] = metrics.auc_from_ranks(ranks, neg.shape[1])
+        else:
+            book = metrics.full_ranking_metrics(scores, self.relevant,
+                                                self.candidates, k)
+            res[f'hit_rate@{k}'] = book['hit_rate']
+            res[f'ndcg@{k}'] = book['ndcg']
+            res['auc'] = book['auc']
+        full = metrics.full_ranking_metrics(scores, self.relevant,
+                                            self.unseen, 10)
+        res['full_ranking'] = {'hit_rate@10': full['hit_rate'],
+                               'ndcg@10': full['ndcg'],
+                               'recall@10': full['recall']}
+        return res
+
+    def __call__(self, net, devices):
+        return self.from_scores(score_matrix(net, self.num_users,
+                                             self.num_items, devices))
+
+
+def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
+                     devices, k=50, item_range=None):
+    """d2l's signature and return value ``(hit_rate, auc)``: ``test_input``
+    maps each user to its held-out items, ``candidates`` to its training
+    items.  Ranks every item not in training (``item_range=num_users``
+    restricts candidates to ``0..num_users-1`` as the book's code does).
+    Sequence inputs (``seq``) are not supported."""
+    if seq is not None:
+        raise NotImplementedError('sequence-aware models are not supported')
+    pairs = [(u, i) for u, items in test_input.items() for i in items]
+    train = [(u, i) for u, items in candidates.items() for i in items]
+    tu, ti = (onp.array(x, dtype=onp.int64).reshape(-1) for x in zip(*pairs))
+    ru, ri = (onp.array(x, dtype=onp.int64).reshape(-1) for x in zip(*train))
+    ev = RankingEvaluator(ru, ri, tu, ti, num_users, num_items, 'book', k,
+                          item_range=item_range)
+    res = ev(net, devices)
+    return res[f'hit_rate@{k}'], res['auc']
+
+
+def recommend(net, user, k, exclude, num_items, devices):
+    """Top ``k`` items for one user (0-based index), skipping the item
+    indices in ``exclude``.  Returns (items, scores) in rank order."""
+    scores = score_matrix(net, None, num_items, devices,
+                          users=[user])[0].astype(onp.float64)
+    scores[onp.asarray(list(exclude), dtype=onp.int64)] = -onp.inf
+    k = min(k, int(onp.isfinite(scores).sum()))
+    top = onp.argsort(-scores, kind='stable')[:k]
+    return top, scores[top]
