@@ -19,6 +19,6 @@ setup(
         # Pick exactly one: both install the `mxnet` module.
         'cpu': ['mxnet==1.9.1'],
         'gpu': ['mxnet-cu112==1.9.1'],
-        'test': ['pytest'],
+        'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
     },
 )

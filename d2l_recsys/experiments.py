@@ -227,10 +227,11 @@ RANKING_MODELS = {'gmf': 'GMF', 'mlp': 'MLP', 'neumf': 'NeuMF',
 PROTOCOL_DEFAULTS = {
     'book': dict(loss='bpr', num_factors=10, nums_hiddens=(10, 10, 10),
                  mlp_factors=None, lr=0.01, wd=1e-5, epochs=10,
-                 batch_size=1024, num_negatives=1, top_k=50),
+                 batch_size=1024, num_negatives=1, top_k=50,
+                 prediction_bias=False),
     'ncf': dict(loss='bce', num_factors=8, nums_hiddens=(32, 16, 8),
                 mlp_factors=32, lr=0.001, wd=0.0, epochs=20, batch_size=256,
-                num_negatives=4, top_k=10),
+                num_negatives=4, top_k=10, prediction_bias=True),
 }
 RANKING_DATA_KEYS = ('data_dir', 'train_file', 'test_file', 'protocol',
                      'num_test_negatives', 'top_k', 'book_item_range', 'seed')
@@ -267,6 +268,7 @@ def _ranking_net(model, num_users, num_items, c):
     if model == 'itempop':
         return ItemPop(num_users, num_items)
     style = dict(output_activation=c['output_activation'],
+                 prediction_bias=c['prediction_bias'],
                  dense_init=init.Xavier() if c['dense_init'] == 'xavier'
                  else init.Normal(0.01))
     if model == 'gmf':
@@ -283,7 +285,8 @@ def run_ranking(model='neumf', protocol='ncf', loss=None, num_factors=None,
                 num_test_negatives=99, top_k=None, pretrain_gmf=None,
                 pretrain_mlp=None, alpha=0.5, optimizer=None,
                 book_item_range=False, output_activation=None,
-                dense_init='xavier', data_dir=None, train_file=None,
+                dense_init='xavier', prediction_bias=None, data_dir=None,
+                train_file=None,
                 test_file=None, epochs=None, lr=None, wd=None,
                 batch_size=None, seed=0, devices='auto', out=None,
                 verbose=True):

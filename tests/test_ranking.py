@@ -154,11 +154,16 @@ def test_book_item_range_hides_items_beyond_num_users():
 
 
 # --- models ---------------------------------------------------------------------
-def test_pretraining_loads_both_parts():
-    gmf, mlp = rs.GMF(3, 5, 7), rs.MLP(4, 5, 7, [6, 2])
-    neumf = rs.NeuMF(3, 5, 7, [6, 2], mlp_factors=4)
+@pytest.mark.parametrize('bias', [False, True])
+def test_pretraining_loads_both_parts(bias):
+    gmf = rs.GMF(3, 5, 7, prediction_bias=bias)
+    mlp = rs.MLP(4, 5, 7, [6, 2], prediction_bias=bias)
+    neumf = rs.NeuMF(3, 5, 7, [6, 2], mlp_factors=4, prediction_bias=bias)
     for net in (gmf, mlp, neumf):
         net.initialize()
+    if bias:   # make the biases matter
+        gmf.prediction_layer.bias.set_data(np.array([0.4]))
+        mlp.prediction_layer.bias.set_data(np.array([-1.0]))
     rs.load_pretrained(neumf, gmf, mlp, alpha=0.3)
     u, i = np.array([0, 1, 4, 2]), np.array([6, 0, 3, 3])
     expected = 0.3 * gmf(u, i) + 0.7 * mlp(u, i)

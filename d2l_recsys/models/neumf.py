@@ -7,8 +7,8 @@ the book's signature and shape: GMF embeddings ``P``, ``Q``; MLP embeddings
 ``U``, ``V``; a ReLU tower ``mlp``; a ``prediction_layer`` without bias over
 the concatenation ``[p*q, mlp([u, v])]``.
 
-Two changes from the book, both needed for the model to learn (the book's
-run ends at AUC 0.53, Hit@50 0.075), each reachable again by an argument:
+Changes from the book, needed for the model to learn (the book's run ends
+at AUC 0.53, Hit@50 0.075), each reachable again by an argument:
 
 * ``output_activation=None``: the score is a logit.  The book puts a sigmoid
   on the output and feeds it to BPR; the difference of two numbers squashed
@@ -16,6 +16,12 @@ run ends at AUC 0.53, Hit@50 0.075), each reachable again by an argument:
   sigmoid saturates.  Pointwise training uses ``SigmoidBCELoss`` on the logit,
   which is the NCF paper's ``sigmoid + log loss``, computed stably.
   ``output_activation='sigmoid'`` restores the book.
+* ``prediction_bias=False`` as the book; the NCF protocol turns it on, as
+  the NCF code has it.  Without it, pointwise training can trap the MLP:
+  its ReLU features are non-negative, so once every prediction weight is
+  positive no score can go below 0 and the model cannot even express the
+  1:4 positive/negative base rate (seen on ML-100K: loss stuck at log 2,
+  AUC 0.26).
 * ``dense_init=Xavier()`` for the tower and prediction weights (the NCF
   code's Glorot), embeddings still Normal(0.01).  The book initialises every
   weight from Normal(0.01): through three ReLU layers of 10 units the MLP path
@@ -45,13 +51,15 @@ class _Scorer(nn.HybridBlock):
     """Shared tail: the prediction layer (no bias, as the book) and the
     optional output activation; subclasses build ``features(F, u, i)``."""
 
-    def __init__(self, in_units, output_activation, dense_init, **kwargs):
+    def __init__(self, in_units, output_activation, dense_init,
+                 prediction_bias, **kwargs):
         super().__init__(**kwargs)
         if output_activation not in (None, 'sigmoid'):
             raise ValueError(f"output_activation must be None or 'sigmoid', "
                              f'got {output_activation!r}')
         self.prediction_layer = nn.Dense(1, activation=output_activation,
-                                         use_bias=False, in_units=in_units,
+                                         use_bias=prediction_bias,
+                                         in_units=in_units,
                                          weight_initializer=dense_init)
 
     def hybrid_forward(self, F, user_id, item_id):
@@ -63,12 +71,14 @@ class GMF(_Scorer):
     """Generalized matrix factorization: ``h . (p_u * q_i)``."""
 
     def __init__(self, num_factors, num_users, num_items,
-                 output_activation=None, dense_init=init.Xavier(), **kwargs):
+                 output_activation=None, dense_init=init.Xavier(),
+                 prediction_bias=False, **kwargs):
         super().__init__(num_factors, output_activation, dense_init,
-                         **kwargs)
+                         prediction_bias, **kwargs)
         self.config = dict(num_factors=num_factors, num_users=num_users,
                            num_items=num_items,
-                           output_activation=output_activation)
+                           output_activation=output_activation,
+                           prediction_bias=prediction_bias)
         self.P = _embedding(num_users, num_factors)
         self.Q = _embedding(num_items, num_factors)
 
@@ -80,13 +90,15 @@ class MLP(_Scorer):
     """A ReLU tower over the concatenated user and item embeddings."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
-                 output_activation=None, dense_init=init.Xavier(), **kwargs):
+                 output_activation=None, dense_init=init.Xavier(),
+                 prediction_bias=False, **kwargs):
         super().__init__(nums_hiddens[-1], output_activation, dense_init,
-                         **kwargs)
+                         prediction_bias, **kwargs)
         self.config = dict(num_factors=num_factors, num_users=num_users,
                            num_items=num_items,
                            nums_hiddens=list(nums_hiddens),
-                           output_activation=output_activation)
+                           output_activation=output_activation,
+                           prediction_bias=prediction_bias)
         self.U = _embedding(num_users, num_factors)
         self.V = _embedding(num_items, num_factors)
         self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init)
@@ -104,15 +116,16 @@ class NeuMF(_Scorer):
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  mlp_factors=None, output_activation=None,
-                 dense_init=init.Xavier(), **kwargs):
+                 dense_init=init.Xavier(), prediction_bias=False, **kwargs):
         super().__init__(num_factors + nums_hiddens[-1], output_activation,
-                         dense_init, **kwargs)
+                         dense_init, prediction_bias, **kwargs)
         mlp_factors = mlp_factors or num_factors
         self.config = dict(num_factors=num_factors, num_users=num_users,
                            num_items=num_items,
                            nums_hiddens=list(nums_hiddens),
                            mlp_factors=mlp_factors,
-                           output_activation=output_activation)
+                           output_activation=output_activation,
+                           prediction_bias=prediction_bias)
         self.P = _embedding(num_users, num_factors)
         self.Q = _embedding(num_items, num_factors)
         self.U = _embedding(num_users, mlp_factors)
@@ -155,4 +168,12 @@ def load_pretrained(neumf, gmf, mlp, alpha=0.5):
     fused = np.concatenate([alpha * h_gmf,
                             (1 - alpha) * h_mlp.as_in_ctx(h_gmf.ctx)], axis=1)
     weight.set_data(fused.as_in_ctx(weight.list_ctx()[0]))
+    bias = neumf.prediction_layer.bias
+    if bias is not None:
+        parts = [(w, layer.prediction_layer.bias) for w, layer in
+                 ((alpha, gmf), (1 - alpha, mlp))]
+        value = sum(w * b.data().as_in_ctx(bias.list_ctx()[0])
+                    for w, b in parts if b is not None)
+        if not isinstance(value, int):
+            bias.set_data(value)
     return neumf
