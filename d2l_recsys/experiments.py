@@ -196,7 +196,8 @@ def run_mf(data_dir=None, train_file=None, test_file=None, split='seq-aware',
 
 def reevaluate(model_dir, data_dir=None, devices='cpu'):
     """Load a saved model and score it on the split recorded with it (same
-    data source, split and seed); returns the test RMSE."""
+    data source, split and seed): the test RMSE of a rating model, the
+    metrics dict of a ranking model."""
     net, info = load_model(model_dir)
     opts = dict(info.get('data', {}))
     if data_dir:

@@ -58,7 +58,8 @@ def auc_from_ranks(ranks, num_negatives):
     return float(onp.mean((num_negatives - ranks) / num_negatives))
 
 
-def full_ranking_metrics(scores, relevant, candidates, k):
+def full_ranking_metrics(scores, relevant, candidates, k,
+                         ties='pessimistic'):
     """Rank every candidate item of every user and score the top ``k``.
 
     ``scores``, ``relevant`` and ``candidates`` are users x items arrays;
@@ -70,15 +71,25 @@ def full_ranking_metrics(scores, relevant, candidates, k):
     relevant items in the top k) and the book's ``auc``: the share of the
     other candidates ranked below the best-ranked relevant item, 0 when no
     relevant item is a candidate.
+
+    ``ties='pessimistic'`` ranks relevant items below equal scores;
+    ``ties='index'`` orders equal scores by item index, as d2l's stable sort
+    of its candidate list does (a model whose scores saturate, like the
+    book's sigmoid NeuMF, is then ranked by item id).
     """
+    if ties not in ('pessimistic', 'index'):
+        raise ValueError(f"ties must be 'pessimistic' or 'index', got "
+                         f'{ties!r}')
     scores = onp.asarray(scores, dtype=onp.float64)
     relevant, candidates = onp.asarray(relevant), onp.asarray(candidates)
     users = relevant.any(axis=1)
     scores, relevant, candidates = scores[users], relevant[users], \
         candidates[users]
     keyed = onp.where(candidates, scores, -onp.inf)
-    # sort by score (descending), relevant items last among equals
-    order = onp.lexsort((relevant, -keyed), axis=1)
+    # sort by score (descending), then relevant items last, or by index
+    second = relevant if ties == 'pessimistic' else \
+        onp.broadcast_to(onp.arange(scores.shape[1]), scores.shape)
+    order = onp.lexsort((second, -keyed), axis=1)
     ranked_rel = onp.take_along_axis(relevant & candidates, order, axis=1)
     k = min(k, scores.shape[1])
     top = ranked_rel[:, :k]

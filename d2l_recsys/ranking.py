@@ -12,7 +12,7 @@ from mxnet import np
 
 from . import metrics
 from .data import interaction_mask
-from .train import _split
+from .train import split_shards
 
 
 def score_matrix(net, num_users, num_items, devices, users=None,
@@ -27,7 +27,8 @@ def score_matrix(net, num_users, num_items, devices, users=None,
         u = np.array(onp.repeat(chunk, num_items), dtype='int32')
         i = np.array(onp.tile(onp.arange(num_items), len(chunk)),
                      dtype='int32')
-        parts = [net(*shard).asnumpy() for shard in _split((u, i), devices)]
+        parts = [net(*shard).asnumpy()
+                 for shard in split_shards((u, i), devices)]
         out[start:start + len(chunk)] = onp.concatenate(parts).reshape(
             len(chunk), num_items)
     return out
@@ -52,14 +53,14 @@ class RankingEvaluator:
 
     def __init__(self, train_users, train_items, test_users, test_items,
                  num_users, num_items, protocol='ncf', top_k=10,
-                 test_negatives=None, item_range=None):
+                 test_negatives=None, item_range=None, ties='pessimistic'):
         if protocol not in ('ncf', 'book'):
             raise ValueError(f"protocol must be 'ncf' or 'book', got "
                              f'{protocol!r}')
         if protocol == 'ncf' and test_negatives is None:
             raise ValueError("protocol 'ncf' needs test_negatives")
         self.num_users, self.num_items = num_users, num_items
-        self.protocol, self.top_k = protocol, top_k
+        self.protocol, self.top_k, self.ties = protocol, top_k, ties
         self.test_users = onp.asarray(test_users)
         self.test_items = onp.asarray(test_items)
         self.test_negatives = test_negatives
@@ -84,7 +85,8 @@ class RankingEvaluator:
             res['auc'] = metrics.auc_from_ranks(ranks, neg.shape[1])
         else:
             book = metrics.full_ranking_metrics(scores, self.relevant,
-                                                self.candidates, k)
+                                                self.candidates, k,
+                                                self.ties)
             res[f'hit_rate@{k}'] = book['hit_rate']
             res[f'ndcg@{k}'] = book['ndcg']
             res['auc'] = book['auc']
@@ -106,7 +108,9 @@ def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
     maps each user to its held-out items, ``candidates`` to its training
     items.  Ranks every item not in training (``item_range=num_users``
     restricts candidates to ``0..num_users-1`` as the book's code does).
-    Sequence inputs (``seq``) are not supported."""
+    Equal scores are ordered by item index as in d2l's stable sort, so the
+    result equals d2l's on the same network.  Sequence inputs (``seq``) are
+    not supported."""
     if seq is not None:
         raise NotImplementedError('sequence-aware models are not supported')
     pairs = [(u, i) for u, items in test_input.items() for i in items]
@@ -114,7 +118,7 @@ def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
     tu, ti = (onp.array(x, dtype=onp.int64).reshape(-1) for x in zip(*pairs))
     ru, ri = (onp.array(x, dtype=onp.int64).reshape(-1) for x in zip(*train))
     ev = RankingEvaluator(ru, ri, tu, ti, num_users, num_items, 'book', k,
-                          item_range=item_range)
+                          item_range=item_range, ties='index')
     res = ev(net, devices)
     return res[f'hit_rate@{k}'], res['auc']
 

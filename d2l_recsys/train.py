@@ -47,7 +47,7 @@ def parse_devices(spec='auto'):
                      "gpu:0,1")
 
 
-def _split(batch, devices):
+def split_shards(batch, devices):
     """Split every array of a batch over the devices (uneven sizes allowed);
     returns per-device tuples of arrays."""
     n = batch[0].shape[0]
@@ -68,7 +68,7 @@ def _train_epoch(train_iter, devices, trainer, shard_loss, epoch):
     for batch in train_iter:
         batch = batch if isinstance(batch, (list, tuple)) else (batch,)
         with autograd.record():
-            losses = [shard_loss(s) for s in _split(batch, devices)]
+            losses = [shard_loss(s) for s in split_shards(batch, devices)]
         for l in losses:
             l.backward()
         trainer.step(batch[0].shape[0])
@@ -168,7 +168,7 @@ def predict_ratings(net, test_iter, devices):
     pairs (for the book's running figure)."""
     shards = []
     for batch in test_iter:
-        for users, items, ratings in _split(batch, devices):
+        for users, items, ratings in split_shards(batch, devices):
             shards.append((ratings.asnumpy(), net(users, items).asnumpy()))
     truth = onp.concatenate([t for t, _ in shards])
     preds = onp.concatenate([p for _, p in shards])
@@ -189,7 +189,7 @@ def evaluate_autorec(net, test_iter, devices):
     the held-out entries, as in the book."""
     sq_err, count = 0.0, 0
     for batch in test_iter:
-        for rows, held_out in _split(batch, devices):
+        for rows, held_out in split_shards(batch, devices):
             pred = net.predict(rows, held_out).asnumpy()
             truth = held_out.asnumpy()
             mask = truth != 0

@@ -115,7 +115,7 @@ def test_negatives_exclude_training_items_and_are_redrawn():
 def test_rank_hit_ndcg_auc_by_hand():
     pos = onp.array([0.9, 0.5, 0.1])
     neg = onp.array([[0.1, 0.2, 0.3], [0.6, 0.5, 0.1], [0.2, 0.3, 0.4]])
-    ranks = M.rank_among(pos, neg)       # a tie counts against the positive
+    ranks = M.rank_among(pos, neg)     # a tie counts against the positive
     assert ranks.tolist() == [0, 2, 3]
     assert M.hit_rate(ranks, 1) == pytest.approx(1 / 3)
     assert M.hit_rate(ranks, 3) == pytest.approx(2 / 3)
@@ -189,7 +189,8 @@ def test_book_signature_and_init_fix():
     assert ((out > 0) & (out < 1)).all()
 
 
-def test_evaluate_ranking_matches_d2l(checker_dir):
+@pytest.mark.parametrize('constant', [False, True])
+def test_evaluate_ranking_matches_d2l(checker_dir, constant):
     from d2l import mxnet as d2l
     setup = _ranking_setup(data_dir=checker_dir, protocol='book')
     ev = setup['evaluator']
@@ -198,8 +199,12 @@ def test_evaluate_ranking_matches_d2l(checker_dir):
         train.setdefault(int(u), []).append(int(i))
     test = {int(u): [int(i)] for u, i in zip(ev.test_users, ev.test_items)}
     mx.random.seed(0)
-    net = rs.NeuMF(4, 40, 60, [8])
-    net.initialize(init.Normal(0.5))
+    if constant:   # every score equal: the tie rule decides everything
+        net = rs.ItemPop(40, 60)
+        net.initialize()
+    else:
+        net = rs.NeuMF(4, 40, 60, [8])
+        net.initialize(init.Normal(0.5))
     devices = [mx.cpu()]
     ref = d2l.evaluate_ranking(net, test, None, train, 40, 60, devices)
     ours = evaluate_ranking(net, test, None, train, 40, 60, devices,

@@ -1,0 +1,54 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from d2l_recsys.reproduction import _status
+from conftest import make_movielens
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('row, mean, std, expected', [
+    (dict(published=0.9), 0.91, 0.006, 'match'),        # within 2 std
+    (dict(published=0.9, tolerance=0.01), 0.909, 0.0, 'match'),
+    (dict(published=0.9, lower_is_better=True), 0.95, 0.01, 'worse'),
+    (dict(published=0.9, lower_is_better=True), 0.85, 0.01, 'better'),
+    (dict(published=0.6), 0.65, 0.01, 'better'),         # HR: higher wins
+    (dict(published=None), 0.5, 0.1, 'no reference'),
+])
+def test_status_rules(row, mean, std, expected):
+    assert _status(row, mean, std) == expected
+
+
+def test_reproduce_quick_writes_report(tmp_path):
+    data = make_movielens(str(tmp_path / 'ml-100k'), num_users=50,
+                          num_items=200, density=0.2)
+    out = tmp_path / 'results'
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                     'reproduce.py'),
+                        '--data-dir', data, '--seeds', '2', '--quick',
+                        '--out', str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    report = json.loads((out / 'reproduction.json').read_text())
+    names = [r['name'] for r in report['rows']]
+    assert any(n.startswith('MF, book settings') for n in names)
+    assert any(n.startswith('ItemPop, NCF') for n in names)
+    for row in report['rows']:
+        main = row['metrics'][row['metric']]
+        assert len(main['values']) == 2
+        assert row['status'] in ('match', 'better', 'worse', 'no reference')
+    md = (out / 'REPRODUCTION.md').read_text()
+    assert 'QUICK MODE' in md and '| MF, book settings' in md
+    assert (out / 'reproduction.html').is_file()
+
+
+def test_reproduce_rejects_bad_seeds(tmp_path):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                     'reproduce.py'),
+                        '--seeds', '0', '--out', str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and '--seeds' in p.stderr
