@@ -240,7 +240,7 @@ RANKING_DATA_KEYS = ('data_dir', 'train_file', 'test_file', 'protocol',
 
 def _ranking_setup(data_dir=None, train_file=None, test_file=None,
                    protocol='ncf', num_test_negatives=99, top_k=10,
-                   book_item_range=False, seed=0):
+                   book_item_range=False, seed=0, ties='pessimistic'):
     """Interactions, held-out items and the protocol's evaluator.  Both
     protocols hold out each user's latest interaction (the book's seq-aware
     split), unless a train/test file pair is given."""
@@ -260,7 +260,7 @@ def _ranking_setup(data_dir=None, train_file=None, test_file=None,
             seen, num_test_negatives, onp.random.default_rng(seed or 0))
     evaluator = RankingEvaluator(
         tu, ti, su, si, num_users, num_items, protocol, top_k, negatives,
-        item_range=num_users if book_item_range else None)
+        item_range=num_users if book_item_range else None, ties=ties)
     return dict(train_users=tu, train_items=ti, num_users=num_users,
                 num_items=num_items, num_test=len(su), evaluator=evaluator)
 

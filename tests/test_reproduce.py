@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from d2l_recsys.reproduction import _status
-from conftest import make_movielens
+from conftest import block_ratings, make_movielens, write_u_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,17 +26,23 @@ def test_status_rules(row, mean, std, expected):
 def test_reproduce_quick_writes_report(tmp_path):
     data = make_movielens(str(tmp_path / 'ml-100k'), num_users=50,
                           num_items=200, density=0.2)
+    ml1m = tmp_path / 'ml-1m'       # ML-1M's format: '::', sparse movie ids
+    ml1m.mkdir()
+    rows = block_ratings(num_users=50, num_items=200, density=0.2, seed=1)
+    rows[:, 1] = rows[:, 1] * 3 + 7
+    write_u_data(ml1m / 'ratings.dat', rows, sep='::')
     out = tmp_path / 'results'
     p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
                                                      'reproduce.py'),
                         '--data-dir', data, '--seeds', '2', '--quick',
-                        '--out', str(out)], capture_output=True, text=True,
-                       timeout=600)
+                        '--ml1m-dir', str(ml1m), '--out', str(out)],
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     report = json.loads((out / 'reproduction.json').read_text())
     names = [r['name'] for r in report['rows']]
     assert any(n.startswith('MF, book settings') for n in names)
     assert any(n.startswith('ItemPop, NCF') for n in names)
+    assert any(n.startswith('ML-1M: NeuMF') for n in names)
     for row in report['rows']:
         main = row['metrics'][row['metric']]
         assert len(main['values']) == 2

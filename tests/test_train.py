@@ -93,6 +93,10 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write(str(path), crash)
     assert json.loads(path.read_text()) == {'old': 1}
     assert os.listdir(tmp_path) == ['metrics.json']
+    atomic_write(str(path), lambda tmp: open(tmp, 'w').write('{}'))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize('run, kwargs', [
