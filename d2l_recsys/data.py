@@ -341,12 +341,10 @@ def load_data_ml100k(data, num_users, num_items, feedback='explicit'):
         scores = scores.astype(onp.int64)
         inter = np.array(interaction_matrix(data, num_users, num_items))
         return users, items, scores, inter
-    order = onp.argsort(users, kind='stable')
-    bounds = onp.flatnonzero(onp.diff(users[order])) + 1
-    groups = {int(g[0]): items[order][s:e].tolist() for g, s, e in zip(
-        onp.split(users[order], bounds), onp.r_[0, bounds],
-        onp.r_[bounds, len(order)])}
-    inter = {int(u): groups[int(u)] for u in pd.unique(users)}
+    order = onp.argsort(users, kind='stable')      # keeps data order
+    uniq, starts = onp.unique(users[order], return_index=True)
+    chunks = dict(zip(uniq.tolist(), onp.split(items[order], starts[1:])))
+    inter = {u: chunks[u].tolist() for u in pd.unique(users).tolist()}
     return users, items, onp.ones(len(users), dtype=onp.int64), inter
 
 

@@ -14,7 +14,7 @@ Two formulations give the same predictions, loss and gradients (tested):
 * ``sparse=True`` -- the encoder multiplies a CSR copy of the input and the
   decoder's backward pass goes through the observed entries only (about 6% of
   ML-100K's matrix).  It does a fraction of the arithmetic, yet on the 2-core
-  CPU here it is *slower* (about 20 ms against 11 ms per batch of 256 rows,
+  CPU here it is *slower* (25 ms against 13 ms per batch of 256 rows,
   ``bench/bench_autorec_step.py``): MXNet's CSR kernels run on one thread
   and its gathers are slow, while the dense path runs at GEMM speed.  It is
   kept as an option for machines with better sparse kernels (untested on
