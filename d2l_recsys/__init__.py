@@ -10,7 +10,7 @@ from mxnet import npx
 
 npx.set_np()  # the book's numpy interface, as every chapter begins
 
-from .data import (ArrayIter, NegativeSamplingIter,  # noqa: E402
+from .data import (ArrayIter, NegativeSamplingIter, rating_iters,  # noqa
                    interaction_mask, interaction_matrix, load_data_ml100k,
                    read_data_ml100k, read_item_titles, read_ratings,
                    read_train_test, resolve_ratings_file, sample_negatives,

@@ -403,23 +403,37 @@ class ArrayIter:
             yield batch if len(batch) > 1 else batch[0]
 
 
+def rating_iters(train_data, test_data, batch_size, seed=None,
+                 feedback='explicit'):
+    """``(train_iter, test_iter)`` of ``(user indices, item indices,
+    scores)`` batches: training batches shuffled with rollover (as the
+    book's loaders), test batches in order.  Implicit scores are all 1."""
+    iters = []
+    for part, train in ((train_data, True), (test_data, False)):
+        u, i, r = rating_arrays(part)
+        if feedback == 'implicit':
+            r = onp.ones(len(u))
+        iters.append(ArrayIter(
+            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
+            batch_size=batch_size, shuffle=train,
+            last_batch='rollover' if train else 'keep', seed=seed))
+    return tuple(iters)
+
+
 def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
                           test_ratio=0.1, batch_size=256, data_dir=None,
                           seed=None):
     """``(num_users, num_items, train_iter, test_iter)`` as d2l: iterators of
     ``(user indices, item indices, scores)`` batches; training batches are
     shuffled with rollover, test batches keep file order."""
+    if feedback not in ('explicit', 'implicit'):
+        raise ValueError(f"feedback must be 'explicit' or 'implicit', got "
+                         f'{feedback!r}')
     data, num_users, num_items = read_data_ml100k(data_dir)
     train_data, test_data = split_data_ml100k(
         data, num_users, num_items, split_mode, test_ratio, seed=seed)
-    iters = []
-    for part, train in ((train_data, True), (test_data, False)):
-        u, i, r, _ = load_data_ml100k(part, num_users, num_items, feedback)
-        iters.append(ArrayIter(
-            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
-            batch_size=batch_size, shuffle=train,
-            last_batch='rollover' if train else 'keep', seed=seed))
-    return (num_users, num_items, *iters)
+    return (num_users, num_items,
+            *rating_iters(train_data, test_data, batch_size, seed, feedback))
 
 
 # --------------------------------------------------------------------------

@@ -72,17 +72,6 @@ def _autorec_iters(train, test, num_users, num_items, variant, batch_size,
     return train_mat.shape[1], train_iter, test_iter
 
 
-def _mf_iters(train, test, batch_size, seed):
-    iters = []
-    for part, is_train in ((train, True), (test, False)):
-        u, i, r = D.rating_arrays(part)
-        iters.append(D.ArrayIter(
-            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
-            batch_size=batch_size, shuffle=is_train,
-            last_batch='rollover' if is_train else 'keep', seed=seed))
-    return iters
-
-
 def _fit(net, train_iter, test_iter, loss, evaluator, config, verbose):
     """Seeded init, Adam as the book, the shared loop."""
     devices = parse_devices(config['devices'])
@@ -176,7 +165,7 @@ def run_mf(data_dir=None, train_file=None, test_file=None, split='seq-aware',
     timings = {'_start': time.perf_counter()}
     train, test, num_users, num_items = rating_split(
         data_dir, train_file, test_file, split, test_ratio, seed)
-    train_iter, test_iter = _mf_iters(train, test, batch_size, seed)
+    train_iter, test_iter = D.rating_iters(train, test, batch_size, seed)
     timings['data'] = time.perf_counter() - timings['_start']
     mx.random.seed(seed)
     net = MF(num_factors, num_users, num_items)
@@ -215,7 +204,7 @@ def reevaluate(model_dir, data_dir=None, devices='cpu'):
         _, _, test_iter = _autorec_iters(train, test, num_users, num_items,
                                          opts.get('variant', 'item'), 256, 0)
         return evaluate_autorec(net, test_iter, devs)
-    test_iter = _mf_iters(train, test, 512, 0)[1]
+    test_iter = D.rating_iters(train, test, 512)[1]
     return evaluate_rmse(net, test_iter, devs)
 
 
@@ -287,8 +276,7 @@ def run_ranking(model='neumf', protocol='ncf', loss=None, num_factors=None,
                 pretrain_mlp=None, alpha=0.5, optimizer=None,
                 book_item_range=False, output_activation=None,
                 dense_init='xavier', prediction_bias=None, data_dir=None,
-                train_file=None,
-                test_file=None, epochs=None, lr=None, wd=None,
+                train_file=None, test_file=None, epochs=None, lr=None, wd=None,
                 batch_size=None, seed=0, devices='auto', out=None,
                 verbose=True):
     """Train and evaluate a ranking model (``neumf``, ``gmf``, ``mlp`` or
@@ -349,9 +337,9 @@ def run_ranking(model='neumf', protocol='ncf', loss=None, num_factors=None,
         if pretrain_gmf:
             gmf, mlp = load_model(pretrain_gmf)[0], load_model(pretrain_mlp)[0]
             load_pretrained(net, gmf, mlp, alpha)
-        loss_fn = LOSSES[c['loss']]()
-        if c['loss'] == 'bce' and output_activation == 'sigmoid':
-            loss_fn = LOSSES['bce'](from_sigmoid=True)
+        sigmoid_bce = c['loss'] == 'bce' and output_activation == 'sigmoid'
+        loss_fn = LOSSES[c['loss']](
+            **({'from_sigmoid': True} if sigmoid_bce else {}))
         net.hybridize()
         loss_fn.hybridize()
         train_iter = D.NegativeSamplingIter(
