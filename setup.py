@@ -2,9 +2,10 @@ from setuptools import find_packages, setup
 
 setup(
     name='d2l_recsys',
-    version='0.1.0',
+    version='0.2.0',
     description='The recommender-systems chapters of Dive into Deep Learning '
-                '(MF, AutoRec) in MXNet/Gluon: faithful, fast and tested',
+                '(MF, AutoRec, NeuMF) in MXNet/Gluon: faithful, fast and '
+                'tested',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['d2l_recsys', 'd2l_recsys.*']),

@@ -11,6 +11,7 @@ import numpy as onp
 from mxnet import autograd, init, np
 
 import d2l_recsys as rs
+from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
 
 
 def step_ms(net, x, repeats=30):
@@ -28,12 +29,12 @@ def step_ms(net, x, repeats=30):
 
 def main():
     rng = onp.random.default_rng(0)
-    shape = (256, 943)
+    shape = (AUTOREC['batch_size'], 943)
     mat = (rng.random(shape) < 0.057) * rng.integers(1, 6, shape)
     x = np.array(mat.astype('float32'))
     for sparse in (False, True):
-        net = rs.AutoRec(500, 943, sparse=sparse)
-        net.initialize(init.Normal(0.01))
+        net = rs.AutoRec(AUTOREC['num_hiddens'], 943, sparse=sparse)
+        net.initialize(init.Normal(INIT_SIGMA))
         if not sparse:
             net.hybridize()
         name = 'sparse (observed only)' if sparse else 'dense (book)'

@@ -24,7 +24,8 @@ from d2l_recsys.experiments import run_ranking  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'))
-    p.add_argument('--book-epochs', type=int, default=10,
+    p.add_argument('--book-epochs', type=int,
+                   default=book.BOOK_NEUMF['epochs'],
                    help='epochs of the book run (0 skips it)')
     args = p.parse_args()
     book.point_d2l_at(args.data_dir)

@@ -13,6 +13,9 @@ from d2l import mxnet as d2l
 from mxnet import gluon, np
 
 import d2l_recsys as rs
+from d2l_recsys.defaults import AUTOREC, INIT_SIGMA, MF, PROTOCOL_DEFAULTS
+
+BOOK_NEUMF = PROTOCOL_DEFAULTS['book']
 
 
 class _NoPlot:
@@ -64,7 +67,7 @@ def book_mf_evaluator(net, test_iter, devices):
     return float(onp.mean(records))
 
 
-def book_autorec(devices, epochs=25):
+def book_autorec(devices, epochs=AUTOREC['epochs']):
     """Returns (data seconds, train+eval seconds, final test RMSE)."""
     start = time.perf_counter()
     df, num_users, num_items = d2l.read_data_ml100k()
@@ -73,16 +76,20 @@ def book_autorec(devices, epochs=25):
     test_mat = d2l.load_data_ml100k(test_data, num_users, num_items)[3]
     workers = d2l.get_dataloader_workers()
     train_iter = gluon.data.DataLoader(train_mat, shuffle=True,
-                                       last_batch='rollover', batch_size=256,
+                                       last_batch='rollover',
+                                       batch_size=AUTOREC['batch_size'],
                                        num_workers=workers)
     test_iter = gluon.data.DataLoader(np.array(train_mat), shuffle=False,
                                       last_batch='keep', batch_size=1024,
                                       num_workers=workers)
     data_s = time.perf_counter() - start
-    net = rs.AutoRec(500, num_users)
-    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    net = rs.AutoRec(AUTOREC['num_hiddens'], num_users,
+                     dropout=AUTOREC['dropout'])
+    net.initialize(ctx=devices, force_reinit=True,
+                   init=mx.init.Normal(INIT_SIGMA))
     trainer = gluon.Trainer(net.collect_params(), 'adam',
-                            {'learning_rate': 0.002, 'wd': 1e-5})
+                            {'learning_rate': AUTOREC['lr'],
+                             'wd': AUTOREC['wd']})
     start = time.perf_counter()
     d2l.train_recsys_rating(net, train_iter, test_iter, rs.MaskedL2Loss(),
                             trainer, epochs, devices, book_autorec_evaluator,
@@ -92,15 +99,16 @@ def book_autorec(devices, epochs=25):
     return data_s, train_s, rmse
 
 
-def book_mf(devices, epochs=20):
+def book_mf(devices, epochs=MF['epochs']):
     start = time.perf_counter()
     num_users, num_items, train_iter, test_iter = d2l.split_and_load_ml100k(
-        test_ratio=0.1, batch_size=512)
+        test_ratio=MF['test_ratio'], batch_size=MF['batch_size'])
     data_s = time.perf_counter() - start
-    net = rs.MF(30, num_users, num_items)
-    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    net = rs.MF(MF['num_factors'], num_users, num_items)
+    net.initialize(ctx=devices, force_reinit=True,
+                   init=mx.init.Normal(INIT_SIGMA))
     trainer = gluon.Trainer(net.collect_params(), 'adam',
-                            {'learning_rate': 0.002, 'wd': 1e-5})
+                            {'learning_rate': MF['lr'], 'wd': MF['wd']})
     start = time.perf_counter()
     d2l.train_recsys_rating(net, train_iter, test_iter, gluon.loss.L2Loss(),
                             trainer, epochs, devices, book_mf_evaluator)
@@ -126,7 +134,7 @@ class BookPairs(gluon.data.Dataset):
         return self.users[idx], self.items[idx], random.choice(unseen)
 
 
-def book_neumf(devices, epochs=10):
+def book_neumf(devices, epochs=BOOK_NEUMF['epochs']):
     """The book's NeuMF run: seq-aware split, implicit feedback, BookPairs,
     the book's model (sigmoid output, Normal(0.01) everywhere), BPR, Adam
     0.01, d2l.train_ranking with d2l.evaluate_ranking every epoch.
@@ -140,13 +148,18 @@ def book_neumf(devices, epochs=10):
     _, _, _, test_iter = d2l.load_data_ml100k(
         test_data, num_users, num_items, feedback='implicit')
     train_iter = gluon.data.DataLoader(
-        BookPairs(users, items, candidates, num_items), 1024, True,
+        BookPairs(users, items, candidates, num_items),
+        BOOK_NEUMF['batch_size'], True,
         last_batch='rollover', num_workers=d2l.get_dataloader_workers())
-    net = rs.NeuMF(10, num_users, num_items, [10, 10, 10],
-                   output_activation='sigmoid', dense_init=mx.init.Normal(0.01))
-    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    net = rs.NeuMF(BOOK_NEUMF['num_factors'], num_users, num_items,
+                   list(BOOK_NEUMF['nums_hiddens']),
+                   output_activation='sigmoid',
+                   dense_init=mx.init.Normal(INIT_SIGMA))
+    net.initialize(ctx=devices, force_reinit=True,
+                   init=mx.init.Normal(INIT_SIGMA))
     trainer = gluon.Trainer(net.collect_params(), 'adam',
-                            {'learning_rate': 0.01, 'wd': 1e-5})
+                            {'learning_rate': BOOK_NEUMF['lr'],
+                             'wd': BOOK_NEUMF['wd']})
     d2l.train_ranking(net, train_iter, test_iter, d2l.BPRLoss(), trainer,
                       None, num_users, num_items, epochs, devices,
                       d2l.evaluate_ranking, candidates)

@@ -5,6 +5,10 @@ Use it as the book uses ``d2l``::
 
     import d2l_recsys as rs
     data, num_users, num_items = rs.read_data_ml100k(data_dir)
+
+This module only re-exports; each name lives in the module of its layer:
+``data`` -> ``models`` / ``losses`` / ``metrics`` -> ``train`` (the loop),
+``evaluation`` / ``ranking`` -> ``experiments`` (whole runs).
 """
 from mxnet import npx
 
@@ -16,15 +20,19 @@ from .data import (ArrayIter, NegativeSamplingIter, rating_iters,  # noqa
                    read_train_test, resolve_ratings_file, sample_negatives,
                    sample_test_negatives, split_and_load_ml100k,
                    split_data_ml100k)
-from .losses import BPRLoss, HingeLossbRec, PointwiseBCELoss  # noqa: E402
+from . import defaults  # noqa: E402,F401
+from .devices import parse_devices, split_shards, try_all_gpus  # noqa: E402
+from .evaluation import evaluate_autorec, evaluate_rmse  # noqa: E402
+from .io import load_model, save_model  # noqa: E402
+from .losses import (BPRLoss, HingeLossbRec, MaskedL2Loss,  # noqa: E402
+                     PointwiseBCELoss)
 from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
                       full_ranking_metrics, hit_rate, ndcg, rank_among, rmse)
-from .models import (GMF, MF, MLP, AutoRec, ItemPop,  # noqa: E402
-                     MaskedL2Loss, NeuMF, load_pretrained)
+from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402
+                     load_pretrained)
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
-                      recommend, score_matrix)
-from .train import (evaluate_autorec, evaluate_rmse, load_model,  # noqa
-                    parse_devices, save_model, train_ranking,
-                    train_recsys_rating, try_all_gpus)
+                      ranking_protocol, recommend, score_matrix)
+from .train import (Callback, fit, train_ranking,  # noqa: E402
+                    train_recsys_rating)
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'

@@ -1,8 +1,22 @@
-"""Shared command-line options and error handling of the scripts."""
+"""Shared command-line options and error handling of the scripts.
+
+Every default shown by ``--help`` comes from ``defaults``.
+"""
 import argparse
 import datetime
 import os
 import sys
+
+from . import defaults
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show a default only where there is one (not None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help or ''
+        return super()._get_help_string(action)
 
 
 class Parser(argparse.ArgumentParser):
@@ -32,22 +46,36 @@ ratio = _number(float, lambda v: 0 <= v < 1, 'a number in [0, 1)')
 
 
 def base_parser(description, *, epochs=None, batch_size=None, lr=None,
-                wd=None):
-    """Options every training script shares (None: the run's default)."""
+                wd=None, helps=None):
+    """Options every training script shares.
+
+    Args:
+        description: the script's help text.
+        epochs, batch_size, lr, wd: their defaults (None: the run's own,
+            e.g. the protocol's for ranking).
+        helps: help texts of those four options, by name.
+
+    Returns:
+        A ``Parser``.
+    """
     p = Parser(description=description,
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=_Formatter)
     p.add_argument('--data-dir', help='MovieLens folder or zip (default: '
                    '$D2L_RECSYS_DATA, else download through d2l)')
     p.add_argument('--train-file', help='ratings in u.data format to train '
                    'on (with --test-file; replaces the split)')
     p.add_argument('--test-file', help='held-out ratings in u.data format')
-    p.add_argument('--epochs', type=positive_int, default=epochs)
-    p.add_argument('--lr', type=positive_float, default=lr)
+    helps = dict(helps or {})
+    p.add_argument('--epochs', type=positive_int, default=epochs,
+                   help=helps.get('epochs'))
+    p.add_argument('--lr', type=positive_float, default=lr,
+                   help=helps.get('lr', 'learning rate'))
     p.add_argument('--wd', type=nonneg_float, default=wd,
-                   help='weight decay')
-    p.add_argument('--batch-size', type=positive_int, default=batch_size)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--devices', default='auto',
+                   help=helps.get('wd', 'weight decay'))
+    p.add_argument('--batch-size', type=positive_int, default=batch_size,
+                   help=helps.get('batch_size'))
+    p.add_argument('--seed', type=int, default=defaults.COMMON['seed'])
+    p.add_argument('--devices', default=defaults.COMMON['devices'],
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--out', help='output folder (default: runs/NAME-TIME)')
     p.add_argument('--quiet', action='store_true',
@@ -55,30 +83,55 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
     return p
 
 
-def rating_parser(description, *, split, epochs, batch_size, lr=0.002,
-                  wd=1e-5):
-    """The rating scripts' options, with the book's defaults."""
-    p = base_parser(description, epochs=epochs, batch_size=batch_size, lr=lr,
-                    wd=wd)
-    p.add_argument('--split', choices=['random', 'seq-aware'], default=split)
-    p.add_argument('--test-ratio', type=ratio, default=0.1,
+def rating_parser(description, book):
+    """The rating scripts' options.
+
+    Args:
+        description: the script's help text.
+        book: the model's row of ``defaults`` (``defaults.MF`` or
+            ``defaults.AUTOREC``), whose values become the defaults.
+
+    Returns:
+        A ``Parser``.
+    """
+    p = base_parser(description, epochs=book['epochs'],
+                    batch_size=book['batch_size'], lr=book['lr'],
+                    wd=book['wd'])
+    p.add_argument('--split', choices=['random', 'seq-aware'],
+                   default=book['split'])
+    p.add_argument('--test-ratio', type=ratio, default=book['test_ratio'],
                    help='test fraction of the random split')
     return p
 
 
 def rating_summary(results):
+    """The closing line of a rating script."""
     return f"test RMSE {results['test_rmse']:.4f}"
 
 
 def fail(prog, error):
-    """A one-line error on stderr; the exit code of a bad input."""
+    """Print a one-line error on stderr.
+
+    Returns:
+        2, the exit code of a bad input.
+    """
     print(f'{prog}: error: {error}', file=sys.stderr)
     return 2
 
 
 def main(parser, run, name, argv=None, summary=rating_summary):
-    """Parse, call ``run(**options)``, print a summary; errors -> one line on
-    stderr and exit code 2."""
+    """Parse, call ``run(**options)``, print a summary.
+
+    Args:
+        parser: the script's ``Parser``.
+        run: the library call, e.g. ``run_mf``.
+        name: the run folder's prefix when ``--out`` is not given.
+        argv: the arguments (default ``sys.argv[1:]``).
+        summary: ``results -> str``, the closing line.
+
+    Returns:
+        The exit code: 0, or 2 after a one-line error on stderr.
+    """
     args = vars(parser.parse_args(argv))
     verbose = not args.pop('quiet')
     if not args['out']:

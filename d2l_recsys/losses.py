@@ -1,8 +1,22 @@
-"""Ranking losses (d2l, chapter "Personalized Ranking for Recommender
-Systems").  Each returns one value per example; ``trainer.step(batch_size)``
+"""Every loss of the project.  ``MaskedL2Loss`` is AutoRec's (d2l, chapter
+"AutoRec"); the ranking losses follow the chapter "Personalized Ranking for
+Recommender Systems".  Each returns one value per example; ``trainer.step(batch_size)``
 then averages, as the book's per-batch sums do.  ``pairwise`` tells the
 training loop whether a batch is ``(u, i, j)`` or ``(u, i, label)``."""
 from mxnet import gluon
+
+
+class MaskedL2Loss(gluon.loss.Loss):
+    """The book's AutoRec objective: ``L2Loss(pred * sign(r), r)`` -- per row,
+    half the mean squared error over all columns, counting only observed
+    entries (``r != 0``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+
+    def hybrid_forward(self, F, pred, label):
+        err = F.np.sign(label) * pred - label
+        return 0.5 * F.np.mean(err * err, axis=1)
 
 
 class BPRLoss(gluon.loss.Loss):

@@ -2,7 +2,7 @@
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .train import atomic_write
+from .io import atomic_write
 
 LABELS = {'train_loss': 'train loss', 'test_rmse': 'test RMSE', 'auc': 'AUC'}
 

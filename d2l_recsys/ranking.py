@@ -11,8 +11,9 @@ import numpy as onp
 from mxnet import np
 
 from . import metrics
-from .data import interaction_mask
-from .train import split_shards
+from .data import (interaction_mask, rating_arrays, rating_split,
+                   sample_test_negatives)
+from .devices import split_shards
 
 
 def score_matrix(net, num_users, num_items, devices, users=None,
@@ -132,3 +133,52 @@ def recommend(net, user, k, exclude, num_items, devices):
     k = min(k, int(onp.isfinite(scores).sum()))
     top = onp.argsort(-scores, kind='stable')[:k]
     return top, scores[top]
+
+
+def ranking_protocol(data_dir=None, train_file=None, test_file=None,
+                     protocol='ncf', num_test_negatives=99, top_k=10,
+                     book_item_range=False, seed=0, ties='pessimistic'):
+    """Build an evaluation protocol for ranking models.
+
+    Both protocols hold out each user's latest interaction (the book's
+    seq-aware split), unless a train/test file pair is given.  Under
+    ``'ncf'`` the ``num_test_negatives`` candidates of each user are drawn
+    once, from items the user never interacted with (training or test),
+    with a generator seeded by ``seed``.
+
+    Args:
+        data_dir: MovieLens folder (see ``resolve_ratings_file``).
+        train_file, test_file: a given pair instead of the split.
+        protocol: ``'ncf'`` or ``'book'`` (see ``RankingEvaluator``).
+        num_test_negatives: sampled candidates per held-out item (ncf).
+        top_k: cut-off of the protocol's HR and NDCG.
+        book_item_range: rank only items ``0..num_users-1`` (the book's bug).
+        seed: seed of the test negatives.
+        ties: ``'pessimistic'`` or ``'index'`` (see
+            ``metrics.full_ranking_metrics``).
+
+    Returns:
+        A dict with ``train_users`` and ``train_items`` (0-based arrays of
+        the training interactions), ``num_users``, ``num_items``,
+        ``num_test`` (held-out interactions) and ``evaluator`` (a
+        ``RankingEvaluator``).
+    """
+    if train_file or test_file:
+        train, test, num_users, num_items = rating_split(
+            train_file=train_file, test_file=test_file)
+    else:
+        train, test, num_users, num_items = rating_split(
+            data_dir, split='seq-aware')
+    tu, ti, _ = rating_arrays(train)
+    su, si, _ = rating_arrays(test)
+    negatives = None
+    if protocol == 'ncf':
+        seen = interaction_mask(onp.r_[tu, su], onp.r_[ti, si], num_users,
+                                num_items)
+        negatives = sample_test_negatives(
+            seen, num_test_negatives, onp.random.default_rng(seed or 0))
+    evaluator = RankingEvaluator(
+        tu, ti, su, si, num_users, num_items, protocol, top_k, negatives,
+        item_range=num_users if book_item_range else None, ties=ties)
+    return dict(train_users=tu, train_items=ti, num_users=num_users,
+                num_items=num_items, num_test=len(su), evaluator=evaluator)

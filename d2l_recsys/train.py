@@ -1,66 +1,89 @@
-"""Devices, the shared rating-training loop, evaluators and checkpoints."""
-import json
+"""The one training loop, ``fit``, and the book's two training functions
+built on it.
+
+``fit`` runs epochs of ``split_and_load`` + ``autograd`` + ``trainer.step``
+and asks an evaluator for metrics after each epoch; everything else a run
+needs around the loop (progress lines, validation bookkeeping, early
+stopping, checkpoints, signals) is a ``Callback``.  This module imports no
+model and writes no file.
+"""
 import math
-import os
-import tempfile
+import sys
 import time
+from dataclasses import dataclass, field
 
-import mxnet as mx
-import numpy as onp
-from mxnet import autograd, gluon, np
+from mxnet import autograd
 
-from . import metrics
-
-
-# --------------------------------------------------------------------------
-# Devices
-# --------------------------------------------------------------------------
-def try_all_gpus():
-    """All GPUs, or ``[cpu()]`` when there is none (``d2l.try_all_gpus()``
-    returns ``[]`` on a CPU-only machine, which nothing can train on)."""
-    gpus = [mx.gpu(i) for i in range(mx.context.num_gpus())]
-    return gpus or [mx.cpu()]
+from .devices import split_shards, try_all_gpus
 
 
-def parse_devices(spec='auto'):
-    """``'auto'`` (all GPUs, else the CPU), ``'cpu'``, ``'cpu:K'`` (K CPU
-    contexts, to exercise the multi-device path without GPUs), ``'gpu'`` (all
-    GPUs) or ``'gpu:0,1'`` -> list of contexts."""
-    spec = (spec or 'auto').strip().lower()
-    if spec == 'auto':
-        return try_all_gpus()
-    kind, _, rest = spec.partition(':')
-    if kind == 'cpu':
-        if not rest:
-            return [mx.cpu()]
-        if rest.isdigit() and int(rest) >= 1:
-            return [mx.cpu(i) for i in range(int(rest))]
-    elif kind == 'gpu' and all(p.isdigit() for p in rest.split(',') if rest):
-        available = mx.context.num_gpus()
-        ids = [int(p) for p in rest.split(',')] if rest else \
-            list(range(available))
-        if not ids or max(ids) >= available:
-            raise ValueError(f'--devices {spec}: MXNet sees {available} '
-                             f'GPU(s), cannot use {rest or "any"}')
-        return [mx.gpu(i) for i in ids]
-    raise ValueError(f"--devices {spec!r}: expected auto, cpu, cpu:K, gpu or "
-                     "gpu:0,1")
+@dataclass
+class LoopState:
+    """What callbacks see and may change.
+
+    Attributes:
+        net, trainer, devices: the objects being trained.
+        num_epochs: the last epoch to run.
+        history: one dict per finished epoch.
+        epoch: the last finished epoch (0 before training).
+        stop: set by a callback to end training after this epoch.
+        interrupted: set (to a reason) to end training after this step,
+            leaving the current epoch unfinished.
+    """
+    net: object
+    trainer: object
+    devices: list
+    num_epochs: int
+    history: list = field(default_factory=list)
+    epoch: int = 0
+    stop: bool = False
+    interrupted: object = None
 
 
-def split_shards(batch, devices):
-    """Split every array of a batch over the devices (uneven sizes allowed);
-    returns per-device tuples of arrays."""
-    n = batch[0].shape[0]
-    devs = devices[:max(1, min(len(devices), n))]
-    parts = [gluon.utils.split_and_load(a, devs, even_split=False)
-             for a in batch]
-    return list(zip(*parts))
+class Callback:
+    """Hooks around ``fit``; override the ones you need."""
+
+    def on_train_begin(self, state):
+        """Before the first epoch (a resumed run may change ``state``)."""
+
+    def on_epoch_begin(self, state):
+        """Before each epoch; ``state.epoch`` is the last finished one."""
+
+    def on_batch_end(self, state):
+        """After each trainer step."""
+
+    def on_epoch_end(self, state, entry):
+        """After each epoch, with its history entry."""
+
+    def on_train_end(self, state):
+        """After the last epoch, or after an interruption."""
 
 
-# --------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------
-def _train_epoch(train_iter, devices, trainer, shard_loss, epoch):
+LABELS = {'test_rmse': 'test RMSE', 'valid_rmse': 'valid RMSE'}
+
+
+def format_entry(entry, num_epochs):
+    """One progress line for a history entry: the epoch, the train loss,
+    every float metric, and the seconds it took."""
+    shown = ''.join(f'  {LABELS.get(k, k)} {v:.4f}' for k, v in entry.items()
+                    if isinstance(v, float) and k not in
+                    ('train_loss', 'seconds'))
+    return (f"epoch {entry['epoch']:3d}/{num_epochs}  train loss "
+            f"{entry['train_loss']:.4f}{shown}  ({entry['seconds']:.2f} s)")
+
+
+class Progress(Callback):
+    """Print one line per epoch (``format_entry``) to ``stream``."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+
+    def on_epoch_end(self, state, entry):
+        print(format_entry(entry, state.num_epochs),
+              file=self.stream or sys.stdout, flush=True)
+
+
+def _train_epoch(state, train_iter, shard_loss, callbacks):
     """One pass over ``train_iter``: each batch split over the devices,
     ``shard_loss(shard)`` recorded and back-propagated per device, one
     trainer step per batch.  Returns the mean per-example loss."""
@@ -68,34 +91,103 @@ def _train_epoch(train_iter, devices, trainer, shard_loss, epoch):
     for batch in train_iter:
         batch = batch if isinstance(batch, (list, tuple)) else (batch,)
         with autograd.record():
-            losses = [shard_loss(s) for s in split_shards(batch, devices)]
+            losses = [shard_loss(s) for s in split_shards(batch,
+                                                          state.devices)]
         for l in losses:
             l.backward()
-        trainer.step(batch[0].shape[0])
+        state.trainer.step(batch[0].shape[0])
         sums.extend(l.sum() for l in losses)
         count += batch[0].shape[0]
+        for cb in callbacks:
+            cb.on_batch_end(state)
+        if state.interrupted:
+            break
     train_loss = sum(float(s) for s in sums) / max(count, 1)
     if not math.isfinite(train_loss):
         raise FloatingPointError(
             f'training diverged: the train loss is {train_loss} in epoch '
-            f'{epoch}; try a smaller learning rate')
+            f'{state.epoch + 1}; try a smaller learning rate')
     return train_loss
 
 
+def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
+        evaluate=None, eval_step=1, callbacks=()):
+    """Train ``net`` for up to ``num_epochs`` epochs.
+
+    Args:
+        net: the network (already initialised on ``devices``).
+        train_iter: an iterable of batches (a tuple of arrays, or one array),
+            iterated once per epoch.
+        shard_loss: ``shard -> per-example losses`` for one device's part of
+            a batch; called under ``autograd.record()``.
+        trainer: a ``gluon.Trainer`` over ``net``'s parameters; it steps
+            once per batch with the batch size.
+        num_epochs: the last epoch to train.
+        devices: contexts each batch is split over (``split_and_load``).
+        evaluate: ``net -> dict`` of metrics, called every ``eval_step``
+            epochs and after the last one; merged into that epoch's entry.
+        eval_step: evaluate every this many epochs.
+        callbacks: ``Callback`` objects, called in order.
+
+    Returns:
+        The history: one dict per epoch, ``{epoch, train_loss, **metrics,
+        seconds}`` (``train_loss`` is the mean per-example loss).
+
+    Raises:
+        FloatingPointError: the train loss stopped being finite.
+    """
+    state = LoopState(net, trainer, devices, num_epochs)
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    while state.epoch < num_epochs and not state.stop:
+        for cb in callbacks:
+            cb.on_epoch_begin(state)
+        start = time.perf_counter()
+        train_loss = _train_epoch(state, train_iter, shard_loss, callbacks)
+        if state.interrupted:
+            break
+        epoch = state.epoch + 1
+        entry = dict(epoch=epoch, train_loss=train_loss)
+        if evaluate and (epoch % eval_step == 0 or epoch == num_epochs):
+            entry.update(evaluate(net))
+        entry['seconds'] = time.perf_counter() - start
+        state.history.append(entry)
+        state.epoch = epoch
+        for cb in callbacks:
+            cb.on_epoch_end(state, entry)
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return state.history
+
+
+def _with_progress(callbacks, verbose):
+    return list(callbacks) + ([Progress()] if verbose else [])
+
+
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
-                        devices=None, evaluator=None, verbose=True):
-    """Train a rating model and return its history.
+                        devices=None, evaluator=None, verbose=True,
+                        callbacks=()):
+    """Train a rating model and return its history (d2l's name and
+    arguments).
 
-    Each batch from ``train_iter`` is a tuple ``(features..., label)`` or a
-    single array that is both input and label (AutoRec).  It is split over
-    ``devices`` with ``split_and_load``; the trainer sums the gradients of
-    all devices.  After each epoch ``evaluator(net, test_iter, devices)``
-    gives the test RMSE.
+    Args:
+        net: the model.
+        train_iter: batches ``(features..., label)``, or a single array that
+            is both input and label (AutoRec).
+        test_iter: what ``evaluator`` scores.
+        loss: a Gluon loss ``(prediction, label) -> per-example loss``.
+        trainer: a ``gluon.Trainer``.
+        num_epochs: number of epochs.
+        devices: contexts (default: all GPUs, else the CPU).
+        evaluator: ``(net, test_iter, devices) -> RMSE``, e.g.
+            ``evaluate_rmse`` or ``evaluate_autorec``; required.
+        verbose: print a line per epoch.
+        callbacks: more ``Callback`` objects for ``fit``.
 
-    Returns a list of ``{epoch, train_loss, test_rmse, seconds}``, where
-    ``train_loss`` is the mean per-example loss over the epoch (the book
-    accumulates a running sum into its meter and prints 0.000).  A loss that
-    stops being finite raises ``FloatingPointError``.
+    Returns:
+        A list of ``{epoch, train_loss, test_rmse, seconds}``, where
+        ``train_loss`` is the mean per-example loss over the epoch (the book
+        accumulates a running sum into its meter and prints 0.000).
     """
     devices = devices or try_all_gpus()
     if evaluator is None:
@@ -104,147 +196,46 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
 
     def shard_loss(s):   # (features..., label), or (rows,) for AutoRec
         return loss(net(*(s[:-1] or s)), s[-1])
-    history = []
-    for epoch in range(1, num_epochs + 1):
-        start = time.perf_counter()
-        train_loss = _train_epoch(train_iter, devices, trainer, shard_loss,
-                                  epoch)
-        test_rmse = evaluator(net, test_iter, devices)
-        seconds = time.perf_counter() - start
-        history.append(dict(epoch=epoch, train_loss=train_loss,
-                            test_rmse=test_rmse, seconds=seconds))
-        if verbose:
-            print(f'epoch {epoch:3d}/{num_epochs}  train loss '
-                  f'{train_loss:.4f}  test RMSE {test_rmse:.4f}  '
-                  f'({seconds:.2f} s)', flush=True)
-    return history
+
+    def evaluate(net):
+        return {'test_rmse': evaluator(net, test_iter, devices)}
+    return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
+               evaluate, callbacks=_with_progress(callbacks, verbose))
+
+
+def ranking_shard_loss(net, loss):
+    """The per-device loss of a ranking model: ``(users, items, labels)``
+    batches for a pointwise loss, ``(users, positive items, negative
+    items)`` for a pairwise one (``loss.pairwise``)."""
+    if getattr(loss, 'pairwise', False):
+        return lambda s: loss(net(s[0], s[1]), net(s[0], s[2]))
+    return lambda s: loss(net(s[0], s[1]), s[2])
 
 
 def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
-                  evaluator=None, eval_step=1, verbose=True):
+                  evaluator=None, eval_step=1, verbose=True, callbacks=()):
     """Train a ranking model and return its history, in the style of
     ``train_recsys_rating``.
 
-    Batches are ``(users, items, labels)`` for a pointwise loss or
-    ``(users, positive items, negative items)`` for a pairwise one
-    (``loss.pairwise``), split over ``devices``.  Every ``eval_step`` epochs
-    (and after the last) ``evaluator(net, devices)`` returns a dict of
-    metrics, merged into that epoch's history entry
-    ``{epoch, train_loss, seconds, **metrics}``.
+    Args:
+        net: the model, ``net(users, items) -> scores``.
+        train_iter: batches ``(users, items, labels)`` for a pointwise loss,
+            ``(users, positive items, negative items)`` for a pairwise one.
+        loss: a loss of ``d2l_recsys.losses`` (its ``pairwise`` attribute
+            says which batches it takes).
+        trainer: a ``gluon.Trainer``.
+        num_epochs: number of epochs.
+        devices: contexts (default: all GPUs, else the CPU).
+        evaluator: ``(net, devices) -> dict`` of metrics, or None.
+        eval_step: evaluate every this many epochs and after the last.
+        verbose: print a line per epoch.
+        callbacks: more ``Callback`` objects for ``fit``.
+
+    Returns:
+        A list of ``{epoch, train_loss, **metrics, seconds}``.
     """
     devices = devices or try_all_gpus()
-    if getattr(loss, 'pairwise', False):
-        def shard_loss(s):   # (users, positive items, negative items)
-            return loss(net(s[0], s[1]), net(s[0], s[2]))
-    else:
-        def shard_loss(s):   # (users, items, labels)
-            return loss(net(s[0], s[1]), s[2])
-    history = []
-    for epoch in range(1, num_epochs + 1):
-        start = time.perf_counter()
-        train_loss = _train_epoch(train_iter, devices, trainer, shard_loss,
-                                  epoch)
-        entry = dict(epoch=epoch, train_loss=train_loss)
-        if evaluator and (epoch % eval_step == 0 or epoch == num_epochs):
-            entry.update(evaluator(net, devices))
-        entry['seconds'] = time.perf_counter() - start
-        history.append(entry)
-        if verbose:
-            shown = ''.join(f'  {k} {v:.4f}' for k, v in entry.items()
-                            if isinstance(v, float) and k not in
-                            ('train_loss', 'seconds'))
-            print(f'epoch {epoch:3d}/{num_epochs}  train loss '
-                  f'{train_loss:.4f}{shown}  ({entry["seconds"]:.2f} s)',
-                  flush=True)
-    return history
-
-
-# --------------------------------------------------------------------------
-# Evaluators: (net, test_iter, devices) -> test RMSE
-# --------------------------------------------------------------------------
-def predict_ratings(net, test_iter, devices):
-    """Run ``net(users, items)`` over ``(users, items, ratings)`` batches;
-    returns (true ratings, predictions) as numpy arrays and the per-shard
-    pairs (for the book's running figure)."""
-    shards = []
-    for batch in test_iter:
-        for users, items, ratings in split_shards(batch, devices):
-            shards.append((ratings.asnumpy(), net(users, items).asnumpy()))
-    truth = onp.concatenate([t for t, _ in shards])
-    preds = onp.concatenate([p for _, p in shards])
-    return truth, preds, shards
-
-
-def evaluate_rmse(net, test_iter, devices):
-    """Exact RMSE over every test rating (MF and other ``net(u, i)``)."""
-    truth, preds, _ = predict_ratings(net, test_iter, devices)
-    return metrics.rmse(truth, preds)
-
-
-def evaluate_autorec(net, test_iter, devices):
-    """Exact RMSE of an AutoRec over the held-out ratings.
-
-    ``test_iter`` yields ``(observed rows, held-out rows)`` batches: the
-    model reconstructs each row from its training ratings and is scored at
-    the held-out entries, as in the book."""
-    sq_err, count = 0.0, 0
-    for batch in test_iter:
-        for rows, held_out in split_shards(batch, devices):
-            pred = net.predict(rows, held_out).asnumpy()
-            truth = held_out.asnumpy()
-            mask = truth != 0
-            sq_err += float(((pred[mask] - truth[mask]) ** 2).sum())
-            count += int(mask.sum())
-    return math.sqrt(sq_err / count) if count else float('nan')
-
-
-# --------------------------------------------------------------------------
-# Files: atomic writes and checkpoints that carry their config
-# --------------------------------------------------------------------------
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename into ``path``: a crash leaves
-    either the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-',
-                               suffix=os.path.basename(path))
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes files private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path, obj):
-    def write(tmp):
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=2)
-            f.write('\n')
-    atomic_write(path, write)
-
-
-def save_model(net, directory, **extra):
-    """Write ``model.params`` and ``model.json`` (class, constructor config
-    and any ``extra`` facts such as the data split) into ``directory``."""
-    atomic_write(os.path.join(directory, 'model.params'), net.save_parameters)
-    write_json(os.path.join(directory, 'model.json'),
-               dict(model=type(net).__name__, config=net.config, **extra))
-
-
-def load_model(directory, ctx=None):
-    """Rebuild a model saved by ``save_model``; returns ``(net, info)``."""
-    from .models import MODELS
-    with open(os.path.join(directory, 'model.json')) as f:
-        info = json.load(f)
-    if info.get('model') not in MODELS:
-        raise ValueError(f"{directory}/model.json: unknown model "
-                         f"{info.get('model')!r}; known: {sorted(MODELS)}")
-    net = MODELS[info['model']](**info['config'])
-    net.load_parameters(os.path.join(directory, 'model.params'),
-                        ctx=ctx or mx.cpu())
-    return net, info
+    evaluate = (lambda n: evaluator(n, devices)) if evaluator else None
+    return fit(net, train_iter, ranking_shard_loss(net, loss), trainer,
+               num_epochs, devices, evaluate, eval_step,
+               _with_progress(callbacks, verbose))

@@ -5,7 +5,7 @@ write results/REPRODUCTION.md, reproduction.json and reproduction.html."""
 import sys
 
 from d2l_recsys import cli
-from d2l_recsys.reproduction import reproduce
+from d2l_recsys.reproduction import reproduce, rewrite_report
 
 
 def main(argv=None):
@@ -19,10 +19,20 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='one or two epochs per run: checks the pipeline, '
                    'reproduces nothing')
+    p.add_argument('--readme', metavar='README.md',
+                   help='also regenerate the reproduction table of this '
+                   'README')
+    p.add_argument('--from-json', metavar='FILE',
+                   help='run nothing: rewrite REPRODUCTION.md (and '
+                   '--readme) from a saved reproduction.json')
     args = p.parse_args(argv)
     try:
-        report = reproduce(args.data_dir, args.seeds, args.out,
-                           args.ml1m_dir, args.quick)
+        if args.from_json:
+            report = rewrite_report(args.from_json, args.out, args.readme)
+        else:
+            report = reproduce(args.data_dir, args.seeds, args.out,
+                               args.ml1m_dir, args.quick,
+                               readme=args.readme)
     except (ValueError, OSError, FloatingPointError) as e:
         return cli.fail(p.prog, e)
     print(f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min "

@@ -1,18 +1,21 @@
 #!/usr/bin/env python
 """Train AutoRec on MovieLens with the book's settings (item-based, random
-90/10 split, 500 hidden units, dropout 0.05, Adam lr 0.002, wd 1e-5,
-25 epochs, batch 256) and write metrics.json, curves.html and the model."""
+90/10 split, Adam; every default below is the book's) and write
+metrics.json, curves.html and the model."""
 import sys
 
 from d2l_recsys import cli
+from d2l_recsys.defaults import AUTOREC
 from d2l_recsys.experiments import run_autorec
 
 
 def main(argv=None):
-    p = cli.rating_parser(__doc__, split='random', epochs=25, batch_size=256)
-    p.add_argument('--num-hiddens', type=cli.positive_int, default=500)
-    p.add_argument('--dropout', type=cli.ratio, default=0.05)
-    p.add_argument('--variant', choices=['item', 'user'], default='item',
+    p = cli.rating_parser(__doc__, AUTOREC)
+    p.add_argument('--num-hiddens', type=cli.positive_int,
+                   default=AUTOREC['num_hiddens'])
+    p.add_argument('--dropout', type=cli.ratio, default=AUTOREC['dropout'])
+    p.add_argument('--variant', choices=['item', 'user'],
+                   default=AUTOREC['variant'],
                    help='item-based (the book) or user-based AutoRec')
     p.add_argument('--sparse', action='store_true',
                    help='observed-entries-only formulation (same results; '

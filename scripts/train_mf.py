@@ -1,18 +1,19 @@
 #!/usr/bin/env python
-"""Train matrix factorization on MovieLens with the book's settings
-(30 factors, Adam lr 0.002, wd 1e-5, 20 epochs, batch 512) and its split:
+"""Train matrix factorization on MovieLens with the book's settings (every
+default below is the book's, Adam) and its split:
 seq-aware, because the book's MF loads data with split_and_load_ml100k, whose
 default split is seq-aware.  Writes metrics.json, curves.html and the model."""
 import sys
 
 from d2l_recsys import cli
+from d2l_recsys.defaults import MF
 from d2l_recsys.experiments import run_mf
 
 
 def main(argv=None):
-    p = cli.rating_parser(__doc__, split='seq-aware', epochs=20,
-                          batch_size=512)
-    p.add_argument('--num-factors', type=cli.positive_int, default=30)
+    p = cli.rating_parser(__doc__, MF)
+    p.add_argument('--num-factors', type=cli.positive_int,
+                   default=MF['num_factors'])
     return cli.main(p, run_mf, 'mf', argv)
 
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from d2l_recsys import cli
+from d2l_recsys.defaults import PROTOCOL_DEFAULTS, RANKING
 from d2l_recsys.experiments import run_ranking
 
 
@@ -35,30 +36,46 @@ def summary(res):
             f" Recall@10 {full['recall@10']:.4f})")
 
 
+def by_protocol(key, fmt=str):
+    """'default: X (ncf), Y (book)' from the table of defaults."""
+    shown = [f'{fmt(PROTOCOL_DEFAULTS[p][key])} ({p})'
+             for p in PROTOCOL_DEFAULTS]
+    return 'default: ' + ', '.join(shown)
+
+
+def sizes_text(sizes):
+    return ','.join(str(s) for s in sizes)
+
+
 def main(argv=None):
-    p = cli.base_parser(__doc__)
+    p = cli.base_parser(__doc__, helps={
+        key: by_protocol(key) for key in ('epochs', 'lr', 'wd', 'batch_size')})
     p.add_argument('--model', choices=['neumf', 'gmf', 'mlp', 'itempop'],
-                   default='neumf')
-    p.add_argument('--protocol', choices=['ncf', 'book'], default='ncf')
+                   default=RANKING['model'])
+    p.add_argument('--protocol', choices=list(PROTOCOL_DEFAULTS),
+                   default=RANKING['protocol'])
     p.add_argument('--loss', choices=['bce', 'bpr', 'hinge'],
-                   help='default: bce (ncf), bpr (book)')
+                   help=by_protocol('loss'))
     p.add_argument('--num-factors', type=cli.positive_int,
-                   help='GMF factors; default 8 (ncf), 10 (book)')
+                   help='GMF factors; ' + by_protocol('num_factors'))
     p.add_argument('--mlp-factors', type=cli.positive_int,
-                   help='MLP embedding size; default 32 (ncf), num-factors '
-                   '(book)')
+                   help='MLP embedding size (None: num-factors); '
+                   + by_protocol('mlp_factors'))
     p.add_argument('--nums-hiddens', type=layer_sizes,
-                   help='MLP tower; default 32,16,8 (ncf), 10,10,10 (book)')
+                   help='MLP tower; ' + by_protocol('nums_hiddens',
+                                                    sizes_text))
     p.add_argument('--num-negatives', type=cli.positive_int,
-                   help='training negatives per positive; 4 (ncf), 1 (book)')
-    p.add_argument('--num-test-negatives', type=cli.positive_int, default=99)
+                   help='training negatives per positive; '
+                   + by_protocol('num_negatives'))
+    p.add_argument('--num-test-negatives', type=cli.positive_int,
+                   default=RANKING['num_test_negatives'])
     p.add_argument('--top-k', type=cli.positive_int,
-                   help='default 10 (ncf), 50 (book)')
+                   help=by_protocol('top_k'))
     p.add_argument('--pretrain-gmf', metavar='DIR',
                    help='output folder of a GMF run (with --pretrain-mlp)')
     p.add_argument('--pretrain-mlp', metavar='DIR',
                    help='output folder of an MLP run')
-    p.add_argument('--alpha', type=float, default=0.5,
+    p.add_argument('--alpha', type=float, default=RANKING['alpha'],
                    help='weight of the GMF part when pretraining')
     p.add_argument('--optimizer', choices=['adam', 'sgd'],
                    help='default: sgd after pretraining, else adam')
@@ -67,7 +84,7 @@ def main(argv=None):
     p.add_argument('--output-activation', choices=['sigmoid'],
                    help="the book's sigmoid on the score")
     p.add_argument('--dense-init', choices=['xavier', 'normal'],
-                   default='xavier', help="normal: the book's Normal(0.01)")
+                   default=RANKING['dense_init'], help="normal: the book's Normal(0.01)")
     return cli.main(p, run_ranking, 'ranking', argv, summary)
 
 

@@ -11,7 +11,8 @@ from mxnet import init, np
 import d2l_recsys as rs
 from d2l_recsys import data as D
 from d2l_recsys import metrics as M
-from d2l_recsys.experiments import _ranking_setup, reevaluate, run_ranking
+from d2l_recsys.experiments import reevaluate, run_ranking
+from d2l_recsys.ranking import ranking_protocol
 from d2l_recsys.ranking import RankingEvaluator, evaluate_ranking, \
     score_matrix
 
@@ -35,7 +36,7 @@ class RankingModelChecks:
                                                        tmp_path):
         self.run(checker_dir, out=str(tmp_path))
         net, _ = rs.load_model(str(tmp_path))
-        ev = _ranking_setup(data_dir=checker_dir, protocol='ncf',
+        ev = ranking_protocol(data_dir=checker_dir, protocol='ncf',
                             num_test_negatives=20)['evaluator']
         scores = score_matrix(net, 40, 60, [mx.cpu()])
         wins = [scores[u, i] > scores[u, onp.arange(1 - u % 2, 60, 2)].max()
@@ -78,7 +79,7 @@ def test_itempop_scores_training_popularity(checker_dir):
 
 # --- protocols and sampling ----------------------------------------------------
 def test_ncf_protocol_candidates(checker_dir):
-    setup = _ranking_setup(data_dir=checker_dir, protocol='ncf',
+    setup = ranking_protocol(data_dir=checker_dir, protocol='ncf',
                            num_test_negatives=20)
     ev = setup['evaluator']
     seen = D.interaction_mask(onp.r_[setup['train_users'], ev.test_users],
@@ -150,7 +151,14 @@ def test_book_item_range_hides_items_beyond_num_users():
     assert res['full_ranking']['hit_rate@10'] == 1.0   # fixed range
     fixed = RankingEvaluator([0], [1], [0], [2], 1, 4, 'book', top_k=1)
     assert fixed.from_scores(scores)['hit_rate@1'] == 1.0
-    assert relevant.sum() == 1
+    # the evaluator scores exactly what the metric gives for the book's
+    # candidates: item 0 only (item 1 seen, items >= 2 out of range)
+    book = M.full_ranking_metrics(scores, relevant,
+                                  onp.array([[True, False, False, False]]), 1)
+    assert (res['hit_rate@1'], res['auc']) == (book['hit_rate'], book['auc'])
+    both = M.full_ranking_metrics(scores, relevant,
+                                  onp.array([[True, False, True, True]]), 1)
+    assert fixed.from_scores(scores)['auc'] == both['auc'] == 1.0
 
 
 # --- models ---------------------------------------------------------------------
@@ -192,7 +200,7 @@ def test_book_signature_and_init_fix():
 @pytest.mark.parametrize('constant', [False, True])
 def test_evaluate_ranking_matches_d2l(checker_dir, constant):
     from d2l import mxnet as d2l
-    setup = _ranking_setup(data_dir=checker_dir, protocol='book')
+    setup = ranking_protocol(data_dir=checker_dir, protocol='book')
     ev = setup['evaluator']
     train = {}
     for u, i in zip(setup['train_users'], setup['train_items']):

@@ -1,5 +1,5 @@
 """One short file per chapter model."""
-from .autorec import AutoRec, MaskedL2Loss
+from .autorec import AutoRec
 from .itempop import ItemPop
 from .mf import MF
 from .neumf import GMF, MLP, NeuMF, load_pretrained

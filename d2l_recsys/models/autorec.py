@@ -28,21 +28,8 @@ modes (dropout aside, which MXNet switches correctly at run time).
 """
 import mxnet as mx
 import numpy as onp
-from mxnet import autograd, gluon, np
+from mxnet import autograd, np
 from mxnet.gluon import nn
-
-
-class MaskedL2Loss(gluon.loss.Loss):
-    """The book's AutoRec objective: ``L2Loss(pred * sign(r), r)`` -- per row,
-    half the mean squared error over all columns, counting only observed
-    entries (``r != 0``)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(weight=None, batch_axis=0, **kwargs)
-
-    def hybrid_forward(self, F, pred, label):
-        err = F.np.sign(label) * pred - label
-        return 0.5 * F.np.mean(err * err, axis=1)
 
 
 def _csr(x):

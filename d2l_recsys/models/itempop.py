@@ -8,11 +8,14 @@ import numpy as onp
 from mxnet import init
 from mxnet.gluon import nn
 
-# The user id is part of the shared interface but does not change the score.
-warnings.filterwarnings('ignore', message='The 0-th input to HybridBlock')
-
-
 class ItemPop(nn.HybridBlock):
+    """``ItemPop(num_users, num_items)``: ``net(users, items)`` returns the
+    training popularity of each item, whoever the user.
+
+    Args:
+        num_users, num_items: sizes of the id spaces.
+    """
+
     def __init__(self, num_users, num_items, **kwargs):
         super().__init__(**kwargs)
         self.config = dict(num_users=num_users, num_items=num_items)
@@ -20,11 +23,26 @@ class ItemPop(nn.HybridBlock):
                                           init=init.Zero(), grad_req='null')
 
     def fit(self, items):
-        """Count the training interactions of each item (0-based ids)."""
+        """Count the training interactions of each item.
+
+        Args:
+            items: 0-based item ids of every training interaction.
+
+        Returns:
+            The block itself.
+        """
         counts = onp.bincount(onp.asarray(items, dtype=onp.int64),
                               minlength=self.config['num_items'])
         self.popularity.set_data(counts.astype(onp.float32))
         return self
+
+    def forward(self, user_id, item_id):
+        # The user id is part of the shared interface but does not change the
+        # score; MXNet warns about an unused input, for this call only.
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore',
+                                    message='The 0-th input to HybridBlock')
+            return super().forward(user_id, item_id)
 
     def hybrid_forward(self, F, user_id, item_id, popularity):
         return F.np.take(popularity, item_id.astype('int32'))    # (B,)

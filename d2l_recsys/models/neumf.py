@@ -170,10 +170,13 @@ def load_pretrained(neumf, gmf, mlp, alpha=0.5):
     weight.set_data(fused.as_in_ctx(weight.list_ctx()[0]))
     bias = neumf.prediction_layer.bias
     if bias is not None:
-        parts = [(w, layer.prediction_layer.bias) for w, layer in
-                 ((alpha, gmf), (1 - alpha, mlp))]
-        value = sum(w * b.data().as_in_ctx(bias.list_ctx()[0])
-                    for w, b in parts if b is not None)
-        if not isinstance(value, int):
-            bias.set_data(value)
+        # The fused bias mixes the parts' biases with the same weights; a
+        # part without one contributes nothing, and if neither has one the
+        # NeuMF keeps its initial bias.
+        parts = [(w, layer.prediction_layer.bias.data().as_in_ctx(
+            bias.list_ctx()[0])) for w, layer in ((alpha, gmf),
+                                                  (1 - alpha, mlp))
+                 if layer.prediction_layer.bias is not None]
+        if parts:
+            bias.set_data(sum(w * b for w, b in parts))
     return neumf

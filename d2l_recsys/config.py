@@ -1,0 +1,212 @@
+"""Run configurations: one dataclass per model family, validated in one
+place and stored as-is (``asdict``) in the run folder's ``model.json`` and
+``metrics.json``.  Defaults come from ``defaults``.
+"""
+from dataclasses import asdict, dataclass, field, fields
+from typing import List, Optional
+
+from . import defaults as D
+
+
+def check(name, value, ok, expected):
+    """Raise ``ValueError('name=value: expected ...')`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f'{name}={value!r}: expected {expected}')
+
+
+def _positive_int(name, value):
+    check(name, value, isinstance(value, int) and not isinstance(value, bool)
+          and value >= 1, 'a positive integer')
+
+
+@dataclass
+class RunConfig:
+    """What every run shares.
+
+    Attributes:
+        data_dir: MovieLens folder, its parent or its zip (None: the
+            ``D2L_RECSYS_DATA`` variable, else d2l's download).
+        train_file, test_file: a given train/test pair instead of a split.
+        epochs, lr, wd, batch_size: training (Adam unless said otherwise).
+        seed: seeds the split, the shuffles, the sampling and MXNet.
+        devices: ``auto | cpu | cpu:K | gpu | gpu:0,1``.
+        out: the run folder to write, or None.
+    """
+    data_dir: Optional[str] = None
+    train_file: Optional[str] = None
+    test_file: Optional[str] = None
+    epochs: int = 1
+    lr: float = 0.002
+    wd: float = 0.0
+    batch_size: int = 256
+    seed: int = D.COMMON['seed']
+    devices: str = D.COMMON['devices']
+    out: Optional[str] = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Check every option; raise ``ValueError`` naming the bad one."""
+        _positive_int('epochs', self.epochs)
+        check('lr', self.lr, self.lr > 0, 'a positive number')
+        check('wd', self.wd, self.wd >= 0, 'a number >= 0')
+        _positive_int('batch_size', self.batch_size)
+        if bool(self.train_file) != bool(self.test_file):
+            raise ValueError('train_file and test_file must be given '
+                             'together')
+
+    def to_dict(self):
+        """The configuration as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def option_names(cls):
+        """Names of every option, in declaration order."""
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class RatingConfig(RunConfig):
+    """Options of the rating models' runs (MF, AutoRec).
+
+    Attributes:
+        split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
+        test_ratio: test fraction of the random split.
+    """
+    split: str = 'random'
+    test_ratio: float = 0.1
+
+    def validate(self):
+        super().validate()
+        check('test_ratio', self.test_ratio, 0 < self.test_ratio < 1,
+              'a number between 0 and 1')
+        check('split', self.split, self.split in ('random', 'seq-aware'),
+              "'random' or 'seq-aware'")
+
+
+@dataclass
+class MFConfig(RatingConfig):
+    """Matrix factorization with the book's settings (``defaults.MF``)."""
+    split: str = D.MF['split']
+    test_ratio: float = D.MF['test_ratio']
+    epochs: int = D.MF['epochs']
+    lr: float = D.MF['lr']
+    wd: float = D.MF['wd']
+    batch_size: int = D.MF['batch_size']
+    num_factors: int = D.MF['num_factors']
+
+    def validate(self):
+        super().validate()
+        _positive_int('num_factors', self.num_factors)
+
+
+@dataclass
+class AutoRecConfig(RatingConfig):
+    """AutoRec with the book's settings (``defaults.AUTOREC``).
+
+    Attributes:
+        variant: ``'item'`` (the book) or ``'user'``.
+        sparse: the observed-entries formulation (see ``models.autorec``).
+    """
+    split: str = D.AUTOREC['split']
+    test_ratio: float = D.AUTOREC['test_ratio']
+    epochs: int = D.AUTOREC['epochs']
+    lr: float = D.AUTOREC['lr']
+    wd: float = D.AUTOREC['wd']
+    batch_size: int = D.AUTOREC['batch_size']
+    num_hiddens: int = D.AUTOREC['num_hiddens']
+    dropout: float = D.AUTOREC['dropout']
+    variant: str = D.AUTOREC['variant']
+    sparse: bool = False
+
+    def validate(self):
+        super().validate()
+        check('variant', self.variant, self.variant in ('item', 'user'),
+              "'item' or 'user'")
+        _positive_int('num_hiddens', self.num_hiddens)
+        check('dropout', self.dropout, 0 <= self.dropout < 1,
+              'a number in [0, 1)')
+
+
+RANKING_MODELS = {'gmf': 'GMF', 'mlp': 'MLP', 'neumf': 'NeuMF',
+                  'itempop': 'ItemPop'}
+LOSS_NAMES = ('bce', 'bpr', 'hinge')
+
+
+@dataclass
+class RankingConfig(RunConfig):
+    """Options of a ranking run; those left None take the protocol's
+    defaults (``defaults.PROTOCOL_DEFAULTS``) when the object is made.
+
+    Attributes:
+        model: ``neumf``, ``gmf``, ``mlp`` or ``itempop``.
+        protocol: ``ncf`` (the NCF paper) or ``book`` (d2l).
+        loss: ``bce``, ``bpr`` or ``hinge``.
+        num_factors, mlp_factors, nums_hiddens: the model's sizes.
+        num_negatives: training negatives per positive.
+        num_test_negatives: sampled candidates per held-out item (ncf).
+        top_k: the cut-off of HR and NDCG.
+        pretrain_gmf, pretrain_mlp: run folders to initialise a NeuMF from.
+        alpha: weight of the GMF part when pretraining.
+        optimizer: ``adam`` or ``sgd`` (default: sgd after pretraining).
+        book_item_range: rank only items ``0..num_users-1``, the book's bug.
+        output_activation: ``'sigmoid'`` for the book's model, else None.
+        dense_init: ``xavier`` or ``normal`` (the book's Normal(0.01)).
+        prediction_bias: a bias in the prediction layer.
+    """
+    model: str = D.RANKING['model']
+    protocol: str = D.RANKING['protocol']
+    loss: Optional[str] = None
+    num_factors: Optional[int] = None
+    nums_hiddens: Optional[List[int]] = None
+    mlp_factors: Optional[int] = None
+    num_negatives: Optional[int] = None
+    num_test_negatives: int = D.RANKING['num_test_negatives']
+    top_k: Optional[int] = None
+    pretrain_gmf: Optional[str] = None
+    pretrain_mlp: Optional[str] = None
+    alpha: float = D.RANKING['alpha']
+    optimizer: Optional[str] = None
+    book_item_range: bool = False
+    output_activation: Optional[str] = None
+    dense_init: str = D.RANKING['dense_init']
+    prediction_bias: Optional[bool] = None
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    wd: Optional[float] = None
+    batch_size: Optional[int] = None
+
+    def __post_init__(self):
+        check('protocol', self.protocol,
+              self.protocol in D.PROTOCOL_DEFAULTS, "'ncf' or 'book'")
+        check('model', self.model, self.model in RANKING_MODELS,
+              'one of ' + ', '.join(RANKING_MODELS))
+        for key, value in D.PROTOCOL_DEFAULTS[self.protocol].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        self.nums_hiddens = list(self.nums_hiddens)
+        if self.optimizer is None:
+            self.optimizer = 'sgd' if self.pretrain_gmf else 'adam'
+        super().__post_init__()
+
+    def validate(self):
+        super().validate()
+        check('loss', self.loss, self.loss in LOSS_NAMES,
+              'bce, bpr or hinge')
+        for key in ('num_factors', 'num_negatives', 'num_test_negatives',
+                    'top_k'):
+            _positive_int(key, getattr(self, key))
+        check('nums_hiddens', self.nums_hiddens,
+              self.nums_hiddens and all(h >= 1 for h in self.nums_hiddens),
+              'positive layer sizes, e.g. 10,10,10')
+        check('optimizer', self.optimizer, self.optimizer in ('adam', 'sgd'),
+              "'adam' or 'sgd'")
+        check('dense_init', self.dense_init,
+              self.dense_init in ('xavier', 'normal'), "'xavier' or 'normal'")
+        check('alpha', self.alpha, 0 <= self.alpha <= 1, 'a number in [0, 1]')
+        if (self.pretrain_gmf or self.pretrain_mlp) and not (
+                self.pretrain_gmf and self.pretrain_mlp and
+                self.model == 'neumf'):
+            raise ValueError('pretrain_gmf and pretrain_mlp go together, '
+                             'with model neumf')

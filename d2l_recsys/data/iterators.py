@@ -1,0 +1,239 @@
+"""Ratings DataFrames -> arrays and mini-batch iterators (explicit ratings,
+AutoRec rows, implicit feedback with negative sampling)."""
+import numpy as onp
+import pandas as pd
+from mxnet import np
+
+from .formats import read_data_ml100k
+from .splits import split_data_ml100k
+
+
+def rating_arrays(data):
+    """(user index, item index, rating) as numpy, by position like d2l."""
+    cols = data.iloc[:, :3].to_numpy()
+    return cols[:, 0].astype(onp.int64) - 1, cols[:, 1].astype(onp.int64) - 1, \
+        cols[:, 2]
+
+
+def interaction_matrix(data, num_users, num_items, transpose=False):
+    """Dense float32 rating matrix, items x users (users x items with
+    ``transpose=True``); unobserved entries are 0."""
+    users, items, scores = rating_arrays(data)
+    mat = onp.zeros((num_items, num_users), dtype=onp.float32)
+    mat[items, users] = scores
+    return mat.T.copy() if transpose else mat
+
+
+def load_data_ml100k(data, num_users, num_items, feedback='explicit'):
+    """``(users, items, scores, inter)`` as d2l: 0-based indices and scores
+    (numpy arrays where d2l returns lists); ``inter`` is the items x users
+    rating matrix (an MXNet array, as d2l's) for explicit feedback, or a dict
+    user -> list of items (in data order) for implicit feedback."""
+    if feedback not in ('explicit', 'implicit'):
+        raise ValueError(f"feedback must be 'explicit' or 'implicit', got "
+                         f'{feedback!r}')
+    users, items, scores = rating_arrays(data)
+    if feedback == 'explicit':
+        scores = scores.astype(onp.int64)
+        inter = np.array(interaction_matrix(data, num_users, num_items))
+        return users, items, scores, inter
+    order = onp.argsort(users, kind='stable')      # keeps data order
+    uniq, starts = onp.unique(users[order], return_index=True)
+    chunks = dict(zip(uniq.tolist(), onp.split(items[order], starts[1:])))
+    inter = {u: chunks[u].tolist() for u in pd.unique(users).tolist()}
+    return users, items, onp.ones(len(users), dtype=onp.int64), inter
+
+
+class ArrayIter:
+    """Mini-batches over aligned arrays, yielded as MXNet arrays.
+
+    The fast replacement of ``gluon.data.DataLoader(ArrayDataset(...))``:
+    the arrays are copied into MXNet once, permuted once per epoch, and each
+    batch is a slice (the DataLoader stacks samples one by one in Python).
+    ``last_batch`` is ``'keep'`` (a short last batch), ``'discard'`` or
+    ``'rollover'`` (left-over samples start the next epoch, as the book's
+    training loaders).  One array yields arrays, several yield tuples.
+    """
+
+    def __init__(self, *arrays, batch_size, shuffle=False, last_batch='keep',
+                 seed=None):
+        if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
+            raise ValueError('ArrayIter needs one or more arrays of equal '
+                             'length')
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be positive, got {batch_size}')
+        if last_batch not in ('keep', 'discard', 'rollover'):
+            raise ValueError(f'unknown last_batch {last_batch!r}')
+        self.arrays = [np.array(a, dtype=onp.asarray(a).dtype)
+                       for a in arrays]
+        self.num_examples = len(arrays[0])
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.last_batch = last_batch
+        self._rng = onp.random.default_rng(seed)
+        self._carry = onp.zeros(0, dtype=onp.int64)
+
+    def __len__(self):
+        n = self.num_examples + len(self._carry)
+        if self.last_batch == 'keep':
+            return -(-n // self.batch_size)
+        return n // self.batch_size
+
+    def __iter__(self):
+        n = self.num_examples
+        if not self.shuffle and not len(self._carry):
+            idx, arrays = onp.arange(n), self.arrays
+        else:
+            idx = self._rng.permutation(n) if self.shuffle else onp.arange(n)
+            idx = onp.concatenate([self._carry, idx])
+            order = np.array(idx, dtype=onp.int64)
+            arrays = [np.take(a, order, axis=0) for a in self.arrays]
+        full = len(idx) // self.batch_size * self.batch_size
+        self._carry = (idx[full:] if self.last_batch == 'rollover'
+                       else onp.zeros(0, dtype=onp.int64))
+        stop = len(idx) if self.last_batch == 'keep' else full
+        for start in range(0, stop, self.batch_size):
+            end = min(start + self.batch_size, stop)
+            batch = tuple(a[start:end] for a in arrays)
+            yield batch if len(batch) > 1 else batch[0]
+
+
+def rating_iters(train_data, test_data, batch_size, seed=None,
+                 feedback='explicit'):
+    """``(train_iter, test_iter)`` of ``(user indices, item indices,
+    scores)`` batches: training batches shuffled with rollover (as the
+    book's loaders), test batches in order.  Implicit scores are all 1."""
+    iters = []
+    for part, train in ((train_data, True), (test_data, False)):
+        u, i, r = rating_arrays(part)
+        if feedback == 'implicit':
+            r = onp.ones(len(u))
+        iters.append(ArrayIter(
+            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
+            batch_size=batch_size, shuffle=train,
+            last_batch='rollover' if train else 'keep', seed=seed))
+    return tuple(iters)
+
+
+def autorec_iters(train, test, num_users, num_items, variant='item',
+                  batch_size=256, seed=None):
+    """AutoRec's iterators over rows of the rating matrix.
+
+    Args:
+        train, test: ratings DataFrames with dense 1-based ids.
+        num_users, num_items: sizes of the id spaces.
+        variant: ``'item'`` (the book: a row per item, one column per user)
+            or ``'user'`` (a row per user).
+        batch_size: rows per training batch.
+        seed: seed of the training shuffle.
+
+    Returns:
+        ``(width, train_iter, test_iter)``: the row length; shuffled training
+        rows (rollover, as the book's loader); ``(observed rows, held-out
+        rows)`` pairs for evaluation, 1024 rows at a time.
+    """
+    transpose = variant == 'user'   # rows are users, columns items
+    train_mat = interaction_matrix(train, num_users, num_items, transpose)
+    test_mat = interaction_matrix(test, num_users, num_items, transpose)
+    train_iter = ArrayIter(train_mat, batch_size=batch_size, shuffle=True,
+                           last_batch='rollover', seed=seed)
+    test_iter = ArrayIter(train_mat, test_mat, batch_size=1024)
+    return train_mat.shape[1], train_iter, test_iter
+
+
+def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
+                          test_ratio=0.1, batch_size=256, data_dir=None,
+                          seed=None):
+    """``(num_users, num_items, train_iter, test_iter)`` as d2l: iterators of
+    ``(user indices, item indices, scores)`` batches; training batches are
+    shuffled with rollover, test batches keep file order."""
+    if feedback not in ('explicit', 'implicit'):
+        raise ValueError(f"feedback must be 'explicit' or 'implicit', got "
+                         f'{feedback!r}')
+    data, num_users, num_items = read_data_ml100k(data_dir)
+    train_data, test_data = split_data_ml100k(
+        data, num_users, num_items, split_mode, test_ratio, seed=seed)
+    return (num_users, num_items,
+            *rating_iters(train_data, test_data, batch_size, seed, feedback))
+
+
+# --------------------------------------------------------------------------
+# Implicit feedback: interactions and negative sampling
+# --------------------------------------------------------------------------
+def interaction_mask(users, items, num_users, num_items):
+    """Boolean users x items matrix: True where a (user, item) pair occurs."""
+    mask = onp.zeros((num_users, num_items), dtype=bool)
+    mask[onp.asarray(users), onp.asarray(items)] = True
+    return mask
+
+
+def sample_negatives(users, mask, num, rng):
+    """``num`` items per entry of ``users`` drawn uniformly among the items
+    that user has no interaction with (``mask[u, j]`` False), vectorised by
+    rejection: draw everywhere, redraw only the collisions."""
+    users = onp.asarray(users)
+    full = mask.all(axis=1)
+    if full[users].any():
+        raise ValueError(f'user {int(users[full[users]][0])} has interacted '
+                         'with every item: no negative to sample')
+    out = rng.integers(0, mask.shape[1], (len(users), num))
+    bad = mask[users[:, None], out]
+    while bad.any():
+        out[bad] = rng.integers(0, mask.shape[1], int(bad.sum()))
+        bad = mask[users[:, None], out]
+    return out
+
+
+def sample_test_negatives(mask, num, rng):
+    """For every user, ``num`` distinct items it never interacted with (the
+    NCF protocol's candidates, drawn once).  Returns (num_users, num)."""
+    out = onp.empty((mask.shape[0], num), dtype=onp.int64)
+    for u in range(mask.shape[0]):
+        allowed = onp.flatnonzero(~mask[u])
+        if len(allowed) < num:
+            raise ValueError(f'user {u} has only {len(allowed)} items without '
+                             f'interaction; cannot draw {num} test negatives')
+        out[u] = rng.choice(allowed, num, replace=False)
+    return out
+
+
+class NegativeSamplingIter:
+    """Training batches for implicit feedback with negatives redrawn every
+    epoch, excluding each user's training items.
+
+    Pointwise (NCF): each positive ``(u, i)`` is joined by ``num_negatives``
+    pairs ``(u, j)``; batches are ``(users, items, labels)`` with labels 1/0.
+    Pairwise (``pairwise=True``, BPR and hinge, the book's ``PRDataset``):
+    batches are ``(users, positive items, negative items)``, one triple per
+    positive and negative.  The book redraws with a Python set difference per
+    sample; here one vectorised draw serves the whole epoch.
+    """
+
+    def __init__(self, users, items, num_users, num_items, num_negatives=4,
+                 pairwise=False, batch_size=256, seed=None):
+        self.users = onp.asarray(users, dtype=onp.int64)
+        self.items = onp.asarray(items, dtype=onp.int64)
+        self.mask = interaction_mask(self.users, self.items, num_users,
+                                     num_items)
+        self.num_negatives, self.pairwise = num_negatives, pairwise
+        self.batch_size = batch_size
+        self._rng = onp.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.users) * (self.num_negatives + (not self.pairwise))
+        return -(-n // self.batch_size)
+
+    def __iter__(self):
+        k = self.num_negatives
+        neg = sample_negatives(self.users, self.mask, k, self._rng)  # (n, k)
+        if self.pairwise:
+            arrays = (onp.repeat(self.users, k), onp.repeat(self.items, k),
+                      neg.ravel())
+        else:
+            n = len(self.users)
+            arrays = (onp.concatenate([self.users, onp.repeat(self.users, k)]),
+                      onp.concatenate([self.items, neg.ravel()]),
+                      onp.r_[onp.ones(n), onp.zeros(n * k)])
+        arrays = [a.astype(onp.int32) for a in arrays[:2]] + \
+            [arrays[2].astype(onp.int32 if self.pairwise else onp.float32)]
+        yield from ArrayIter(*arrays, batch_size=self.batch_size,
+                             shuffle=True, seed=self._rng.integers(2 ** 31))

@@ -1,0 +1,88 @@
+"""Train/test splits of a ratings DataFrame (d2l's ``split_data_ml100k``
+and the project's protocols built on it)."""
+import numpy as onp
+import pandas as pd
+from mxnet import np
+
+from .formats import read_data_ml100k, read_train_test
+
+
+def _uniform(n, seed):
+    if seed is None:  # MXNet's global stream, exactly as d2l draws it
+        return np.random.uniform(0, 1, (n,)).asnumpy()
+    return onp.random.default_rng(seed).uniform(0, 1, n)
+
+
+def split_data_ml100k(data, num_users, num_items, split_mode='random',
+                      test_ratio=0.1, seed=None):
+    """Split ratings into ``(train_data, test_data)`` DataFrames, as d2l.
+
+    ``'random'``: each rating goes to test with probability ``test_ratio``.
+    With ``seed=None`` the draw uses MXNet's global random stream exactly as
+    d2l does, so after the same ``mx.random.seed(s)`` both pick the same rows;
+    an integer ``seed`` uses a private numpy stream instead.
+
+    ``'seq-aware'``: each user's latest rating (the first of several with the
+    same latest timestamp) is the test set; the rest, user by user in time
+    order, is the training set.  Row order matches d2l's.
+    """
+    if split_mode == 'seq-aware':
+        users = data['user_id'].to_numpy()
+        times = data['timestamp'].to_numpy()
+        pos = onp.arange(len(data))
+        # Test: per user, max timestamp, earliest file position among ties.
+        order = onp.lexsort((-pos, times, users))
+        last = onp.r_[users[order][1:] != users[order][:-1], True]
+        test_rows = order[last]
+        first_seen = pd.unique(users)  # d2l lists test users in this order
+        test_rows = test_rows[onp.searchsorted(users[test_rows], first_seen)]
+        test_data = data.iloc[test_rows].reset_index(drop=True)
+        # Train: the others, by user then time (stable); d2l also drops any
+        # exact duplicate of a test row.
+        order = onp.lexsort((pos, times, users))
+        train_data = data.iloc[order]
+        dup = train_data.merge(test_data.drop_duplicates(), how='left',
+                               on=list(data.columns[:4]), indicator=True)
+        keep = (dup['_merge'] == 'left_only').to_numpy()
+        train_data = train_data[keep].reset_index(drop=True)
+        return train_data, test_data
+    if split_mode != 'random':
+        raise ValueError(f"split_mode must be 'random' or 'seq-aware', got "
+                         f'{split_mode!r}')
+    if not 0 < test_ratio < 1:
+        raise ValueError(f'test_ratio must be between 0 and 1, got '
+                         f'{test_ratio}')
+    mask = _uniform(len(data), seed) < 1 - test_ratio
+    return data[mask], data[~mask]
+
+
+
+
+def rating_split(data_dir=None, train_file=None, test_file=None,
+                 split='random', test_ratio=0.1, seed=0):
+    """The train/test ratings of one run.
+
+    Args:
+        data_dir: MovieLens folder, its parent or its zip (see
+            ``resolve_ratings_file``); ignored when a file pair is given.
+        train_file, test_file: a given pair of ratings files (e.g. ``u1.base``
+            and ``u1.test``); both or neither.
+        split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
+        test_ratio: test fraction of the random split.
+        seed: seed of the random split's private stream.
+
+    Returns:
+        ``(train, test, num_users, num_items)``: two DataFrames with dense
+        1-based ids and the sizes of the id spaces.
+    """
+    if train_file or test_file:
+        if not (train_file and test_file):
+            raise ValueError('train_file and test_file must be given '
+                             'together')
+        return read_train_test(train_file, test_file)
+    if split not in ('random', 'seq-aware'):
+        raise ValueError(f"split={split!r}: expected 'random' or 'seq-aware'")
+    data, num_users, num_items = read_data_ml100k(data_dir)
+    train, test = split_data_ml100k(data, num_users, num_items, split,
+                                    test_ratio, seed=seed)
+    return train, test, num_users, num_items

@@ -1,0 +1,37 @@
+"""One table of defaults: the book's settings per model and the ranking
+protocols' settings.  ``config``, the scripts' ``--help``, the notebooks and
+``bench/`` read them from here; the README's option tables are checked
+against them by ``tests/test_defaults.py``.
+
+Sources: d2l, chapters "Matrix Factorization", "AutoRec" and "Neural
+Collaborative Filtering for Personalized Ranking"; He et al. (2017), "Neural
+Collaborative Filtering", and its code for the NCF protocol.
+"""
+
+# Matrix factorization (d2l): seq-aware split, as the chapter's
+# split_and_load_ml100k default, Adam.
+MF = dict(split='seq-aware', test_ratio=0.1, num_factors=30, epochs=20,
+          lr=0.002, wd=1e-5, batch_size=512)
+
+# AutoRec (d2l): item-based, random 90/10 split, Adam.
+AUTOREC = dict(split='random', test_ratio=0.1, num_hiddens=500, dropout=0.05,
+               variant='item', epochs=25, lr=0.002, wd=1e-5, batch_size=256)
+
+# Ranking: the book's NeuMF section, and the NCF paper / its code.
+PROTOCOL_DEFAULTS = {
+    'book': dict(loss='bpr', num_factors=10, nums_hiddens=(10, 10, 10),
+                 mlp_factors=None, lr=0.01, wd=1e-5, epochs=10,
+                 batch_size=1024, num_negatives=1, top_k=50,
+                 prediction_bias=False),
+    'ncf': dict(loss='bce', num_factors=8, nums_hiddens=(32, 16, 8),
+                mlp_factors=32, lr=0.001, wd=0.0, epochs=20, batch_size=256,
+                num_negatives=4, top_k=10, prediction_bias=True),
+}
+RANKING = dict(model='neumf', protocol='ncf', num_test_negatives=99,
+               alpha=0.5, dense_init='xavier')
+
+# Every run: the seed and where it runs.
+COMMON = dict(seed=0, devices='auto')
+
+# Model initialisation, as the book: every weight from Normal(0.01).
+INIT_SIGMA = 0.01

@@ -1,0 +1,94 @@
+"""Files: atomic writes, JSON, and saved models that carry their config.
+
+Every output goes through ``atomic_write``: a crash or a kill leaves the old
+file or the new one, never half of one.
+"""
+import json
+import os
+import tempfile
+
+import mxnet as mx
+
+from .models import MODELS
+
+
+def atomic_write(path, write):
+    """Write a file through a temporary file and a rename.
+
+    Args:
+        path: the destination; its folder is created if needed.
+        write: a function called with the temporary path that writes the
+            whole content there.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-',
+                               suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes files private
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2) + '\n')
+
+
+def read_json(path):
+    """Read a JSON file; a missing or malformed file raises an error that
+    names it."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{path}: not valid JSON ({e})') from None
+
+
+def save_model(net, directory, **extra):
+    """Save a network with what rebuilds it.
+
+    Args:
+        net: a model of ``d2l_recsys.models`` (it has a ``config`` dict).
+        directory: the run folder; ``model.params`` and ``model.json`` are
+            written there.
+        **extra: more facts stored in ``model.json`` (the run's config, the
+            data it was trained on).
+    """
+    atomic_write(os.path.join(directory, 'model.params'), net.save_parameters)
+    write_json(os.path.join(directory, 'model.json'),
+               dict(model=type(net).__name__, config=net.config, **extra))
+
+
+def load_model(directory, ctx=None):
+    """Rebuild a model saved by ``save_model``.
+
+    Args:
+        directory: the run folder.
+        ctx: the context to load the parameters on (default CPU).
+
+    Returns:
+        ``(net, info)``: the network and the content of ``model.json``.
+    """
+    info = read_json(os.path.join(directory, 'model.json'))
+    if info.get('model') not in MODELS:
+        raise ValueError(f"{directory}/model.json: unknown model "
+                         f"{info.get('model')!r}; known: {sorted(MODELS)}")
+    net = MODELS[info['model']](**info['config'])
+    net.load_parameters(os.path.join(directory, 'model.params'),
+                        ctx=ctx or mx.cpu())
+    return net, info
