@@ -8,6 +8,7 @@ import os
 import sys
 
 from . import defaults
+from .callbacks import TrainingInterrupted
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -80,6 +81,25 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
     p.add_argument('--out', help='output folder (default: runs/NAME-TIME)')
     p.add_argument('--quiet', action='store_true',
                    help='no per-epoch progress lines')
+    life = p.add_argument_group('training lifecycle')
+    life.add_argument('--validation', action='store_true',
+                      help='carve validation data out of the training data '
+                      '(seq-aware protocols: each user\'s latest remaining '
+                      'rating; random: --valid-ratio of it)')
+    life.add_argument('--valid-ratio', type=ratio,
+                      default=defaults.LIFECYCLE['valid_ratio'],
+                      help='validation fraction under a random split')
+    life.add_argument('--early-stop', type=positive_int, metavar='PATIENCE',
+                      help='stop after PATIENCE epochs without a better '
+                      'validation metric; restore the best epoch (needs '
+                      '--validation)')
+    life.add_argument('--checkpoint-every', type=positive_int, metavar='K',
+                      default=defaults.LIFECYCLE['checkpoint_every'],
+                      help='epochs between checkpoints in --out')
+    life.add_argument('--resume', metavar='DIR',
+                      help='continue the run in DIR from its checkpoint up '
+                      'to --epochs (its stored options are used; only '
+                      '--epochs and --devices may change)')
     return p
 
 
@@ -101,12 +121,22 @@ def rating_parser(description, book):
                    default=book['split'])
     p.add_argument('--test-ratio', type=ratio, default=book['test_ratio'],
                    help='test fraction of the random split')
+    p.add_argument('--folds', type=_number(int, lambda v: v >= 2,
+                                           'an integer >= 2'),
+                   metavar='K', help='K-fold cross-validation (ML-100K: its '
+                   'own u1..u5 files for K=5 when present)')
     return p
 
 
 def rating_summary(results):
     """The closing line of a rating script."""
-    return f"test RMSE {results['test_rmse']:.4f}"
+    if 'folds' in results:
+        return (f"test RMSE {results['test_rmse']:.4f} ± "
+                f"{results['test_rmse_std']:.4f} over "
+                f"{len(results['folds'])} folds")
+    best = f" (best epoch {results['best_epoch']} of " \
+        f"{results['epochs_run']})" if 'best_epoch' in results else ''
+    return f"test RMSE {results['test_rmse']:.4f}{best}"
 
 
 def fail(prog, error):
@@ -134,15 +164,21 @@ def main(parser, run, name, argv=None, summary=rating_summary):
     """
     args = vars(parser.parse_args(argv))
     verbose = not args.pop('quiet')
-    if not args['out']:
+    if args.get('resume'):
+        args = {k: args[k] for k in ('resume', 'epochs', 'devices', 'out')}
+    elif not args['out']:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
         args['out'] = os.path.join('runs', f'{name}-{stamp}')
     try:
         results = run(**args, verbose=verbose)
+    except TrainingInterrupted as e:
+        print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
+        return e.exit_code
     except (ValueError, OSError, FloatingPointError) as e:
         return fail(parser.prog, e)
     secs = results['seconds']
-    print(f"{summary(results)}  (data {secs['data']:.1f} s, train+eval "
-          f"{secs['train']:.1f} s, total {secs['total']:.1f} s)  -> "
-          f"{args['out']}")
+    timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
+                     if k != 'total')
+    print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)  -> "
+          f"{results['config']['out']}")
     return 0

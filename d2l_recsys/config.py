@@ -2,7 +2,7 @@
 place and stored as-is (``asdict``) in the run folder's ``model.json`` and
 ``metrics.json``.  Defaults come from ``defaults``.
 """
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import List, Optional
 
 from . import defaults as D
@@ -31,6 +31,13 @@ class RunConfig:
         seed: seeds the split, the shuffles, the sampling and MXNet.
         devices: ``auto | cpu | cpu:K | gpu | gpu:0,1``.
         out: the run folder to write, or None.
+        validation: carve validation data out of the training data
+            (``data.validation_split``); history gains ``valid_*`` metrics.
+        valid_ratio: its fraction under a random split.
+        early_stop: stop after this many epochs without a better
+            validation metric and restore the best epoch (needs validation).
+        checkpoint_every: epochs between checkpoints in ``out``.
+        resume: a run folder whose checkpoint to continue from.
     """
     data_dir: Optional[str] = None
     train_file: Optional[str] = None
@@ -42,6 +49,11 @@ class RunConfig:
     seed: int = D.COMMON['seed']
     devices: str = D.COMMON['devices']
     out: Optional[str] = None
+    validation: bool = False
+    valid_ratio: float = D.LIFECYCLE['valid_ratio']
+    early_stop: Optional[int] = None
+    checkpoint_every: int = D.LIFECYCLE['checkpoint_every']
+    resume: Optional[str] = None
 
     def __post_init__(self):
         self.validate()
@@ -55,6 +67,14 @@ class RunConfig:
         if bool(self.train_file) != bool(self.test_file):
             raise ValueError('train_file and test_file must be given '
                              'together')
+        check('valid_ratio', self.valid_ratio, 0 < self.valid_ratio < 1,
+              'a number between 0 and 1')
+        if self.early_stop is not None:
+            _positive_int('early_stop', self.early_stop)
+            check('early_stop', self.early_stop, self.validation,
+                  'validation=True as well (it watches the validation '
+                  'metric)')
+        _positive_int('checkpoint_every', self.checkpoint_every)
 
     def to_dict(self):
         """The configuration as a JSON-ready dict."""
@@ -73,9 +93,15 @@ class RatingConfig(RunConfig):
     Attributes:
         split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
         test_ratio: test fraction of the random split.
+        folds: cross-validation with this many folds (ML-100K's own
+            u1..u5 files when the data folder has them and folds is 5,
+            else a seeded split); None trains once.
+        fold: the one fold a run trains on (set by the cross-validation).
     """
     split: str = 'random'
     test_ratio: float = 0.1
+    folds: Optional[int] = None
+    fold: Optional[int] = None
 
     def validate(self):
         super().validate()
@@ -83,6 +109,14 @@ class RatingConfig(RunConfig):
               'a number between 0 and 1')
         check('split', self.split, self.split in ('random', 'seq-aware'),
               "'random' or 'seq-aware'")
+        if self.folds is not None:
+            check('folds', self.folds, isinstance(self.folds, int) and
+                  self.folds >= 2, 'an integer >= 2')
+            check('folds', self.folds, not self.train_file,
+                  'no train_file/test_file (the folds make the splits)')
+        if self.fold is not None:
+            check('fold', self.fold, self.folds and 0 <= self.fold <
+                  self.folds, 'an integer in 0..folds-1')
 
 
 @dataclass

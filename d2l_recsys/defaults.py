@@ -33,5 +33,9 @@ RANKING = dict(model='neumf', protocol='ncf', num_test_negatives=99,
 # Every run: the seed and where it runs.
 COMMON = dict(seed=0, devices='auto')
 
+# The training lifecycle: the validation carve-out (a fraction of the
+# training ratings under a random split) and checkpoints every epoch.
+LIFECYCLE = dict(valid_ratio=0.1, checkpoint_every=1)
+
 # Model initialisation, as the book: every weight from Normal(0.01).
 INIT_SIGMA = 0.01

@@ -9,18 +9,22 @@ split.
 """
 import os
 import time
+from dataclasses import replace
 
 import mxnet as mx
+import numpy as onp
 import pandas as pd
 from mxnet import gluon, init
 
 from . import data as D
+from .callbacks import (Checkpoint, EarlyStopping, StopOnSignal, Validation,
+                        resume_command)
 from .config import (RANKING_MODELS, AutoRecConfig, MFConfig,  # noqa: F401
                      RankingConfig)
 from .defaults import INIT_SIGMA
 from .devices import parse_devices
 from .evaluation import evaluate_autorec, evaluate_rmse, predict_ratings
-from .io import load_model, save_model, write_json
+from .io import load_checkpoint, load_model, save_model, write_json
 from .losses import LOSSES, MaskedL2Loss
 from .metrics import book_running_rmse
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
@@ -45,10 +49,60 @@ class _Clock:
         return dict(self.seconds, total=time.perf_counter() - self.start)
 
 
+RESUMABLE = ('resume', 'epochs', 'devices', 'out')
+
+
 def _config(cls, config, options):
+    """The run's config: ``config``, or one built from ``options``; with
+    ``resume=DIR`` the configuration stored in DIR's checkpoint, of which
+    only ``epochs`` and ``devices`` may change."""
     if config is not None and options:
         raise ValueError('give a config object or options, not both')
-    return config if config is not None else cls(**options)
+    if config is not None:
+        return config
+    if options.get('resume'):
+        extra = sorted(set(options) - set(RESUMABLE))
+        if extra:
+            raise ValueError(f'resume continues the stored configuration; '
+                             f'only epochs and devices may change, not '
+                             f'{", ".join(extra)}')
+        stored = load_checkpoint(options['resume'])['config']
+        stored.update({k: v for k, v in options.items() if v is not None})
+        stored['out'] = options.get('out') or options['resume']
+        options = stored
+    return cls(**options)
+
+
+def _lifecycle(cfg, train_iter, monitor, mode):
+    """Early stopping, checkpoints and signal handling as ``cfg`` asks.
+    Returns ``(callbacks, early_stopping or None)``."""
+    es = EarlyStopping(monitor, cfg.early_stop, mode) if cfg.early_stop \
+        else None
+    callbacks = [es] if es else []
+    if cfg.out:
+        ckpt = Checkpoint(cfg.out, train_iter, cfg.checkpoint_every,
+                          resume=bool(cfg.resume), early_stopping=es,
+                          config=cfg.to_dict())
+        callbacks += [ckpt, StopOnSignal(ckpt, resume_command(cfg.out,
+                                                              cfg.epochs))]
+    return callbacks, es
+
+
+def _ordered_params(net):
+    """The parameters in the block's own order.  A Trainer given a dict
+    sorts it by name, and names carry a process-wide counter
+    (``embedding10`` sorts before ``embedding8``), so the optimizer states
+    saved by one run would not line up with another's; a list keeps one
+    order for every instance of the model."""
+    return list(net.collect_params().values())
+
+
+def _final(history, es):
+    """The history entry whose parameters the net holds at the end: the
+    best epoch's under early stopping, else the last."""
+    if es is not None and es.best_epoch:
+        return next(h for h in history if h['epoch'] == es.best_epoch)
+    return history[-1]
 
 
 def _finish(net, cfg, results, title, plotted):
@@ -56,6 +110,9 @@ def _finish(net, cfg, results, title, plotted):
     and, with ``cfg.out``, write the model, ``curves.html`` and
     ``metrics.json`` there."""
     history, clock = results.pop('_history'), results.pop('_clock')
+    plotted = tuple(plotted) + tuple(k for k in history[-1]
+                                     if k.startswith('valid_')
+                                     and k not in plotted)
     results.update(history=[{k: v for k, v in h.items() if k != 'seconds'}
                             for h in history],
                    config=cfg.to_dict())
@@ -72,23 +129,102 @@ def _finish(net, cfg, results, title, plotted):
 # --------------------------------------------------------------------------
 # Rating prediction
 # --------------------------------------------------------------------------
+def _fold_data(cfg):
+    """Fold ``cfg.fold``: ML-100K's own u1..u5 files when ``folds`` is 5
+    and they are beside the ratings, else a seeded split."""
+    if cfg.folds == 5:
+        folder = os.path.dirname(D.resolve_ratings_file(cfg.data_dir))
+        files = D.official_fold_files(folder, cfg.fold)
+        if files:
+            return D.read_train_test(*files)
+    data, num_users, num_items = D.read_data_ml100k(cfg.data_dir)
+    train, test = D.kfold_split(data, cfg.folds, cfg.fold, cfg.seed)
+    return train, test, num_users, num_items
+
+
 def _rating_data(cfg):
-    return D.rating_split(cfg.data_dir, cfg.train_file, cfg.test_file,
-                          cfg.split, cfg.test_ratio, cfg.seed)
+    """``(train, valid or None, test, num_users, num_items)`` of a run."""
+    if cfg.fold is not None:
+        train, test, num_users, num_items = _fold_data(cfg)
+    else:
+        train, test, num_users, num_items = D.rating_split(
+            cfg.data_dir, cfg.train_file, cfg.test_file, cfg.split,
+            cfg.test_ratio, cfg.seed)
+    valid = None
+    if cfg.validation:
+        seq = cfg.split == 'seq-aware' and cfg.fold is None and \
+            not cfg.train_file
+        train, valid = D.validation_split(
+            train, 'seq-aware' if seq else 'random', cfg.valid_ratio,
+            cfg.seed)
+    return train, valid, test, num_users, num_items
 
 
-def _fit_rating(net, train_iter, test_iter, loss, evaluator, cfg, verbose):
-    """Seeded Normal(0.01) init, Adam as the book, the shared loop."""
+def _fit_rating(net, iters, loss, evaluator, cfg, verbose):
+    """Seeded Normal(0.01) init, Adam as the book, the shared loop with
+    validation, early stopping and checkpoints as ``cfg`` asks.
+    ``iters`` is ``(train_iter, valid_iter or None, test_iter)``.
+    Returns ``(history, devices, early_stopping or None)``."""
+    train_iter, valid_iter, test_iter = iters
     devices = parse_devices(cfg.devices)
     net.initialize(init.Normal(INIT_SIGMA), ctx=devices, force_reinit=True)
     if not getattr(net, 'sparse', False):
         net.hybridize()
         loss.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), 'adam',
+    trainer = gluon.Trainer(_ordered_params(net), 'adam',
                             {'learning_rate': cfg.lr, 'wd': cfg.wd})
+    callbacks = []
+    if valid_iter is not None:
+        callbacks.append(Validation(lambda n: {
+            'valid_rmse': evaluator(n, valid_iter, devices)}))
+    more, es = _lifecycle(cfg, train_iter, 'valid_rmse', 'min')
     history = train_recsys_rating(net, train_iter, test_iter, loss, trainer,
-                                  cfg.epochs, devices, evaluator, verbose)
-    return history, devices
+                                  cfg.epochs, devices, evaluator, verbose,
+                                  callbacks + more, seed=cfg.seed)
+    return history, devices, es
+
+
+def _rating_headline(history, es, train, valid, test, num_users, num_items):
+    final = _final(history, es)
+    out = dict(test_rmse=final['test_rmse'])
+    if valid is not None:
+        out['valid_rmse'] = final['valid_rmse']
+    if es is not None:
+        out['best_epoch'] = es.best_epoch
+        out['epochs_run'] = history[-1]['epoch']
+    out.update(num_users=num_users, num_items=num_items,
+               num_train=len(train), num_test=len(test))
+    if valid is not None:
+        out['num_valid'] = len(valid)
+    return out
+
+
+def _cross_validate(run, cfg, verbose):
+    """Run every fold of ``cfg.folds``; results hold each fold's and the
+    mean and sample standard deviation of the test RMSE."""
+    clock, folds = _Clock(), []
+    for fold in range(cfg.folds):
+        sub = replace(cfg, fold=fold, out=os.path.join(
+            cfg.out, f'fold-{fold + 1}') if cfg.out else None)
+        res = run(sub, verbose=verbose)
+        folds.append(dict(fold=fold + 1, test_rmse=res['test_rmse'],
+                          num_train=res['num_train'],
+                          num_test=res['num_test'],
+                          best_epoch=res.get('best_epoch')))
+        print(f"fold {fold + 1}/{cfg.folds}  test RMSE "
+              f"{res['test_rmse']:.4f}  ({res['num_train']} train, "
+              f"{res['num_test']} test ratings)", flush=True)
+    values = [f['test_rmse'] for f in folds]
+    results = dict(test_rmse=float(onp.mean(values)),
+                   test_rmse_std=float(onp.std(values, ddof=1)),
+                   folds=folds, config=cfg.to_dict(),
+                   seconds=clock.total())
+    print(f"mean over {cfg.folds} folds: test RMSE "
+          f"{results['test_rmse']:.4f} ± {results['test_rmse_std']:.4f} "
+          f"(sample std)", flush=True)
+    if cfg.out:
+        write_json(os.path.join(cfg.out, 'metrics.json'), results)
+    return results
 
 
 def run_autorec(config=None, verbose=True, **options):
@@ -109,22 +245,27 @@ def run_autorec(config=None, verbose=True, **options):
         ``config``, ``devices``.
     """
     cfg = _config(AutoRecConfig, config, options)
+    if cfg.folds and cfg.fold is None:
+        return _cross_validate(run_autorec, cfg, verbose)
     clock = _Clock()
-    train, test, num_users, num_items = _rating_data(cfg)
+    train, valid, test, num_users, num_items = _rating_data(cfg)
     width, train_iter, test_iter = D.autorec_iters(
         train, test, num_users, num_items, cfg.variant, cfg.batch_size,
         cfg.seed)
+    valid_iter = None if valid is None else D.autorec_iters(
+        train, valid, num_users, num_items, cfg.variant)[2]
     clock.lap('data')
     mx.random.seed(cfg.seed)
     net = AutoRec(cfg.num_hiddens, width, dropout=cfg.dropout,
                   sparse=cfg.sparse)
-    history, devs = _fit_rating(net, train_iter, test_iter, MaskedL2Loss(),
-                                evaluate_autorec, cfg, verbose)
+    history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
+                                    MaskedL2Loss(), evaluate_autorec, cfg,
+                                    verbose)
     clock.lap('train')
-    results = dict(test_rmse=history[-1]['test_rmse'], num_users=num_users,
-                   num_items=num_items, num_train=len(train),
-                   num_test=len(test), devices=[str(d) for d in devs],
-                   _history=history, _clock=clock)
+    results = dict(_rating_headline(history, es, train, valid, test,
+                                    num_users, num_items),
+                   devices=[str(d) for d in devs], _history=history,
+                   _clock=clock)
     return _finish(net, cfg, results, f'AutoRec ({cfg.variant}-based)',
                    ('train_loss', 'test_rmse'))
 
@@ -150,22 +291,25 @@ def run_mf(config=None, verbose=True, **options):
         ``test_rmse`` is the exact RMSE.
     """
     cfg = _config(MFConfig, config, options)
+    if cfg.folds and cfg.fold is None:
+        return _cross_validate(run_mf, cfg, verbose)
     clock = _Clock()
-    train, test, num_users, num_items = _rating_data(cfg)
+    train, valid, test, num_users, num_items = _rating_data(cfg)
     train_iter, test_iter = D.rating_iters(train, test, cfg.batch_size,
                                            cfg.seed)
+    valid_iter = None if valid is None else \
+        D.rating_iters(train, valid, cfg.batch_size)[1]
     clock.lap('data')
     mx.random.seed(cfg.seed)
     net = MF(cfg.num_factors, num_users, num_items)
-    history, devs = _fit_rating(net, train_iter, test_iter,
-                                gluon.loss.L2Loss(), evaluate_rmse, cfg,
-                                verbose)
+    history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
+                                    gluon.loss.L2Loss(), evaluate_rmse, cfg,
+                                    verbose)
     clock.lap('train')
     shards = predict_ratings(net, test_iter, devs[:1])[2]
-    results = dict(test_rmse=history[-1]['test_rmse'],
+    results = dict(_rating_headline(history, es, train, valid, test,
+                                    num_users, num_items),
                    test_rmse_book_running_avg=book_running_rmse(shards),
-                   num_users=num_users, num_items=num_items,
-                   num_train=len(train), num_test=len(test),
                    devices=[str(d) for d in devs], _history=history,
                    _clock=clock)
     return _finish(net, cfg, results, 'Matrix factorization',
@@ -263,10 +407,14 @@ def _train_ranking_net(net, cfg, setup, devs, verbose):
         setup['train_users'], setup['train_items'], setup['num_users'],
         setup['num_items'], cfg.num_negatives, pairwise=loss_fn.pairwise,
         batch_size=cfg.batch_size, seed=cfg.seed)
-    trainer = gluon.Trainer(net.collect_params(), cfg.optimizer,
+    trainer = gluon.Trainer(_ordered_params(net), cfg.optimizer,
                             {'learning_rate': cfg.lr, 'wd': cfg.wd})
-    return train_ranking(net, train_iter, loss_fn, trainer, cfg.epochs, devs,
-                         setup['evaluator'], verbose=verbose)
+    callbacks, es = _lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
+                               'max')
+    history = train_ranking(net, train_iter, loss_fn, trainer, cfg.epochs,
+                            devs, setup['evaluator'], verbose=verbose,
+                            callbacks=callbacks, seed=cfg.seed)
+    return history, es
 
 
 def run_ranking(config=None, verbose=True, **options):
@@ -304,12 +452,12 @@ def run_ranking(config=None, verbose=True, **options):
     net.initialize(ctx=devs)
     if cfg.model == 'itempop':
         net.fit(setup['train_items'])
-        history = [dict(epoch=0, train_loss=None,
-                        **setup['evaluator'](net, devs))]
+        history, es = [dict(epoch=0, train_loss=None,
+                            **setup['evaluator'](net, devs))], None
     else:
-        history = _train_ranking_net(net, cfg, setup, devs, verbose)
+        history, es = _train_ranking_net(net, cfg, setup, devs, verbose)
     clock.lap('train')
-    k, final = cfg.top_k, history[-1]
+    k, final = cfg.top_k, _final(history, es)
     results = {key: final[key] for key in (f'hit_rate@{k}', f'ndcg@{k}',
                                            'auc', 'full_ranking')}
     results.update(num_users=setup['num_users'],

@@ -92,3 +92,63 @@ def load_model(directory, ctx=None):
     net.load_parameters(os.path.join(directory, 'model.params'),
                         ctx=ctx or mx.cpu())
     return net, info
+
+
+# --------------------------------------------------------------------------
+# Checkpoints: everything a run needs to continue exactly where it stopped
+# --------------------------------------------------------------------------
+CHECKPOINT = 'checkpoint'
+
+
+def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
+    """Write a checkpoint into ``directory/checkpoint/``.
+
+    The parameter and optimizer files carry a step tag; ``state.json``,
+    written last, names them, so a crash at any moment leaves the previous
+    checkpoint whole.  Older files are removed afterwards.
+
+    Args:
+        directory: the run folder.
+        net: the network.
+        trainer: its ``gluon.Trainer`` (optimizer states, step counts).
+        meta: a JSON-ready dict (epoch, history, iterator states, ...).
+        best_net_params: a function writing the best parameters so far to a
+            path (early stopping), or None.
+    """
+    folder = os.path.join(directory, CHECKPOINT)
+    tag = f"e{meta['epoch']:04d}-b{meta['batch']:06d}"
+    files = dict(params=f'net-{tag}.params', states=f'trainer-{tag}.states')
+    atomic_write(os.path.join(folder, files['params']), net.save_parameters)
+    atomic_write(os.path.join(folder, files['states']), trainer.save_states)
+    if best_net_params is not None:
+        files['best'] = f'best-{tag}.params'
+        atomic_write(os.path.join(folder, files['best']), best_net_params)
+    write_json(os.path.join(folder, 'state.json'), dict(meta, files=files))
+    keep = set(files.values()) | {'state.json'}
+    for name in os.listdir(folder):
+        if name not in keep and not name.startswith('.tmp-'):
+            os.remove(os.path.join(folder, name))
+
+
+def load_checkpoint(directory):
+    """Read the checkpoint of a run folder.
+
+    Args:
+        directory: the run folder (or its ``checkpoint/`` subfolder).
+
+    Returns:
+        The ``state.json`` dict, with ``files`` turned into full paths.
+
+    Raises:
+        FileNotFoundError: there is no checkpoint there.
+    """
+    folder = directory if os.path.basename(os.path.normpath(directory)) == \
+        CHECKPOINT else os.path.join(directory, CHECKPOINT)
+    path = os.path.join(folder, 'state.json')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{directory}: no checkpoint to resume from '
+                                f'(expected {path})')
+    meta = read_json(path)
+    meta['files'] = {k: os.path.join(folder, v)
+                     for k, v in meta['files'].items()}
+    return meta

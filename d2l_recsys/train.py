@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import mxnet as mx
 from mxnet import autograd
 
 from .devices import split_shards, try_all_gpus
@@ -26,6 +27,9 @@ class LoopState:
         num_epochs: the last epoch to run.
         history: one dict per finished epoch.
         epoch: the last finished epoch (0 before training).
+        batch: batches done in the current epoch.
+        losses: per-shard loss sums of the current epoch (MXNet arrays, read
+            once at its end), with ``count`` examples.
         stop: set by a callback to end training after this epoch.
         interrupted: set (to a reason) to end training after this step,
             leaving the current epoch unfinished.
@@ -36,8 +40,15 @@ class LoopState:
     num_epochs: int
     history: list = field(default_factory=list)
     epoch: int = 0
+    batch: int = 0
+    losses: list = field(default_factory=list)
+    count: int = 0
     stop: bool = False
     interrupted: object = None
+
+    def epoch_loss_sum(self):
+        """The current epoch's loss sum so far, a float (one host sync)."""
+        return sum(float(l) for l in self.losses)
 
 
 class Callback:
@@ -83,12 +94,24 @@ class Progress(Callback):
               file=self.stream or sys.stdout, flush=True)
 
 
-def _train_epoch(state, train_iter, shard_loss, callbacks):
+def step_seed(seed, epoch, batch):
+    """The MXNet seed of one training step: a fixed function of the run's
+    seed and the step, so that a resumed run draws the same dropout masks
+    as one that was never interrupted."""
+    return (seed * 1_000_003 + epoch * 100_003 + batch) % (2 ** 31)
+
+
+def _train_epoch(state, train_iter, shard_loss, callbacks, seed):
     """One pass over ``train_iter``: each batch split over the devices,
     ``shard_loss(shard)`` recorded and back-propagated per device, one
-    trainer step per batch.  Returns the mean per-example loss."""
-    sums, count = [], 0
-    for batch in train_iter:
+    trainer step per batch.  The first ``state.batch`` batches were done
+    before a resume and are skipped.  Returns the mean per-example loss."""
+    epoch, skip = state.epoch + 1, state.batch
+    for index, batch in enumerate(train_iter):
+        if index < skip:
+            continue
+        if seed is not None:
+            mx.random.seed(step_seed(seed, epoch, index))
         batch = batch if isinstance(batch, (list, tuple)) else (batch,)
         with autograd.record():
             losses = [shard_loss(s) for s in split_shards(batch,
@@ -96,13 +119,14 @@ def _train_epoch(state, train_iter, shard_loss, callbacks):
         for l in losses:
             l.backward()
         state.trainer.step(batch[0].shape[0])
-        sums.extend(l.sum() for l in losses)
-        count += batch[0].shape[0]
+        state.losses.extend(l.sum() for l in losses)
+        state.count += batch[0].shape[0]
+        state.batch = index + 1
         for cb in callbacks:
             cb.on_batch_end(state)
         if state.interrupted:
-            break
-    train_loss = sum(float(s) for s in sums) / max(count, 1)
+            return None
+    train_loss = state.epoch_loss_sum() / max(state.count, 1)
     if not math.isfinite(train_loss):
         raise FloatingPointError(
             f'training diverged: the train loss is {train_loss} in epoch '
@@ -111,7 +135,7 @@ def _train_epoch(state, train_iter, shard_loss, callbacks):
 
 
 def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-        evaluate=None, eval_step=1, callbacks=()):
+        evaluate=None, eval_step=1, callbacks=(), seed=None):
     """Train ``net`` for up to ``num_epochs`` epochs.
 
     Args:
@@ -128,6 +152,9 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
             epochs and after the last one; merged into that epoch's entry.
         eval_step: evaluate every this many epochs.
         callbacks: ``Callback`` objects, called in order.
+        seed: if given, MXNet's generator (dropout) is reseeded before each
+            step from ``(seed, epoch, batch)``, which makes a resumed run
+            identical to an uninterrupted one; None leaves it alone.
 
     Returns:
         The history: one dict per epoch, ``{epoch, train_loss, **metrics,
@@ -139,14 +166,16 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
     state = LoopState(net, trainer, devices, num_epochs)
     for cb in callbacks:
         cb.on_train_begin(state)
-    while state.epoch < num_epochs and not state.stop:
+    while state.epoch < num_epochs and not (state.stop or state.interrupted):
         for cb in callbacks:
             cb.on_epoch_begin(state)
         start = time.perf_counter()
-        train_loss = _train_epoch(state, train_iter, shard_loss, callbacks)
+        train_loss = _train_epoch(state, train_iter, shard_loss, callbacks,
+                                  seed)
         if state.interrupted:
             break
         epoch = state.epoch + 1
+        state.batch, state.losses, state.count = 0, [], 0
         entry = dict(epoch=epoch, train_loss=train_loss)
         if evaluate and (epoch % eval_step == 0 or epoch == num_epochs):
             entry.update(evaluate(net))
@@ -166,7 +195,7 @@ def _with_progress(callbacks, verbose):
 
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, verbose=True,
-                        callbacks=()):
+                        callbacks=(), seed=None):
     """Train a rating model and return its history (d2l's name and
     arguments).
 
@@ -183,6 +212,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             ``evaluate_rmse`` or ``evaluate_autorec``; required.
         verbose: print a line per epoch.
         callbacks: more ``Callback`` objects for ``fit``.
+        seed: reseed MXNet per step from it (see ``fit``).
 
     Returns:
         A list of ``{epoch, train_loss, test_rmse, seconds}``, where
@@ -200,7 +230,8 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
     def evaluate(net):
         return {'test_rmse': evaluator(net, test_iter, devices)}
     return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-               evaluate, callbacks=_with_progress(callbacks, verbose))
+               evaluate, callbacks=_with_progress(callbacks, verbose),
+               seed=seed)
 
 
 def ranking_shard_loss(net, loss):
@@ -213,7 +244,8 @@ def ranking_shard_loss(net, loss):
 
 
 def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
-                  evaluator=None, eval_step=1, verbose=True, callbacks=()):
+                  evaluator=None, eval_step=1, verbose=True, callbacks=(),
+                  seed=None):
     """Train a ranking model and return its history, in the style of
     ``train_recsys_rating``.
 
@@ -230,6 +262,7 @@ def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
         eval_step: evaluate every this many epochs and after the last.
         verbose: print a line per epoch.
         callbacks: more ``Callback`` objects for ``fit``.
+        seed: reseed MXNet per step from it (see ``fit``).
 
     Returns:
         A list of ``{epoch, train_loss, **metrics, seconds}``.
@@ -238,4 +271,4 @@ def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
     evaluate = (lambda n: evaluator(n, devices)) if evaluator else None
     return fit(net, train_iter, ranking_shard_loss(net, loss), trainer,
                num_epochs, devices, evaluate, eval_step,
-               _with_progress(callbacks, verbose))
+               _with_progress(callbacks, verbose), seed)

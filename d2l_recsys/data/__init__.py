@@ -12,4 +12,5 @@ from .iterators import (ArrayIter, NegativeSamplingIter,  # noqa: F401
                         load_data_ml100k, rating_arrays, rating_iters,
                         sample_negatives, sample_test_negatives,
                         split_and_load_ml100k)
-from .splits import rating_split, split_data_ml100k  # noqa: F401
+from .splits import (kfold_split, official_fold_files,  # noqa: F401
+                     rating_split, split_data_ml100k, validation_split)

@@ -1,5 +1,7 @@
 """Train/test splits of a ratings DataFrame (d2l's ``split_data_ml100k``
 and the project's protocols built on it)."""
+import os
+
 import numpy as onp
 import pandas as pd
 from mxnet import np
@@ -86,3 +88,59 @@ def rating_split(data_dir=None, train_file=None, test_file=None,
     train, test = split_data_ml100k(data, num_users, num_items, split,
                                     test_ratio, seed=seed)
     return train, test, num_users, num_items
+
+
+def validation_split(train, split='random', valid_ratio=0.1, seed=0):
+    """Carve validation data out of the training data only.
+
+    Args:
+        train: the training ratings (the test data is never touched).
+        split: the run's protocol: ``'random'`` holds out a seeded fraction
+            ``valid_ratio`` of the training ratings; ``'seq-aware'`` (MF's
+            book split, the leave-one-out ranking protocols) holds out each
+            user's latest remaining rating, by the same rule as the test.
+        valid_ratio: validation fraction of the random carve-out.
+        seed: seed of the random carve-out (a stream of its own, so the
+            test split of the same seed is not repeated).
+
+    Returns:
+        ``(fit, valid)``: the ratings to train on and the validation ones.
+    """
+    if split == 'seq-aware':
+        return split_data_ml100k(train, None, None, 'seq-aware')
+    if not 0 < valid_ratio < 1:
+        raise ValueError(f'valid_ratio={valid_ratio!r}: expected a number '
+                         'between 0 and 1')
+    rng = onp.random.default_rng([seed, 1])
+    mask = rng.uniform(0, 1, len(train)) < 1 - valid_ratio
+    return train[mask], train[~mask]
+
+
+def kfold_split(data, folds, fold, seed=0):
+    """Fold ``fold`` of a seeded ``folds``-fold split of the ratings.
+
+    Args:
+        data: all ratings.
+        folds: number of folds (>= 2).
+        fold: which one is the test part, ``0..folds-1``.
+        seed: seed of the shuffle (the same for every fold of one split).
+
+    Returns:
+        ``(train, test)``: every rating is in the test part of exactly one
+        fold.
+    """
+    if not 0 <= fold < folds:
+        raise ValueError(f'fold={fold!r}: expected 0..{folds - 1}')
+    order = onp.random.default_rng([seed, 2]).permutation(len(data))
+    test = onp.zeros(len(data), dtype=bool)
+    test[onp.array_split(order, folds)[fold]] = True
+    return data[~test], data[test]
+
+
+def official_fold_files(folder, fold):
+    """ML-100K's own five folds: ``(u{fold+1}.base, u{fold+1}.test)`` in
+    ``folder``, or None when they are not there."""
+    base = os.path.join(folder, f'u{fold + 1}.base')
+    test = os.path.join(folder, f'u{fold + 1}.test')
+    return (base, test) if os.path.isfile(base) and os.path.isfile(test) \
+        else None

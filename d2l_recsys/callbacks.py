@@ -1,0 +1,273 @@
+"""Callbacks of the training loop beyond progress lines: early stopping on
+a validation metric, checkpoints that resume exactly, and stopping cleanly
+on SIGINT / SIGTERM."""
+import math
+import shlex
+import signal
+import sys
+
+import numpy as onp
+
+from .io import load_checkpoint, save_checkpoint
+from .train import Callback
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint.
+
+    Attributes:
+        signum: the signal.
+        exit_code: the conventional exit status, 128 + signum (130 for
+            SIGINT, 143 for SIGTERM).
+        resume_command: the command that continues the run, or None.
+    """
+
+    def __init__(self, signum, resume_command=None):
+        self.signum, self.resume_command = signum, resume_command
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f'stopped by {name}; a checkpoint was written' +
+                         (f'; resume with: {resume_command}'
+                          if resume_command else ''))
+
+
+class Validation(Callback):
+    """Add validation metrics to each epoch's history entry.
+
+    Args:
+        evaluate: ``net -> dict`` of metrics on the validation data (keys
+            such as ``valid_rmse``).
+    """
+
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+
+    def on_epoch_end(self, state, entry):
+        entry.update(self.evaluate(state.net))
+
+
+# --------------------------------------------------------------------------
+# Early stopping
+# --------------------------------------------------------------------------
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs and
+    put back the parameters of the best epoch.
+
+    Args:
+        monitor: the history key to watch, e.g. ``'valid_rmse'``.
+        patience: epochs without improvement before stopping.
+        mode: ``'min'`` (RMSE) or ``'max'`` (HR@10).
+
+    Attributes:
+        best, best_epoch: the best value and its epoch.
+    """
+
+    def __init__(self, monitor, patience, mode='min'):
+        if mode not in ('min', 'max'):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.best, self.best_epoch, self.wait = None, 0, 0
+        self._params = None     # name -> numpy array of the best epoch
+
+    def _better(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == 'min' else value > self.best
+
+    def on_epoch_end(self, state, entry):
+        value = entry.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self._better(value):
+            self.best, self.best_epoch, self.wait = value, entry['epoch'], 0
+            self._params = {name: p.data().asnumpy() for name, p in
+                            state.net.collect_params().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                state.stop = True
+
+    def on_train_end(self, state):
+        if self._params is not None and not state.interrupted:
+            restore(state.net, self._params)
+
+    def state_dict(self):
+        """What a checkpoint keeps (the parameters go to their own file)."""
+        return dict(best=self.best, best_epoch=self.best_epoch,
+                    wait=self.wait)
+
+    def write_best(self, net):
+        """A function writing the best parameters to a path, or None."""
+        if self._params is None:
+            return None
+
+        def write(path):
+            current = {n: p.data().asnumpy()
+                       for n, p in net.collect_params().items()}
+            restore(net, self._params)
+            net.save_parameters(path)
+            restore(net, current)
+        return write
+
+    def load(self, meta, net, path):
+        """Continue from a checkpoint's ``state_dict`` and best file."""
+        self.best, self.best_epoch, self.wait = \
+            meta['best'], meta['best_epoch'], meta['wait']
+        if path:
+            current = {n: p.data().asnumpy()
+                       for n, p in net.collect_params().items()}
+            net.load_parameters(path, ctx=_contexts(net))
+            self._params = {n: p.data().asnumpy()
+                            for n, p in net.collect_params().items()}
+            restore(net, current)
+
+
+def _contexts(net):
+    return next(iter(net.collect_params().values())).list_ctx()
+
+
+def restore(net, values):
+    """Set every parameter of ``net`` (on all its contexts) from a dict of
+    numpy arrays keyed by parameter name."""
+    for name, p in net.collect_params().items():
+        p.set_data(values[name])
+
+
+# --------------------------------------------------------------------------
+# Iterator positions
+# --------------------------------------------------------------------------
+def iterator_state(it):
+    """The position of an iterator between epochs, JSON-ready: the state of
+    every numpy ``Generator`` it (or an iterator inside it) holds, and the
+    rolled-over samples of ``ArrayIter``."""
+    out = {}
+    for key, value in vars(it).items():
+        if isinstance(value, onp.random.Generator):
+            out[key] = {'generator': value.bit_generator.state}
+        elif key == '_carry':
+            out[key] = {'array': onp.asarray(value).tolist()}
+        elif hasattr(value, '__iter__') and hasattr(value, '__dict__') \
+                and not isinstance(value, type):
+            inner = iterator_state(value)
+            if inner:
+                out[key] = {'iterator': inner}
+    return out
+
+
+def set_iterator_state(it, saved):
+    """Undo ``iterator_state``: put an iterator back at a saved position."""
+    for key, value in saved.items():
+        if 'generator' in value:
+            getattr(it, key).bit_generator.state = value['generator']
+        elif 'array' in value:
+            setattr(it, key, onp.asarray(value['array'], dtype=onp.int64))
+        else:
+            set_iterator_state(getattr(it, key), value['iterator'])
+
+
+# --------------------------------------------------------------------------
+# Checkpoints and signals
+# --------------------------------------------------------------------------
+class Checkpoint(Callback):
+    """Write a checkpoint every ``every`` epochs, after the last epoch, and
+    when a signal stops training; continue from one with ``resume=True``.
+
+    A checkpoint holds the parameters, the trainer's optimizer states, the
+    history, the step reached (epoch and batch within it), the loss summed
+    so far in that epoch, the iterator's position at the start of that
+    epoch (random generators, rolled-over samples) and the early-stopping
+    state.  With the loop's per-step reseeding of MXNet (``fit(seed=...)``)
+    a resumed run repeats the uninterrupted one exactly.
+
+    Args:
+        directory: the run folder (``directory/checkpoint/``).
+        train_iter: the training iterator.
+        every: epochs between checkpoints.
+        resume: continue from the folder's checkpoint at the start.
+        early_stopping: the run's ``EarlyStopping``, whose state is kept.
+        config: a JSON-ready dict stored with the checkpoint.
+    """
+
+    def __init__(self, directory, train_iter, every=1, resume=False,
+                 early_stopping=None, config=None):
+        self.directory, self.train_iter, self.every = directory, train_iter, \
+            every
+        self.resume, self.early_stopping = resume, early_stopping
+        self.config = config
+        self._epoch_start = None
+
+    def on_train_begin(self, state):
+        if not self.resume:
+            return
+        meta = load_checkpoint(self.directory)
+        files = meta['files']
+        state.net.load_parameters(files['params'], ctx=_contexts(state.net))
+        state.trainer.load_states(files['states'])
+        state.history = meta['history']
+        state.epoch, state.batch = meta['epoch'], meta['batch']
+        state.losses, state.count = [meta['loss_sum']], meta['count']
+        set_iterator_state(self.train_iter, meta['iterator'])
+        if self.early_stopping is not None and meta.get('early_stopping'):
+            self.early_stopping.load(meta['early_stopping'], state.net,
+                                     files.get('best'))
+
+    def on_epoch_begin(self, state):
+        # (after a resume in the middle of an epoch, the iterator was put
+        # back at that epoch's start: the same thing)
+        self._epoch_start = iterator_state(self.train_iter)
+
+    def on_epoch_end(self, state, entry):
+        if state.epoch % self.every == 0 or state.epoch >= state.num_epochs \
+                or state.stop:
+            self.write(state)
+        self._epoch_start = None
+
+    def write(self, state):
+        """Write the checkpoint of the step ``state`` has reached."""
+        es = self.early_stopping
+        meta = dict(epoch=state.epoch, batch=state.batch,
+                    loss_sum=state.epoch_loss_sum(), count=state.count,
+                    history=state.history,
+                    iterator=self._epoch_start if state.batch else
+                    iterator_state(self.train_iter),
+                    early_stopping=es.state_dict() if es else None,
+                    config=self.config)
+        save_checkpoint(self.directory, state.net, state.trainer, meta,
+                        es.write_best(state.net) if es else None)
+
+
+class StopOnSignal(Callback):
+    """On SIGINT or SIGTERM: finish the current step, write a checkpoint,
+    and raise ``TrainingInterrupted`` (exit code 130 / 143).
+
+    Args:
+        checkpoint: the run's ``Checkpoint``.
+        resume_command: the command line that continues the run (printed).
+    """
+
+    def __init__(self, checkpoint, resume_command=None):
+        self.checkpoint, self.resume_command = checkpoint, resume_command
+        self._old = {}
+
+    def on_train_begin(self, state):
+        def handler(signum, frame):
+            if state.interrupted:   # a second signal: stop at once
+                raise KeyboardInterrupt
+            state.interrupted = signum
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, handler)
+
+    def on_train_end(self, state):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+        if state.interrupted:
+            self.checkpoint.write(state)
+            raise TrainingInterrupted(state.interrupted, self.resume_command)
+
+
+def resume_command(out, epochs, argv=None):
+    """``python SCRIPT --resume OUT --epochs N`` for the running script."""
+    script = (argv or sys.argv)[0]
+    return f'python {shlex.quote(script)} --resume {shlex.quote(out)} ' \
+           f'--epochs {epochs}'
