@@ -29,7 +29,7 @@ from .losses import LOSSES, MaskedL2Loss
 from .metrics import book_running_rmse
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
 from .plot import curves_figure, save_figure
-from .ranking import ranking_protocol, recommend
+from .ranking import RankingEvaluator, ranking_protocol, recommend
 from .train import train_ranking, train_recsys_rating
 
 
@@ -392,6 +392,32 @@ def ranking_net(cfg, num_users, num_items):
                  mlp_factors=cfg.mlp_factors, **style)
 
 
+def _ranking_validation(cfg, setup):
+    """Validation for a ranking run: each user's latest remaining training
+    interaction is held out (the test protocol's rule, applied to the
+    training data only); the model trains on the rest.  Under the NCF
+    protocol the validation candidates are drawn, with a stream of their
+    own, from items the user never interacted with.  Returns the training
+    interactions to fit on and the validation evaluator."""
+    train, test, num_users, num_items = D.rating_split(
+        cfg.data_dir, cfg.train_file, cfg.test_file, split='seq-aware')
+    fit_df, valid_df = D.validation_split(train, 'seq-aware')
+    fu, fi, _ = D.rating_arrays(fit_df)
+    vu, vi, _ = D.rating_arrays(valid_df)
+    negatives = None
+    if cfg.protocol == 'ncf':
+        su, si, _ = D.rating_arrays(test)
+        seen = D.interaction_mask(onp.r_[fu, vu, su], onp.r_[fi, vi, si],
+                                  num_users, num_items)
+        negatives = D.sample_test_negatives(
+            seen, cfg.num_test_negatives,
+            onp.random.default_rng([cfg.seed, 3]))
+    evaluator = RankingEvaluator(
+        fu, fi, vu, vi, num_users, num_items, cfg.protocol, cfg.top_k,
+        negatives, item_range=num_users if cfg.book_item_range else None)
+    return fu, fi, evaluator
+
+
 def _train_ranking_net(net, cfg, setup, devs, verbose):
     """Pretraining, loss, negative sampling, trainer and the loop."""
     if cfg.pretrain_gmf:
@@ -403,17 +429,24 @@ def _train_ranking_net(net, cfg, setup, devs, verbose):
         **({'from_sigmoid': True} if sigmoid_bce else {}))
     net.hybridize()
     loss_fn.hybridize()
+    users, items = setup['train_users'], setup['train_items']
+    callbacks = []
+    if cfg.validation:
+        users, items, valid = _ranking_validation(cfg, setup)
+        callbacks.append(Validation(lambda n: {
+            f'valid_{k}': v for k, v in valid(n, devs).items()
+            if isinstance(v, float)}))
     train_iter = D.NegativeSamplingIter(
-        setup['train_users'], setup['train_items'], setup['num_users'],
-        setup['num_items'], cfg.num_negatives, pairwise=loss_fn.pairwise,
+        users, items, setup['num_users'], setup['num_items'],
+        cfg.num_negatives, pairwise=loss_fn.pairwise,
         batch_size=cfg.batch_size, seed=cfg.seed)
     trainer = gluon.Trainer(_ordered_params(net), cfg.optimizer,
                             {'learning_rate': cfg.lr, 'wd': cfg.wd})
-    callbacks, es = _lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
-                               'max')
+    more, es = _lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
+                          'max')
     history = train_ranking(net, train_iter, loss_fn, trainer, cfg.epochs,
                             devs, setup['evaluator'], verbose=verbose,
-                            callbacks=callbacks, seed=cfg.seed)
+                            callbacks=callbacks + more, seed=cfg.seed)
     return history, es
 
 
@@ -459,7 +492,12 @@ def run_ranking(config=None, verbose=True, **options):
     clock.lap('train')
     k, final = cfg.top_k, _final(history, es)
     results = {key: final[key] for key in (f'hit_rate@{k}', f'ndcg@{k}',
-                                           'auc', 'full_ranking')}
+                                           'auc', 'full_ranking',
+                                           f'valid_hit_rate@{k}',
+                                           f'valid_ndcg@{k}') if key in final}
+    if es is not None:
+        results.update(best_epoch=es.best_epoch,
+                       epochs_run=history[-1]['epoch'])
     results.update(num_users=setup['num_users'],
                    num_items=setup['num_items'],
                    num_train=len(setup['train_users']),

@@ -258,3 +258,16 @@ def test_interrupt_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
     _assert_same_history(whole, resumed)
     for a, b in zip(expected, weights(net)):
         assert onp.allclose(a, b, atol=1e-6)
+
+
+def test_ranking_validation_and_early_stopping(checker_dir):
+    res = run_ranking(model='gmf', data_dir=checker_dir, num_factors=2,
+                      lr=0.02, batch_size=64, num_test_negatives=20, top_k=5,
+                      devices='cpu', verbose=False, epochs=30,
+                      validation=True, early_stop=3)
+    hist = res['history']
+    assert all('valid_hit_rate@5' in h and 'valid_ndcg@5' in h for h in hist)
+    best = max(hist, key=lambda h: h['valid_hit_rate@5'])
+    assert res['best_epoch'] == best['epoch']
+    assert res['hit_rate@5'] == best['hit_rate@5']
+    assert hist[-1]['epoch'] - res['best_epoch'] <= 3
