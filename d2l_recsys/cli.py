@@ -9,6 +9,7 @@ import sys
 
 from . import defaults
 from .callbacks import TrainingInterrupted
+from .config import KVSTORES
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -78,6 +79,11 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
     p.add_argument('--seed', type=int, default=defaults.COMMON['seed'])
     p.add_argument('--devices', default=defaults.COMMON['devices'],
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
+    p.add_argument('--kvstore', choices=KVSTORES,
+                   default=defaults.COMMON['kvstore'],
+                   help='dist_*: a parameter-server job started by python '
+                   '-m d2l_recsys.launch (see README, "More than one '
+                   'machine")')
     p.add_argument('--out', help='output folder (default: runs/NAME-TIME)')
     p.add_argument('--quiet', action='store_true',
                    help='no per-epoch progress lines')
@@ -179,6 +185,8 @@ def main(parser, run, name, argv=None, summary=rating_summary):
     secs = results['seconds']
     timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
                      if k != 'total')
-    print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)  -> "
-          f"{results['config']['out']}")
+    out = results['config']['out']
+    where = f'  -> {out}' if out else '  (rank 0 writes the outputs)'
+    print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
+          f"{where}")
     return 0

@@ -7,6 +7,9 @@ from typing import List, Optional
 
 from . import defaults as D
 
+KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync',
+            'dist_async')
+
 
 def check(name, value, ok, expected):
     """Raise ``ValueError('name=value: expected ...')`` unless ``ok``."""
@@ -38,6 +41,9 @@ class RunConfig:
             validation metric and restore the best epoch (needs validation).
         checkpoint_every: epochs between checkpoints in ``out``.
         resume: a run folder whose checkpoint to continue from.
+        kvstore: ``local``, ``device`` (Gluon's default) or a parameter
+            server's ``dist_sync``, ``dist_device_sync``, ``dist_async``
+            (see ``distributed``).
     """
     data_dir: Optional[str] = None
     train_file: Optional[str] = None
@@ -54,6 +60,7 @@ class RunConfig:
     early_stop: Optional[int] = None
     checkpoint_every: int = D.LIFECYCLE['checkpoint_every']
     resume: Optional[str] = None
+    kvstore: str = D.COMMON['kvstore']
 
     def __post_init__(self):
         self.validate()
@@ -75,6 +82,11 @@ class RunConfig:
                   'validation=True as well (it watches the validation '
                   'metric)')
         _positive_int('checkpoint_every', self.checkpoint_every)
+        check('kvstore', self.kvstore, self.kvstore in KVSTORES,
+              'one of ' + ', '.join(KVSTORES))
+        if self.kvstore.startswith('dist'):
+            check('resume', self.resume, not self.resume,
+                  'no resume under a dist kvstore (the servers hold state)')
 
     def to_dict(self):
         """The configuration as a JSON-ready dict."""

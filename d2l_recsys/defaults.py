@@ -31,7 +31,7 @@ RANKING = dict(model='neumf', protocol='ncf', num_test_negatives=99,
                alpha=0.5, dense_init='xavier')
 
 # Every run: the seed and where it runs.
-COMMON = dict(seed=0, devices='auto')
+COMMON = dict(seed=0, devices='auto', kvstore='device')
 
 # The training lifecycle: the validation carve-out (a fraction of the
 # training ratings under a random split) and checkpoints every epoch.

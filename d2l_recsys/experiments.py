@@ -23,6 +23,7 @@ from .config import (RANKING_MODELS, AutoRecConfig, MFConfig,  # noqa: F401
                      RankingConfig)
 from .defaults import INIT_SIGMA
 from .devices import parse_devices
+from .distributed import ShardIter, connect
 from .evaluation import evaluate_autorec, evaluate_rmse, predict_ratings
 from .io import load_checkpoint, load_model, save_model, write_json
 from .losses import LOSSES, MaskedL2Loss
@@ -79,7 +80,7 @@ def _lifecycle(cfg, train_iter, monitor, mode):
     es = EarlyStopping(monitor, cfg.early_stop, mode) if cfg.early_stop \
         else None
     callbacks = [es] if es else []
-    if cfg.out:
+    if cfg.out and not cfg.kvstore.startswith('dist'):   # servers hold state
         ckpt = Checkpoint(cfg.out, train_iter, cfg.checkpoint_every,
                           resume=bool(cfg.resume), early_stopping=es,
                           config=cfg.to_dict())
@@ -160,7 +161,7 @@ def _rating_data(cfg):
     return train, valid, test, num_users, num_items
 
 
-def _fit_rating(net, iters, loss, evaluator, cfg, verbose):
+def _fit_rating(net, iters, loss, evaluator, cfg, cluster, verbose):
     """Seeded Normal(0.01) init, Adam as the book, the shared loop with
     validation, early stopping and checkpoints as ``cfg`` asks.
     ``iters`` is ``(train_iter, valid_iter or None, test_iter)``.
@@ -172,7 +173,8 @@ def _fit_rating(net, iters, loss, evaluator, cfg, verbose):
         net.hybridize()
         loss.hybridize()
     trainer = gluon.Trainer(_ordered_params(net), 'adam',
-                            {'learning_rate': cfg.lr, 'wd': cfg.wd})
+                            {'learning_rate': cfg.lr, 'wd': cfg.wd},
+                            **cluster.trainer_options())
     callbacks = []
     if valid_iter is not None:
         callbacks.append(Validation(lambda n: {
@@ -180,8 +182,27 @@ def _fit_rating(net, iters, loss, evaluator, cfg, verbose):
     more, es = _lifecycle(cfg, train_iter, 'valid_rmse', 'min')
     history = train_recsys_rating(net, train_iter, test_iter, loss, trainer,
                                   cfg.epochs, devices, evaluator, verbose,
-                                  callbacks + more, seed=cfg.seed)
+                                  callbacks + more, seed=cfg.seed,
+                                  num_workers=cluster.num_workers)
     return history, devices, es
+
+
+def _join(cfg, verbose):
+    """The run's place in a parameter-server job: ``(cluster, cfg,
+    verbose)`` where only rank 0 keeps ``out`` and progress lines."""
+    cluster = connect(cfg.kvstore)
+    if not cluster.is_chief:
+        cfg, verbose = replace(cfg, out=None), False
+    return cluster, cfg, verbose
+
+
+def _throughput(cluster, history, num_examples):
+    """Examples per second of each worker over the whole training
+    (evaluation time included), gathered on every worker."""
+    seconds = sum(h['seconds'] for h in history)
+    mine = num_examples * len(history) / max(seconds, 1e-9)
+    return dict(cluster.describe(),
+                examples_per_second=cluster.gather(mine))
 
 
 def _rating_headline(history, es, train, valid, test, num_users, num_items):
@@ -247,11 +268,19 @@ def run_autorec(config=None, verbose=True, **options):
     cfg = _config(AutoRecConfig, config, options)
     if cfg.folds and cfg.fold is None:
         return _cross_validate(run_autorec, cfg, verbose)
+    cluster, cfg, verbose = _join(cfg, verbose)
     clock = _Clock()
     train, valid, test, num_users, num_items = _rating_data(cfg)
     width, train_iter, test_iter = D.autorec_iters(
         train, test, num_users, num_items, cfg.variant, cfg.batch_size,
         cfg.seed)
+    if cluster.is_dist:
+        rows = D.interaction_matrix(train, num_users, num_items,
+                                    cfg.variant == 'user')
+        train_iter = ShardIter(rows, batch_size=cfg.batch_size,
+                               rank=cluster.rank,
+                               num_workers=cluster.num_workers,
+                               seed=cfg.seed)
     valid_iter = None if valid is None else D.autorec_iters(
         train, valid, num_users, num_items, cfg.variant)[2]
     clock.lap('data')
@@ -260,12 +289,15 @@ def run_autorec(config=None, verbose=True, **options):
                   sparse=cfg.sparse)
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
                                     MaskedL2Loss(), evaluate_autorec, cfg,
-                                    verbose)
+                                    cluster, verbose)
     clock.lap('train')
     results = dict(_rating_headline(history, es, train, valid, test,
                                     num_users, num_items),
                    devices=[str(d) for d in devs], _history=history,
                    _clock=clock)
+    if cluster.is_dist:
+        results.update(_throughput(cluster, history,
+                                   len(train_iter) * cfg.batch_size))
     return _finish(net, cfg, results, f'AutoRec ({cfg.variant}-based)',
                    ('train_loss', 'test_rmse'))
 
@@ -293,10 +325,17 @@ def run_mf(config=None, verbose=True, **options):
     cfg = _config(MFConfig, config, options)
     if cfg.folds and cfg.fold is None:
         return _cross_validate(run_mf, cfg, verbose)
+    cluster, cfg, verbose = _join(cfg, verbose)
     clock = _Clock()
     train, valid, test, num_users, num_items = _rating_data(cfg)
     train_iter, test_iter = D.rating_iters(train, test, cfg.batch_size,
                                            cfg.seed)
+    if cluster.is_dist:
+        u, i, r = D.rating_arrays(train)
+        train_iter = ShardIter(
+            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
+            batch_size=cfg.batch_size, rank=cluster.rank,
+            num_workers=cluster.num_workers, seed=cfg.seed)
     valid_iter = None if valid is None else \
         D.rating_iters(train, valid, cfg.batch_size)[1]
     clock.lap('data')
@@ -304,7 +343,7 @@ def run_mf(config=None, verbose=True, **options):
     net = MF(cfg.num_factors, num_users, num_items)
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
                                     gluon.loss.L2Loss(), evaluate_rmse, cfg,
-                                    verbose)
+                                    cluster, verbose)
     clock.lap('train')
     shards = predict_ratings(net, test_iter, devs[:1])[2]
     results = dict(_rating_headline(history, es, train, valid, test,
@@ -312,6 +351,9 @@ def run_mf(config=None, verbose=True, **options):
                    test_rmse_book_running_avg=book_running_rmse(shards),
                    devices=[str(d) for d in devs], _history=history,
                    _clock=clock)
+    if cluster.is_dist:
+        results.update(_throughput(cluster, history,
+                                   len(train_iter) * cfg.batch_size))
     return _finish(net, cfg, results, 'Matrix factorization',
                    ('train_loss', 'test_rmse'))
 

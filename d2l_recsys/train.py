@@ -33,6 +33,8 @@ class LoopState:
         stop: set by a callback to end training after this epoch.
         interrupted: set (to a reason) to end training after this step,
             leaving the current epoch unfinished.
+        num_workers: workers of a parameter-server job; each step is
+            normalised by ``batch * num_workers`` (the global batch).
     """
     net: object
     trainer: object
@@ -45,6 +47,7 @@ class LoopState:
     count: int = 0
     stop: bool = False
     interrupted: object = None
+    num_workers: int = 1
 
     def epoch_loss_sum(self):
         """The current epoch's loss sum so far, a float (one host sync)."""
@@ -118,7 +121,7 @@ def _train_epoch(state, train_iter, shard_loss, callbacks, seed):
                                                           state.devices)]
         for l in losses:
             l.backward()
-        state.trainer.step(batch[0].shape[0])
+        state.trainer.step(batch[0].shape[0] * state.num_workers)
         state.losses.extend(l.sum() for l in losses)
         state.count += batch[0].shape[0]
         state.batch = index + 1
@@ -135,7 +138,7 @@ def _train_epoch(state, train_iter, shard_loss, callbacks, seed):
 
 
 def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-        evaluate=None, eval_step=1, callbacks=(), seed=None):
+        evaluate=None, eval_step=1, callbacks=(), seed=None, num_workers=1):
     """Train ``net`` for up to ``num_epochs`` epochs.
 
     Args:
@@ -155,6 +158,8 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
         seed: if given, MXNet's generator (dropout) is reseeded before each
             step from ``(seed, epoch, batch)``, which makes a resumed run
             identical to an uninterrupted one; None leaves it alone.
+        num_workers: workers of a parameter-server job (see
+            ``distributed``): the trainer steps with the global batch size.
 
     Returns:
         The history: one dict per epoch, ``{epoch, train_loss, **metrics,
@@ -163,7 +168,8 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
     Raises:
         FloatingPointError: the train loss stopped being finite.
     """
-    state = LoopState(net, trainer, devices, num_epochs)
+    state = LoopState(net, trainer, devices, num_epochs,
+                      num_workers=num_workers)
     for cb in callbacks:
         cb.on_train_begin(state)
     while state.epoch < num_epochs and not (state.stop or state.interrupted):
@@ -195,7 +201,7 @@ def _with_progress(callbacks, verbose):
 
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, verbose=True,
-                        callbacks=(), seed=None):
+                        callbacks=(), seed=None, num_workers=1):
     """Train a rating model and return its history (d2l's name and
     arguments).
 
@@ -213,6 +219,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         verbose: print a line per epoch.
         callbacks: more ``Callback`` objects for ``fit``.
         seed: reseed MXNet per step from it (see ``fit``).
+        num_workers: workers of a parameter-server job (see ``fit``).
 
     Returns:
         A list of ``{epoch, train_loss, test_rmse, seconds}``, where
@@ -231,7 +238,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         return {'test_rmse': evaluator(net, test_iter, devices)}
     return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
                evaluate, callbacks=_with_progress(callbacks, verbose),
-               seed=seed)
+               seed=seed, num_workers=num_workers)
 
 
 def ranking_shard_loss(net, loss):
@@ -245,7 +252,7 @@ def ranking_shard_loss(net, loss):
 
 def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
                   evaluator=None, eval_step=1, verbose=True, callbacks=(),
-                  seed=None):
+                  seed=None, num_workers=1):
     """Train a ranking model and return its history, in the style of
     ``train_recsys_rating``.
 
@@ -263,6 +270,7 @@ def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
         verbose: print a line per epoch.
         callbacks: more ``Callback`` objects for ``fit``.
         seed: reseed MXNet per step from it (see ``fit``).
+        num_workers: workers of a parameter-server job (see ``fit``).
 
     Returns:
         A list of ``{epoch, train_loss, **metrics, seconds}``.
@@ -271,4 +279,4 @@ def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
     evaluate = (lambda n: evaluator(n, devices)) if evaluator else None
     return fit(net, train_iter, ranking_shard_loss(net, loss), trainer,
                num_epochs, devices, evaluate, eval_step,
-               _with_progress(callbacks, verbose), seed)
+               _with_progress(callbacks, verbose), seed, num_workers)

@@ -9,7 +9,8 @@ from d2l_recsys.defaults import AUTOREC
 from d2l_recsys.experiments import run_autorec
 
 
-def main(argv=None):
+def parser():
+    """The script's options, defaults from d2l_recsys.defaults."""
     p = cli.rating_parser(__doc__, AUTOREC)
     p.add_argument('--num-hiddens', type=cli.positive_int,
                    default=AUTOREC['num_hiddens'])
@@ -20,7 +21,11 @@ def main(argv=None):
     p.add_argument('--sparse', action='store_true',
                    help='observed-entries-only formulation (same results; '
                    'slower on CPU, see README)')
-    return cli.main(p, run_autorec, 'autorec', argv)
+    return p
+
+
+def main(argv=None):
+    return cli.main(parser(), run_autorec, 'autorec', argv)
 
 
 if __name__ == '__main__':

@@ -10,11 +10,16 @@ from d2l_recsys.defaults import MF
 from d2l_recsys.experiments import run_mf
 
 
-def main(argv=None):
+def parser():
+    """The script's options, defaults from d2l_recsys.defaults."""
     p = cli.rating_parser(__doc__, MF)
     p.add_argument('--num-factors', type=cli.positive_int,
                    default=MF['num_factors'])
-    return cli.main(p, run_mf, 'mf', argv)
+    return p
+
+
+def main(argv=None):
+    return cli.main(parser(), run_mf, 'mf', argv)
 
 
 if __name__ == '__main__':

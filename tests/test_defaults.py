@@ -1,0 +1,90 @@
+"""One place defines each default: the README's option tables, the scripts'
+--help and the run configs all agree with d2l_recsys.defaults."""
+import os
+import re
+
+import pytest
+
+from d2l_recsys import defaults
+from d2l_recsys.config import AutoRecConfig, MFConfig, RankingConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_table(header):
+    """Rows ``{option: [cells]}`` of the README table under ``header``."""
+    text = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
+    lines = text[text.index(header):].splitlines()[2:]
+    rows = {}
+    for line in lines:
+        if not line.startswith('|'):
+            break
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        rows[cells[0].strip('`').lstrip('-').replace('-', '_')] = cells[1:]
+    return rows
+
+
+def value(cell):
+    """A table cell -> the default it states (None for '—')."""
+    if cell == '—':
+        return None
+    text = cell.strip('`')
+    if re.fullmatch(r'\d+(,\d+)+', text):
+        return [int(t) for t in text.split(',')]
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def test_rating_table_matches_defaults():
+    rows = readme_table('| option | AutoRec default | MF default |')
+    assert len(rows) >= 10
+    for option, (autorec, mf) in rows.items():
+        for cell, table in ((autorec, defaults.AUTOREC), (mf, defaults.MF)):
+            if value(cell) is None:
+                assert option not in table, option
+            else:
+                assert value(cell) == table[option], option
+
+
+def test_ranking_table_matches_protocol_defaults():
+    rows = readme_table('| option | `--protocol book` (d2l) |')
+    assert len(rows) >= 10
+    for option, (book, ncf) in rows.items():
+        for cell, proto in ((book, 'book'), (ncf, 'ncf')):
+            assert value(cell) == norm(
+                defaults.PROTOCOL_DEFAULTS[proto][option]), (option, proto)
+
+
+def test_configs_take_their_defaults_from_the_table():
+    mf, autorec = MFConfig(), AutoRecConfig()
+    for key, v in defaults.MF.items():
+        assert getattr(mf, key) == v
+    for key, v in defaults.AUTOREC.items():
+        assert getattr(autorec, key) == v
+    for proto, table in defaults.PROTOCOL_DEFAULTS.items():
+        cfg = RankingConfig(protocol=proto)
+        for key, v in table.items():
+            assert norm(getattr(cfg, key)) == norm(v), (proto, key)
+
+
+@pytest.mark.parametrize('script, table', [('train_mf.py', defaults.MF),
+                                           ('train_autorec.py',
+                                            defaults.AUTOREC)])
+def test_help_shows_the_table(script, table):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'script', os.path.join(ROOT, 'scripts', script))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    parsed = vars(module.parser().parse_args([]))
+    for key, v in table.items():
+        assert parsed[key] == v, key
