@@ -7,12 +7,21 @@ every worker trains on its own shard of each epoch's mini-batches and
 Semantics: N workers with batch B behave like one worker with batch N·B.
 Each worker calls ``trainer.step(N·B)``, so the servers' sum of the N
 workers' gradients is divided by N·B, the mean over the global batch; keep
-the learning rate of a single worker with batch N·B.  Under ``dist_sync``
-and ``dist_device_sync`` the optimizer runs on every worker over the summed
-gradients (``update_on_kvstore=False``: all workers hold the same
-parameters); ``dist_async`` runs it on the servers, as MXNet requires.
+the learning rate of a single worker with batch N·B.  The optimizer runs on
+the servers (``update_on_kvstore=True``, MXNet's default for ``dist_*``):
+workers push gradients and pull weights.  Letting every worker run the
+optimizer on pulled gradient sums instead (``update_on_kvstore=False``)
+made the workers' parameters drift apart in about one run of three here,
+with or without a wait after each step; the server-side optimizer gave
+identical workers in every run.  Because the servers' optimizer is fixed
+when training starts, every step must have the same batch size: the
+``ShardIter`` guarantees it.  Every worker evaluates (their parameters are
+the same, and waiting for the slowest costs nothing more); rank 0 alone
+writes the run folder.
 """
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import mxnet as mx
@@ -20,7 +29,7 @@ import numpy as onp
 from mxnet import np
 
 from .config import KVSTORES
-_THROUGHPUT_KEY = 1 << 30      # an int key no Trainer uses
+from .io import write_text
 
 
 @dataclass
@@ -52,23 +61,36 @@ class Cluster:
         """Keyword arguments for ``gluon.Trainer``."""
         if not self.is_dist:
             return dict(kvstore=self.kvstore)
-        return dict(kvstore=self.kvstore,
-                    update_on_kvstore=self.kind == 'dist_async')
+        return dict(kvstore=self.kvstore, update_on_kvstore=True)
 
     def gather(self, value):
-        """Every worker's ``value`` (a float), in rank order, on every
-        worker (one push and pull of a vector); ``[value]`` when not
-        distributed or under ``dist_async``, whose servers would treat the
-        push as a gradient."""
-        if not self.is_dist or self.kind == 'dist_async':
+        """Every worker's ``value`` (a float), in rank order.
+
+        The servers run the optimizer on whatever is pushed, so the values
+        travel through small files in a folder of the job (named after its
+        port) between two barriers.  Workers on other hosts do not share
+        that folder: their entries are None (multi-host is untested).
+        """
+        if not self.is_dist:
             return [float(value)]
-        mine = mx.nd.zeros((self.num_workers,))
-        mine[self.rank] = value
-        self.kvstore.init(_THROUGHPUT_KEY, mx.nd.zeros((self.num_workers,)))
-        self.kvstore.push(_THROUGHPUT_KEY, mine)
-        out = mx.nd.zeros((self.num_workers,))
-        self.kvstore.pull(_THROUGHPUT_KEY, out=out)
-        return out.asnumpy().tolist()
+        folder = os.path.join(tempfile.gettempdir(), 'd2l_recsys-job-' +
+                              os.environ.get('DMLC_PS_ROOT_PORT', '0'))
+        os.makedirs(folder, exist_ok=True)
+        mine = os.path.join(folder, f'worker-{self.rank}')
+        write_text(mine, repr(float(value)))
+        self.kvstore._barrier()
+        found = []
+        for rank in range(self.num_workers):
+            try:
+                with open(os.path.join(folder, f'worker-{rank}')) as f:
+                    found.append(float(f.read()))
+            except OSError:
+                found.append(None)
+        self.kvstore._barrier()
+        os.remove(mine)
+        if self.is_chief:
+            shutil.rmtree(folder, ignore_errors=True)
+        return found
 
     def describe(self):
         """The facts ``metrics.json`` records."""

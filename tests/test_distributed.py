@@ -1,0 +1,137 @@
+"""Training on MXNet's parameter server: shards, the kvstore option, and
+whole jobs (2 workers + 1 server on loopback) against one worker."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as onp
+import pytest
+
+from d2l_recsys import launch as L
+from d2l_recsys.distributed import ShardIter, connect
+from d2l_recsys.experiments import run_mf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MF = os.path.join(ROOT, 'scripts', 'train_mf.py')
+
+
+def test_shards_are_disjoint_cover_the_epoch_and_reshuffle():
+    n, batch, workers = 103, 5, 3
+    iters = [ShardIter(onp.arange(n), batch_size=batch, rank=r,
+                       num_workers=workers, seed=7) for r in range(workers)]
+    epochs = [[onp.concatenate([b.asnumpy() for b in it]) for it in iters]
+              for _ in range(2)]
+    for parts in epochs:
+        assert {len(p) for p in parts} == {n // (batch * workers) * batch}
+        seen = onp.concatenate(parts)
+        assert len(set(seen.tolist())) == len(seen)           # disjoint
+        assert n - len(seen) < batch * workers                # covering
+    assert not all((a == b).all() for a, b in zip(*epochs))   # reshuffled
+    assert all(len(it) == n // (batch * workers) for it in iters)
+
+
+def test_kvstore_values_are_checked(monkeypatch):
+    with pytest.raises(ValueError, match='kvstore'):
+        connect('dist_nonsense')
+    monkeypatch.delenv('DMLC_ROLE', raising=False)
+    with pytest.raises(ValueError, match='d2l_recsys.launch'):
+        connect('dist_sync')
+    assert connect('device').num_workers == 1
+
+
+def test_wrong_kvstore_is_a_one_line_error(tmp_path):
+    p = subprocess.run([sys.executable, MF, '--kvstore', 'dist_nope',
+                        '--out', str(tmp_path)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2
+    assert len(p.stderr.strip().splitlines()) == 1 and '--kvstore' in p.stderr
+
+
+def test_two_workers_match_one_worker_with_the_global_batch(ml_dir,
+                                                            tmp_path):
+    out = tmp_path / 'dist'
+    code = L.launch([sys.executable, MF, '--kvstore', 'dist_sync',
+                     '--data-dir', ml_dir, '--devices', 'cpu', '--epochs', '6',
+                     '--batch-size', '16', '--lr', '0.02', '--quiet',
+                     '--out', str(out)], num_workers=2, num_servers=1,
+                    timeout=240)
+    assert code == 0
+    saved = json.loads((out / 'metrics.json').read_text())
+    assert (saved['kvstore'], saved['num_workers'], saved['num_servers']) \
+        == ('dist_sync', 2, 1)
+    assert len(saved['examples_per_second']) == 2
+    assert all(v > 0 for v in saved['examples_per_second'])
+    one = run_mf(data_dir=ml_dir, devices='cpu', epochs=6, batch_size=32,
+                 lr=0.02, verbose=False)
+    assert saved['test_rmse'] == pytest.approx(one['test_rmse'], abs=0.05)
+    assert saved['history'][-1]['train_loss'] < \
+        saved['history'][0]['train_loss']
+
+
+def test_killed_worker_fails_the_job_and_leaves_no_output(ml_dir, tmp_path):
+    """SIGKILL to one worker: the launcher exits non-zero within 30 s, no
+    process is left, and --out holds no partial file."""
+    out = tmp_path / 'dist'
+    p = subprocess.Popen(
+        [sys.executable, '-m', 'd2l_recsys.launch', '-n', '2', '-s', '1',
+         '--', sys.executable, MF, '--kvstore', 'dist_sync', '--data-dir',
+         ml_dir, '--devices', 'cpu', '--epochs', '100000', '--batch-size',
+         '4', '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        worker = None
+        while worker is None and time.time() < deadline:
+            line = p.stdout.readline()
+            if 'epoch' in line and line.startswith('[worker'):
+                worker = _worker_pids(p.pid)
+        assert worker, 'the job never started training'
+        os.kill(worker[0], signal.SIGKILL)
+        start = time.time()
+        p.stdout.read()
+        p.wait(timeout=60)
+        assert time.time() - start < 30
+        assert p.returncode != 0
+        assert not _descendants(p.pid)
+        assert not out.exists() or not [
+            f for f in os.listdir(out) if not f.startswith('.')]
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def _descendants(pid):
+    """Pids of the live processes whose ancestry includes ``pid``."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != 'Z':
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def _worker_pids(launcher):
+    pids = []
+    for child in _descendants(launcher):
+        try:
+            env = open(f'/proc/{child}/environ', 'rb').read().split(b'\0')
+        except OSError:
+            continue
+        if b'DMLC_ROLE=worker' in env and b'PYTHONUNBUFFERED=1' in env:
+            pids.append(child)
+    return pids
