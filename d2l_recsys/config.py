@@ -176,7 +176,7 @@ class AutoRecConfig(RatingConfig):
 
 
 RANKING_MODELS = {'gmf': 'GMF', 'mlp': 'MLP', 'neumf': 'NeuMF',
-                  'itempop': 'ItemPop'}
+                  'itempop': 'ItemPop', 'mf': 'MF'}
 LOSS_NAMES = ('bce', 'bpr', 'hinge')
 
 
@@ -186,7 +186,9 @@ class RankingConfig(RunConfig):
     defaults (``defaults.PROTOCOL_DEFAULTS``) when the object is made.
 
     Attributes:
-        model: ``neumf``, ``gmf``, ``mlp`` or ``itempop``.
+        model: ``neumf``, ``gmf``, ``mlp``, ``itempop`` or ``mf`` (the
+            dot-product baseline of Rendle et al. 2020: MF trained for
+            ranking with sampled negatives).
         protocol: ``ncf`` (the NCF paper) or ``book`` (d2l).
         loss: ``bce``, ``bpr`` or ``hinge``.
         num_factors, mlp_factors, nums_hiddens: the model's sizes.

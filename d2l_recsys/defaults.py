@@ -39,3 +39,28 @@ LIFECYCLE = dict(valid_ratio=0.1, checkpoint_every=1)
 
 # Model initialisation, as the book: every weight from Normal(0.01).
 INIT_SIGMA = 0.01
+
+# Random-search spaces of scripts/tune.py (chosen on validation data only).
+# A spec is ['log', low, high] (log-uniform), ['int', low, high] or a list
+# of choices.  Epochs are not searched: every trial runs up to MAX_EPOCHS
+# with early stopping on the validation metric.
+_RANKING_SPACE = dict(lr=['log', 3e-4, 1e-2], wd=['log', 1e-8, 1e-4],
+                      batch_size=[128, 256, 512], num_negatives=[2, 4, 6, 8],
+                      optimizer=['adam'])
+SEARCH_SPACES = {
+    'mf': dict(lr=['log', 5e-4, 2e-2], wd=['log', 1e-6, 1e-2],
+               num_factors=[10, 20, 30, 50, 100],
+               batch_size=[128, 256, 512, 1024]),
+    'autorec': dict(lr=['log', 5e-4, 1e-2], wd=['log', 1e-6, 1e-3],
+                    num_hiddens=[200, 300, 500, 800],
+                    dropout=[0.0, 0.05, 0.1, 0.2, 0.3],
+                    batch_size=[64, 128, 256]),
+    'gmf': dict(_RANKING_SPACE, num_factors=[8, 16, 32, 64]),
+    'mlp': dict(_RANKING_SPACE, mlp_factors=[16, 32, 64],
+                nums_hiddens=[(32, 16, 8), (64, 32, 16), (128, 64, 32)]),
+    'neumf': dict(_RANKING_SPACE, num_factors=[8, 16, 32],
+                  mlp_factors=[16, 32, 64],
+                  nums_hiddens=[(32, 16, 8), (64, 32, 16)]),
+    'dmf': dict(_RANKING_SPACE, num_factors=[8, 16, 32, 64]),
+}
+TUNING = dict(max_epochs=100, patience=5, trials=20)

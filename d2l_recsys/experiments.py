@@ -379,7 +379,7 @@ def reevaluate(model_dir, data_dir=None, devices='cpu'):
     if data_dir:
         opts['data_dir'] = data_dir
     devs = parse_devices(devices)
-    if info['model'] in RANKING_MODELS.values():
+    if 'protocol' in opts:     # a ranking run
         return _protocol(opts)['evaluator'](net, devs)
     train, test, num_users, num_items = D.rating_split(
         opts.get('data_dir'), opts.get('train_file'), opts.get('test_file'),
@@ -421,6 +421,8 @@ def ranking_net(cfg, num_users, num_items):
     """
     if cfg.model == 'itempop':
         return ItemPop(num_users, num_items)
+    if cfg.model == 'mf':
+        return MF(cfg.num_factors, num_users, num_items)
     style = dict(output_activation=cfg.output_activation,
                  prediction_bias=cfg.prediction_bias,
                  dense_init=init.Xavier() if cfg.dense_init == 'xavier'
@@ -524,7 +526,9 @@ def run_ranking(config=None, verbose=True, **options):
     devs = parse_devices(cfg.devices)
     mx.random.seed(cfg.seed)
     net = ranking_net(cfg, setup['num_users'], setup['num_items'])
-    net.initialize(ctx=devs)
+    # Normal(0.01) where a block attaches no initialiser of its own (MF);
+    # GMF, MLP, NeuMF and ItemPop keep theirs.
+    net.initialize(init.Normal(INIT_SIGMA), ctx=devs)
     if cfg.model == 'itempop':
         net.fit(setup['train_items'])
         history, es = [dict(epoch=0, train_loss=None,
@@ -566,7 +570,7 @@ def recommend_for(model_dir, user, k=10, data_dir=None, devices='cpu'):
         user has rated in the data (training and held-out).
     """
     net, info = load_model(model_dir)
-    if info['model'] not in RANKING_MODELS.values():
+    if 'protocol' not in _saved_run(info):
         raise ValueError(f'{model_dir}: a {info["model"]} model does not rank '
                          'items; train one with scripts/train_neumf.py')
     opts = _saved_run(info)

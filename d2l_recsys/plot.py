@@ -34,3 +34,37 @@ def save_figure(fig, path):
     """Write a self-contained HTML file (plotly.js inlined: works offline)."""
     atomic_write(path, lambda tmp: fig.write_html(
         tmp, include_plotlyjs=True, full_html=True))
+
+
+def leaderboard_figure(board):
+    """A random search at a glance: the validation metric of each trial in
+    the order run, and against each searched hyperparameter (log axes for
+    log-uniform ones).
+
+    Args:
+        board: the leaderboard dict of ``tuning.tune``.
+
+    Returns:
+        A plotly figure.
+    """
+    trials = sorted(board['trials'], key=lambda t: t['trial'])
+    names = list(board['space'])
+    fig = make_subplots(rows=1, cols=1 + len(names),
+                        subplot_titles=['by trial'] + names)
+    values = [t['value'] for t in trials]
+    fig.add_trace(go.Scatter(x=[t['trial'] for t in trials], y=values,
+                             mode='markers'), row=1, col=1)
+    for col, name in enumerate(names, 2):
+        xs = [t['config'][name] for t in trials]
+        xs = [','.join(map(str, x)) if isinstance(x, list) else x
+              for x in xs]
+        fig.add_trace(go.Scatter(x=xs, y=values, mode='markers'), row=1,
+                      col=col)
+        if board['space'][name][0] == 'log':
+            fig.update_xaxes(type='log', row=1, col=col)
+    fig.update_yaxes(title_text=_label(board['metric']), row=1, col=1)
+    fig.update_layout(title=f"{board['model']}: {len(trials)} trials, "
+                            f"chosen on {_label(board['metric'])}",
+                      showlegend=False, template='plotly_white',
+                      height=380, width=max(700, 260 * (1 + len(names))))
+    return fig

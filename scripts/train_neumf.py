@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from d2l_recsys import cli
+from d2l_recsys.config import RANKING_MODELS
 from d2l_recsys.defaults import PROTOCOL_DEFAULTS, RANKING
 from d2l_recsys.experiments import run_ranking
 
@@ -50,7 +51,7 @@ def sizes_text(sizes):
 def main(argv=None):
     p = cli.base_parser(__doc__, helps={
         key: by_protocol(key) for key in ('epochs', 'lr', 'wd', 'batch_size')})
-    p.add_argument('--model', choices=['neumf', 'gmf', 'mlp', 'itempop'],
+    p.add_argument('--model', choices=list(RANKING_MODELS),
                    default=RANKING['model'])
     p.add_argument('--protocol', choices=list(PROTOCOL_DEFAULTS),
                    default=RANKING['protocol'])

@@ -1,0 +1,189 @@
+"""Random search on validation data only, with a leaderboard.
+
+Every trial trains with ``validation=True`` and early stopping and is
+ranked by its validation metric; the test data is scored once, by the best
+configuration, after the search.  Trials run in ``jobs`` processes, each
+finished trial is a file of its own (a second call skips it), and a line per
+trial reports progress.
+
+This module imports no MXNet at the top: worker processes set their thread
+count before MXNet loads.
+"""
+import json
+import math
+import os
+import shlex
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+
+import numpy as onp
+
+from .defaults import SEARCH_SPACES
+from .io import read_json, write_json
+
+MODELS = ('mf', 'autorec', 'gmf', 'mlp', 'neumf', 'dmf')
+# The metric each model is chosen by, and whether lower is better.
+OBJECTIVE = {'rating': ('valid_rmse', True),
+             'ranking': ('valid_hit_rate@10', False)}
+
+
+def kind(model):
+    return 'rating' if model in ('mf', 'autorec') else 'ranking'
+
+
+def sample(space, rng):
+    """One configuration drawn from a search space.
+
+    Args:
+        space: ``{option: spec}``; a spec is ``['log', low, high]`` (log-
+            uniform float), ``['int', low, high]`` (uniform integer) or a
+            list of choices.
+        rng: a numpy ``Generator``.
+
+    Returns:
+        ``{option: value}`` with plain Python values.
+    """
+    config = {}
+    for name, spec in space.items():
+        if spec[0] == 'log':
+            value = float(math.exp(rng.uniform(math.log(spec[1]),
+                                               math.log(spec[2]))))
+            config[name] = float(f'{value:.3g}')
+        elif spec[0] == 'int':
+            config[name] = int(rng.integers(spec[1], spec[2] + 1))
+        else:
+            choice = spec[int(rng.integers(len(spec)))]
+            config[name] = list(choice) if isinstance(choice, tuple) \
+                else choice
+    return config
+
+
+def _options(model, fixed, trial):
+    """The run options of one trial."""
+    options = dict(fixed, **trial)
+    if model in ('gmf', 'mlp', 'neumf', 'dmf'):
+        options['model'] = 'mf' if model == 'dmf' else model
+    return options
+
+
+def run_trial(model, options):
+    """Train one configuration (in a worker process).
+
+    Returns:
+        The results dict of the run, without its history.
+    """
+    from . import experiments as E
+    run = {'mf': E.run_mf, 'autorec': E.run_autorec}.get(model,
+                                                          E.run_ranking)
+    res = run(verbose=False, **options)
+    return {k: v for k, v in res.items() if k != 'history'}
+
+
+def _init_worker(threads):
+    os.environ['OMP_NUM_THREADS'] = str(threads)
+    os.environ['MXNET_CPU_WORKER_NTHREADS'] = str(threads)
+
+
+def command_line(model, options):
+    """The command that trains ``options`` with the model's script."""
+    script = {'mf': 'train_mf.py', 'autorec': 'train_autorec.py'}.get(
+        model, 'train_neumf.py')
+    words = ['python', f'scripts/{script}']
+    for key, value in options.items():
+        if value is None or value is False or key in ('verbose',):
+            continue
+        flag = '--' + key.replace('_', '-')
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words += [flag, ','.join(str(v) for v in value)]
+        else:
+            words += [flag, str(value)]
+    return ' '.join(shlex.quote(w) for w in words)
+
+
+def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
+         space=None, verbose=True):
+    """Random search for ``model`` on validation data, then one test run.
+
+    Args:
+        model: ``mf``, ``autorec``, ``gmf``, ``mlp``, ``neumf`` or ``dmf``
+            (dot-product MF trained for ranking with sampled negatives).
+        trials: configurations to try.
+        jobs: trials running at once, each in its own process.
+        out: folder for ``trials/``, ``leaderboard.json``,
+            ``leaderboard.html`` and ``best/`` (the final run).
+        seed: seeds the search (trial k's configuration is the same on every
+            call, so a stopped search resumes where it was).
+        fixed: options every trial shares (data, protocol, max epochs,
+            patience, seed of the runs...).
+        space: the search space (default ``defaults.SEARCH_SPACES[model]``).
+        verbose: a line per trial.
+
+    Returns:
+        The leaderboard dict (``trials`` sorted best first, ``best``, its
+        ``command`` and its ``test`` results).
+    """
+    if model not in MODELS:
+        raise ValueError(f"model={model!r}: expected one of "
+                         f"{', '.join(MODELS)}")
+    if not isinstance(trials, int) or trials < 1:
+        raise ValueError(f'trials={trials!r}: expected a positive integer')
+    space = space or SEARCH_SPACES[model]
+    fixed = dict(fixed or {})
+    fixed.setdefault('validation', True)
+    fixed.setdefault('early_stop', 5)
+    fixed.setdefault('devices', 'cpu')
+    metric, lower = OBJECTIVE[kind(model)]
+    rng = onp.random.default_rng(seed)
+    configs = [sample(space, rng) for _ in range(trials)]
+    folder = os.path.join(out, 'trials')
+    os.makedirs(folder, exist_ok=True)
+    done, todo = {}, []
+    for k, trial in enumerate(configs):
+        path = os.path.join(folder, f'trial-{k:03d}.json')
+        if os.path.exists(path):
+            done[k] = read_json(path)
+        else:
+            todo.append(k)
+    started = time.perf_counter()
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context('spawn'),
+                             initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(run_trial, model,
+                               _options(model, fixed, configs[k])): k
+                   for k in todo}
+        for future in as_completed(futures):
+            k = futures[future]
+            res = future.result()
+            entry = dict(trial=k, config=configs[k], metric=metric,
+                         value=res.get(metric), best_epoch=res.get(
+                             'best_epoch'), seconds=res['seconds']['total'])
+            write_json(os.path.join(folder, f'trial-{k:03d}.json'), entry)
+            done[k] = entry
+            if verbose:
+                print(f'trial {len(done):3d}/{trials}  {metric} '
+                      f'{entry["value"]:.4f}  best epoch '
+                      f'{entry["best_epoch"]}  ({entry["seconds"]:.0f} s)  '
+                      f'{json.dumps(configs[k])}', flush=True)
+    ranked = sorted(done.values(), key=lambda e: e['value'],
+                    reverse=not lower)
+    best = ranked[0]
+    # The final run keeps the early stopping of the search: its best epoch
+    # is chosen on the same validation data; the test is scored once.
+    options = _options(model, fixed, best['config'])
+    test_out = os.path.join(out, 'best')
+    test = run_trial(model, dict(options, out=test_out))
+    board = dict(model=model, metric=metric, lower_is_better=lower,
+                 trials=ranked, best=best,
+                 command=command_line(model, dict(options, out=test_out)),
+                 test=test, seconds=time.perf_counter() - started,
+                 space=space, fixed=fixed)
+    write_json(os.path.join(out, 'leaderboard.json'), board)
+    from .plot import leaderboard_figure, save_figure
+    save_figure(leaderboard_figure(board),
+                os.path.join(out, 'leaderboard.html'))
+    return board
+

@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Random search for one model, every trial chosen on validation data carved
+from the training data (early stopping on it); then the best configuration
+is trained once more and scored on the test data once.  Writes
+DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
+command line that reproduces the best run.  A stopped search resumes: the
+trials already in DIR/trials/ are not run again."""
+import sys
+
+from d2l_recsys import cli
+from d2l_recsys.defaults import TUNING
+from d2l_recsys.tuning import MODELS, tune
+
+
+def main(argv=None):
+    p = cli.Parser(description=__doc__,
+                   formatter_class=cli._Formatter)
+    p.add_argument('--model', choices=MODELS, required=True,
+                   help='dmf: dot-product MF for ranking (Rendle et al. '
+                   '2020)')
+    p.add_argument('--protocol', choices=['ncf', 'book'], default='ncf',
+                   help='ranking models only')
+    p.add_argument('--num-test-negatives', type=cli.positive_int,
+                   help='ranking, ncf protocol (default 99)')
+    p.add_argument('--trials', type=cli.positive_int,
+                   default=TUNING['trials'])
+    p.add_argument('--jobs', type=cli.positive_int, default=1,
+                   help='trials run at once, one process each')
+    p.add_argument('--out', required=True)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seeds the search and every run')
+    p.add_argument('--max-epochs', type=cli.positive_int,
+                   default=TUNING['max_epochs'])
+    p.add_argument('--patience', type=cli.positive_int,
+                   default=TUNING['patience'])
+    p.add_argument('--data-dir', help='MovieLens folder or zip')
+    p.add_argument('--split', choices=['random', 'seq-aware'],
+                   help='rating models: the test split (default: the '
+                   "book's for the model)")
+    p.add_argument('--train-file', help='a given train/test pair, e.g. '
+                   'u1.base (with --test-file)')
+    p.add_argument('--test-file')
+    p.add_argument('--devices', default='cpu')
+    p.add_argument('--quiet', action='store_true')
+    args = p.parse_args(argv)
+    fixed = dict(data_dir=args.data_dir, train_file=args.train_file,
+                 test_file=args.test_file, seed=args.seed,
+                 devices=args.devices, epochs=args.max_epochs,
+                 early_stop=args.patience)
+    if args.model in ('mf', 'autorec'):
+        if args.split:
+            fixed['split'] = args.split
+    else:
+        fixed['protocol'] = args.protocol
+        if args.num_test_negatives:
+            fixed['num_test_negatives'] = args.num_test_negatives
+    try:
+        board = tune(args.model, args.trials, args.jobs, args.out,
+                     args.seed, fixed, verbose=not args.quiet)
+    except (ValueError, OSError, FloatingPointError) as e:
+        return cli.fail(p.prog, e)
+    test = board['test']
+    shown = {k: v for k, v in test.items()
+             if isinstance(v, float) and ('test' in k or '@' in k)}
+    print(f"best of {len(board['trials'])} trials: {board['metric']} "
+          f"{board['best']['value']:.4f} {board['best']['config']}")
+    print('test (scored once): ' + ', '.join(f'{k} {v:.4f}'
+                                             for k, v in shown.items()))
+    print(f"reproduce: {board['command']}")
+    print(f"({board['seconds'] / 60:.1f} min) -> {args.out}/leaderboard.json")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Random search: chosen on validation only, resumable, a leaderboard and a
+command that reproduces the best run."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as onp
+import pytest
+
+from d2l_recsys.tuning import command_line, sample, tune
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_sample_respects_the_space():
+    space = dict(lr=['log', 1e-4, 1e-2], k=['int', 2, 4], b=[16, 32],
+                 h=[(8, 4), (16, 8)])
+    rng = onp.random.default_rng(0)
+    draws = [sample(space, rng) for _ in range(200)]
+    assert all(1e-4 <= d['lr'] <= 1e-2 for d in draws)
+    assert {d['k'] for d in draws} == {2, 3, 4}
+    assert {d['b'] for d in draws} == {16, 32}
+    assert all(d['h'] in ([8, 4], [16, 8]) for d in draws)
+    again = sample(space, onp.random.default_rng(0))
+    assert again == draws[0]
+
+
+def test_tune_mf_chooses_on_validation_and_resumes(ml_dir, tmp_path):
+    fixed = dict(data_dir=ml_dir, epochs=4, early_stop=2, devices='cpu')
+    space = dict(lr=['log', 1e-3, 5e-2], num_factors=[2, 4])
+    board = tune('mf', trials=3, jobs=2, out=str(tmp_path), fixed=fixed,
+                 space=space, verbose=False)
+    values = [t['value'] for t in board['trials']]
+    assert values == sorted(values)                  # lower RMSE first
+    assert board['best']['value'] == min(values)
+    assert board['metric'] == 'valid_rmse'
+    # the test is scored once, by the best configuration
+    assert board['test']['config']['lr'] == board['best']['config']['lr']
+    assert 'test_rmse' in board['test']
+    saved = json.loads((tmp_path / 'leaderboard.json').read_text())
+    assert len(saved['trials']) == 3
+    assert (tmp_path / 'leaderboard.html').exists()
+    assert '--validation' in board['command']
+    stamps = {p: os.path.getmtime(tmp_path / 'trials' / p)
+              for p in os.listdir(tmp_path / 'trials')}
+    again = tune('mf', trials=4, jobs=1, out=str(tmp_path), fixed=fixed,
+                 space=space, verbose=False)      # one more trial only
+    assert len(again['trials']) == 4
+    for p, t in stamps.items():
+        assert os.path.getmtime(tmp_path / 'trials' / p) == t
+
+
+def test_tune_script_ranking_model(checker_dir, tmp_path):
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
+         '--model', 'dmf', '--trials', '2', '--max-epochs', '3',
+         '--patience', '1', '--num-test-negatives', '20', '--data-dir',
+         checker_dir, '--out',
+         str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count('trial ') >= 2 and 'reproduce: python' in p.stdout
+    board = json.loads((tmp_path / 'leaderboard.json').read_text())
+    values = [t['value'] for t in board['trials']]
+    assert values == sorted(values, reverse=True)   # higher HR first
+
+
+def test_command_line_reproduces_options():
+    cmd = command_line('neumf', dict(model='neumf', lr=0.001,
+                                     nums_hiddens=[8, 4], validation=True,
+                                     pretrain_gmf=None, verbose=False))
+    assert cmd == ('python scripts/train_neumf.py --model neumf --lr 0.001 '
+                   '--nums-hiddens 8,4 --validation')
