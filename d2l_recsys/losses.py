@@ -21,7 +21,11 @@ class MaskedL2Loss(gluon.loss.Loss):
 
 class BPRLoss(gluon.loss.Loss):
     """Bayesian personalized ranking: ``-log sigmoid(s_ui - s_uj)``
-    (Rendle et al., 2009), computed as ``softplus(s_uj - s_ui)``."""
+    (Rendle et al., 2009), computed as ``softplus(s_uj - s_ui)``.
+
+    Call it as ``loss(positive_scores, negative_scores)``, both ``(B,)``;
+    it returns ``(B,)`` losses.
+    """
     pairwise = True
 
     def __init__(self, **kwargs):
@@ -32,7 +36,11 @@ class BPRLoss(gluon.loss.Loss):
 
 
 class HingeLossbRec(gluon.loss.Loss):
-    """Hinge ranking loss: ``max(margin - (s_ui - s_uj), 0)``."""
+    """Hinge ranking loss: ``max(margin - (s_ui - s_uj), 0)``.
+
+    Args:
+        margin: the score gap below which a pair is penalised.
+    """
     pairwise = True
 
     def __init__(self, margin=1.0, **kwargs):

@@ -1,4 +1,4 @@
-"""Plotly training curves."""
+"""Plotly figures: training curves and a tuning leaderboard."""
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -12,9 +12,17 @@ def _label(name):
 
 
 def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
-    """One panel per metric of ``history`` (a list of per-epoch dicts)
-    against the epoch: by default train loss and test RMSE, as the book's
-    animated plot.  Epochs without a value (not evaluated) are skipped."""
+    """Training curves, as the book's animated plot but static.
+
+    Args:
+        history: a list of per-epoch dicts (``fit``'s history).
+        title: the figure's title.
+        metrics: the keys to plot, one panel each; epochs without a value
+            (not evaluated) are skipped.
+
+    Returns:
+        A plotly figure.
+    """
     fig = make_subplots(rows=1, cols=len(metrics),
                         subplot_titles=[_label(m) for m in metrics])
     for col, name in enumerate(metrics, 1):
@@ -31,7 +39,12 @@ def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
 
 
 def save_figure(fig, path):
-    """Write a self-contained HTML file (plotly.js inlined: works offline)."""
+    """Write a figure as a self-contained HTML file, atomically.
+
+    Args:
+        fig: a plotly figure.
+        path: the ``.html`` file; plotly.js is inlined, so it works offline.
+    """
     atomic_write(path, lambda tmp: fig.write_html(
         tmp, include_plotlyjs=True, full_html=True))
 

@@ -236,6 +236,16 @@ def _fmt(m):
 
 
 def markdown_table(rows):
+    """The report's rows as a Markdown table: one line per configuration
+    (its headline metric, the published number and its source, our mean and
+    sample std, time per seed, status), then one line per other metric.
+
+    Args:
+        rows: the ``rows`` of a report.
+
+    Returns:
+        The table, a string.
+    """
     lines = ['| configuration | metric | published (source) | ours, mean ± '
              'std | time/seed | status |', '| --- | --- | --- | --- | --- | '
              '--- |']
@@ -254,7 +264,12 @@ def markdown_table(rows):
 
 
 def machine():
-    """What ran the report: CPU model, cores, MXNet version, GPUs."""
+    """What ran the report.
+
+    Returns:
+        ``{cpu, cores, mxnet, python, gpus}``: the CPU model, its cores, the
+        MXNet and Python versions and the number of GPUs MXNet sees.
+    """
     cpu = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:

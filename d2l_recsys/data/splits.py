@@ -17,7 +17,7 @@ def _uniform(n, seed):
 
 def split_data_ml100k(data, num_users, num_items, split_mode='random',
                       test_ratio=0.1, seed=None):
-    """Split ratings into ``(train_data, test_data)`` DataFrames, as d2l.
+    """Split ratings into train and test, as d2l's function of that name.
 
     ``'random'``: each rating goes to test with probability ``test_ratio``.
     With ``seed=None`` the draw uses MXNet's global random stream exactly as
@@ -27,6 +27,16 @@ def split_data_ml100k(data, num_users, num_items, split_mode='random',
     ``'seq-aware'``: each user's latest rating (the first of several with the
     same latest timestamp) is the test set; the rest, user by user in time
     order, is the training set.  Row order matches d2l's.
+
+    Args:
+        data: the ratings DataFrame.
+        num_users, num_items: unused (kept for d2l's signature).
+        split_mode: ``'random'`` or ``'seq-aware'``.
+        test_ratio: test probability of the random split.
+        seed: None (MXNet's stream, as d2l) or an integer.
+
+    Returns:
+        ``(train_data, test_data)`` DataFrames.
     """
     if split_mode == 'seq-aware':
         users = data['user_id'].to_numpy()
