@@ -22,6 +22,12 @@ def main(argv=None):
     p.add_argument('--readme', metavar='README.md',
                    help='also regenerate the reproduction table of this '
                    'README')
+    p.add_argument('--tuning-dir', metavar='DIR',
+                   help='leaderboards of scripts/tune.py (NAME/'
+                   'leaderboard.json): adds the tuned section')
+    p.add_argument('--only-tuned', action='store_true',
+                   help='keep the book-settings rows of OUT/'
+                   'reproduction.json, run the tuned section only')
     p.add_argument('--from-json', metavar='FILE',
                    help='run nothing: rewrite REPRODUCTION.md (and '
                    '--readme) from a saved reproduction.json')
@@ -32,7 +38,9 @@ def main(argv=None):
         else:
             report = reproduce(args.data_dir, args.seeds, args.out,
                                args.ml1m_dir, args.quick,
-                               readme=args.readme)
+                               readme=args.readme,
+                               tuning_dir=args.tuning_dir,
+                               only_tuned=args.only_tuned)
     except (ValueError, OSError, FloatingPointError) as e:
         return cli.fail(p.prog, e)
     print(f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min "

@@ -58,3 +58,29 @@ def test_reproduce_rejects_bad_seeds(tmp_path):
                         '--seeds', '0', '--out', str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and '--seeds' in p.stderr
+
+
+def test_tuned_section_from_a_leaderboard(ml_dir, tmp_path):
+    """A leaderboard written by tune() becomes a tuned row: the chosen
+    configuration over the five folds, with the command that reproduces it,
+    in the report and in a README between its markers."""
+    from d2l_recsys.reproduction import (README_BEGIN, README_END,
+                                         TUNED_BEGIN, TUNED_END,
+                                         update_readme, tuned_rows)
+    from d2l_recsys.tuning import tune
+    tune('mf', trials=2, out=str(tmp_path / 'tuning' / 'mf_u1'),
+         fixed=dict(data_dir=ml_dir, epochs=2, early_stop=1),
+         space=dict(lr=['log', 1e-3, 1e-2]), verbose=False)
+    rows = tuned_rows(str(tmp_path / 'tuning'), ml_dir, seeds=2)
+    assert [(r['model'], r['split'], r['n']) for r in rows] == \
+        [('mf', 'u1-u5', 5)]
+    assert rows[0]['mean'] == pytest.approx(sum(rows[0]['values']) / 5)
+    assert '--folds 5' in rows[0]['command'] and '--validation' in \
+        rows[0]['command']
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'a\n{README_BEGIN}\nSTALE-TABLE\n{README_END}\nb\n'
+                      f'{TUNED_BEGIN}\n{TUNED_END}\nc\n')
+    update_readme(str(readme), dict(rows=[], tuned=rows))
+    text = readme.read_text()
+    assert '| mf | — | u1-u5 | RMSE |' in text and 'STALE-TABLE' not in text
+    assert text.startswith('a\n') and text.endswith('c\n')
