@@ -48,10 +48,12 @@ _RANKING_SPACE = dict(lr=['log', 3e-4, 1e-2], wd=['log', 1e-8, 1e-4],
                       batch_size=[128, 256, 512], num_negatives=[2, 4, 6, 8],
                       optimizer=['adam'])
 SEARCH_SPACES = {
-    'mf': dict(lr=['log', 5e-4, 2e-2], wd=['log', 1e-6, 1e-2],
+    # MXNet's wd is an L2 term on every row of every table at every step
+    # (dense), so useful values are far smaller than per-example ones.
+    'mf': dict(lr=['log', 1e-3, 1e-2], wd=['log', 1e-7, 1e-4],
                num_factors=[10, 20, 30, 50, 100],
                batch_size=[128, 256, 512, 1024]),
-    'autorec': dict(lr=['log', 5e-4, 1e-2], wd=['log', 1e-6, 1e-3],
+    'autorec': dict(lr=['log', 5e-4, 1e-2], wd=['log', 1e-7, 1e-4],
                     num_hiddens=[200, 300, 500, 800],
                     dropout=[0.0, 0.05, 0.1, 0.2, 0.3],
                     batch_size=[64, 128, 256]),
