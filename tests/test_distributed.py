@@ -81,13 +81,15 @@ def test_killed_worker_fails_the_job_and_leaves_no_output(ml_dir, tmp_path):
          ml_dir, '--devices', 'cpu', '--epochs', '100000', '--batch-size',
          '4', '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    family = set()
     try:
         deadline = time.time() + 120
         worker = None
-        while worker is None and time.time() < deadline:
+        while not worker and time.time() < deadline:
             line = p.stdout.readline()
             if 'epoch' in line and line.startswith('[worker'):
                 worker = _worker_pids(p.pid)
+        family.update(_descendants(p.pid))
         assert worker, 'the job never started training'
         os.kill(worker[0], signal.SIGKILL)
         start = time.time()
@@ -98,9 +100,12 @@ def test_killed_worker_fails_the_job_and_leaves_no_output(ml_dir, tmp_path):
         assert not _descendants(p.pid)
         assert not out.exists() or not [
             f for f in os.listdir(out) if not f.startswith('.')]
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
+    finally:   # whatever failed, leave nothing behind
+        for pid in family | set(_descendants(p.pid)) | {p.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _descendants(pid):
