@@ -35,16 +35,37 @@ from .train import train_ranking, train_recsys_rating
 
 
 class _Clock:
-    """Seconds per phase of a run: ``lap('data')``, ``lap('train')``."""
+    """Seconds of a run: ``lap('data')`` and ``lap('train')`` (the summary
+    line), and finer ``phases``: read, split, iterators, epochs (training
+    steps) and evaluate (every evaluation, through ``timed``)."""
 
     def __init__(self):
-        self.start = self.last = time.perf_counter()
-        self.seconds = {}
+        self.start = self.last = self.mark = time.perf_counter()
+        self.seconds, self.phases = {}, {}
 
     def lap(self, name):
         now = time.perf_counter()
         self.seconds[name] = now - self.last
         self.last = now
+        if name == 'train':    # training steps = the lap less evaluations
+            self.phases['epochs'] = self.seconds['train'] - \
+                self.phases.get('evaluate', 0.0)
+
+    def phase(self, name):
+        now = time.perf_counter()
+        self.phases[name] = now - self.mark
+        self.mark = now
+
+    def timed(self, fn):
+        """``fn`` whose calls count as the ``evaluate`` phase."""
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.phases['evaluate'] = self.phases.get('evaluate', 0.0) \
+                    + time.perf_counter() - start
+        return wrapper
 
     def total(self):
         return dict(self.seconds, total=time.perf_counter() - self.start)
@@ -122,6 +143,7 @@ def _finish(net, cfg, results, title, plotted):
         save_figure(curves_figure(history, title, plotted),
                     os.path.join(cfg.out, 'curves.html'))
     results['seconds'] = clock.total()
+    results['phases'] = clock.phases
     if cfg.out:
         write_json(os.path.join(cfg.out, 'metrics.json'), results)
     return results
@@ -143,14 +165,19 @@ def _fold_data(cfg):
     return train, test, num_users, num_items
 
 
-def _rating_data(cfg):
+def _rating_data(cfg, clock):
     """``(train, valid or None, test, num_users, num_items)`` of a run."""
     if cfg.fold is not None:
         train, test, num_users, num_items = _fold_data(cfg)
+    elif cfg.train_file:
+        train, test, num_users, num_items = D.read_train_test(
+            cfg.train_file, cfg.test_file)
     else:
-        train, test, num_users, num_items = D.rating_split(
-            cfg.data_dir, cfg.train_file, cfg.test_file, cfg.split,
-            cfg.test_ratio, cfg.seed)
+        data, num_users, num_items = D.read_data_ml100k(cfg.data_dir)
+        clock.phase('read')
+        train, test = D.split_data_ml100k(data, num_users, num_items,
+                                          cfg.split, cfg.test_ratio,
+                                          seed=cfg.seed)
     valid = None
     if cfg.validation:
         seq = cfg.split == 'seq-aware' and cfg.fold is None and \
@@ -158,6 +185,7 @@ def _rating_data(cfg):
         train, valid = D.validation_split(
             train, 'seq-aware' if seq else 'random', cfg.valid_ratio,
             cfg.seed)
+    clock.phase('split' if 'read' in clock.phases else 'read')
     return train, valid, test, num_users, num_items
 
 
@@ -270,7 +298,7 @@ def run_autorec(config=None, verbose=True, **options):
         return _cross_validate(run_autorec, cfg, verbose)
     cluster, cfg, verbose = _join(cfg, verbose)
     clock = _Clock()
-    train, valid, test, num_users, num_items = _rating_data(cfg)
+    train, valid, test, num_users, num_items = _rating_data(cfg, clock)
     width, train_iter, test_iter = D.autorec_iters(
         train, test, num_users, num_items, cfg.variant, cfg.batch_size,
         cfg.seed)
@@ -283,12 +311,14 @@ def run_autorec(config=None, verbose=True, **options):
                                seed=cfg.seed)
     valid_iter = None if valid is None else D.autorec_iters(
         train, valid, num_users, num_items, cfg.variant)[2]
+    clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
     net = AutoRec(cfg.num_hiddens, width, dropout=cfg.dropout,
                   sparse=cfg.sparse)
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
-                                    MaskedL2Loss(), evaluate_autorec, cfg,
+                                    MaskedL2Loss(),
+                                    clock.timed(evaluate_autorec), cfg,
                                     cluster, verbose)
     clock.lap('train')
     results = dict(_rating_headline(history, es, train, valid, test,
@@ -327,7 +357,7 @@ def run_mf(config=None, verbose=True, **options):
         return _cross_validate(run_mf, cfg, verbose)
     cluster, cfg, verbose = _join(cfg, verbose)
     clock = _Clock()
-    train, valid, test, num_users, num_items = _rating_data(cfg)
+    train, valid, test, num_users, num_items = _rating_data(cfg, clock)
     train_iter, test_iter = D.rating_iters(train, test, cfg.batch_size,
                                            cfg.seed)
     if cluster.is_dist:
@@ -338,11 +368,13 @@ def run_mf(config=None, verbose=True, **options):
             num_workers=cluster.num_workers, seed=cfg.seed)
     valid_iter = None if valid is None else \
         D.rating_iters(train, valid, cfg.batch_size)[1]
+    clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
     net = MF(cfg.num_factors, num_users, num_items)
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
-                                    gluon.loss.L2Loss(), evaluate_rmse, cfg,
+                                    gluon.loss.L2Loss(),
+                                    clock.timed(evaluate_rmse), cfg,
                                     cluster, verbose)
     clock.lap('train')
     shards = predict_ratings(net, test_iter, devs[:1])[2]
@@ -522,6 +554,8 @@ def run_ranking(config=None, verbose=True, **options):
     cfg = _config(RankingConfig, config, options)
     clock = _Clock()
     setup = _protocol(cfg)
+    setup['evaluator'] = clock.timed(setup['evaluator'])
+    clock.phase('read')
     clock.lap('data')
     devs = parse_devices(cfg.devices)
     mx.random.seed(cfg.seed)
