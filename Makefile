@@ -13,7 +13,7 @@ install: $(VENV)/.installed-$(EXTRA)
 $(VENV)/.installed-$(EXTRA): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRA),test]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRA),test,serve]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

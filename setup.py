@@ -15,11 +15,15 @@ setup(
         'numpy<1.24',   # mxnet 1.9.1 fails to import on numpy >= 1.24
         'pandas',
         'plotly',
+        'tqdm',         # progress bars on a terminal
     ],
     extras_require={
         # Pick exactly one: both install the `mxnet` module.
         'cpu': ['mxnet==1.9.1'],
         'gpu': ['mxnet-cu112==1.9.1'],
         'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
+        # scripts/serve.py (FastAPI on uvicorn; pydantic 2), its tests and
+        # bench/bench_serve.py (httpx).
+        'serve': ['fastapi>=0.100', 'uvicorn>=0.30', 'httpx>=0.23'],
     },
 )

@@ -16,6 +16,7 @@ import mxnet as mx
 from mxnet import autograd
 
 from .devices import split_shards, try_all_gpus
+from .progress import Progress as Bar
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LoopState:
             leaving the current epoch unfinished.
         num_workers: workers of a parameter-server job; each step is
             normalised by ``batch * num_workers`` (the global batch).
+        batches_per_epoch: ``len(train_iter)`` when it has one.
     """
     net: object
     trainer: object
@@ -48,6 +50,7 @@ class LoopState:
     stop: bool = False
     interrupted: object = None
     num_workers: int = 1
+    batches_per_epoch: object = None
 
     def epoch_loss_sum(self):
         """The current epoch's loss sum so far, a float (one host sync)."""
@@ -87,12 +90,27 @@ def format_entry(entry, num_epochs):
 
 
 class Progress(Callback):
-    """Print one line per epoch (``format_entry``) to ``stream``."""
+    """Print one line per epoch (``format_entry``) to ``stream``; when
+    stderr is a terminal, also a bar over the epoch's batches with their
+    rate and ETA (``progress.Progress``)."""
 
     def __init__(self, stream=None):
-        self.stream = stream
+        self.stream, self._bar = stream, None
+
+    def on_epoch_begin(self, state):
+        size = state.batches_per_epoch
+        if size and sys.stderr.isatty():
+            self._bar = Bar(size, 'batches', f'epoch {state.epoch + 1}')
+            self._bar.update(state.batch)
+
+    def on_batch_end(self, state):
+        if self._bar is not None:
+            self._bar.update(1)
 
     def on_epoch_end(self, state, entry):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         print(format_entry(entry, state.num_epochs),
               file=self.stream or sys.stdout, flush=True)
 
@@ -170,6 +188,10 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
     """
     state = LoopState(net, trainer, devices, num_epochs,
                       num_workers=num_workers)
+    try:
+        state.batches_per_epoch = len(train_iter)
+    except TypeError:       # an iterable without a length
+        state.batches_per_epoch = None
     for cb in callbacks:
         cb.on_train_begin(state)
     while state.epoch < num_epochs and not (state.stop or state.interrupted):

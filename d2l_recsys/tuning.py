@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shlex
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -21,6 +22,7 @@ import numpy as onp
 
 from .defaults import SEARCH_SPACES
 from .io import read_json, write_json
+from .progress import Progress as Bar
 
 MODELS = ('mf', 'autorec', 'gmf', 'mlp', 'neumf', 'dmf')
 # The metric each model is chosen by, and whether lower is better.
@@ -149,7 +151,9 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
             todo.append(k)
     started = time.perf_counter()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context('spawn'),
+    bar = Bar(len(todo), 'trials', f'tuning {model}',
+              quiet=not (verbose and sys.stderr.isatty()))
+    with bar, ProcessPoolExecutor(jobs, mp_context=get_context('spawn'),
                              initializer=_init_worker,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_trial, model,
@@ -163,6 +167,7 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
                              'best_epoch'), seconds=res['seconds']['total'])
             write_json(os.path.join(folder, f'trial-{k:03d}.json'), entry)
             done[k] = entry
+            bar.update(1)
             if verbose:
                 print(f'trial {len(done):3d}/{trials}  {metric} '
                       f'{entry["value"]:.4f}  best epoch '

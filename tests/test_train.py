@@ -137,3 +137,43 @@ def test_sparse_autorec_runs_like_dense(ml_dir):
 def test_bad_arguments_are_named(ml_dir, kwargs, name):
     with pytest.raises(ValueError, match=name):
         run_autorec(data_dir=ml_dir, verbose=False, **kwargs)
+
+
+def test_progress_bar_on_a_terminal_lines_otherwise(ml_dir):
+    """stderr a terminal: a bar over each epoch's batches (tqdm, with rate
+    and ETA); a pipe: only the per-epoch lines; --quiet: neither."""
+    import pty
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), 'scripts', 'train_mf.py')
+    args = [sys.executable, script, '--data-dir', ml_dir, '--epochs', '2',
+            '--devices', 'cpu', '--batch-size', '8', '--out', ml_dir + '-o']
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave,
+                       text=True, timeout=300)
+    os.close(slave)
+    shown = b''
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert p.returncode == 0
+    assert b'epoch 2: ' in shown and b'batches/s' in shown   # the bar
+    assert p.stdout.count('test RMSE') == 3          # 2 epochs + summary
+    piped = subprocess.run(args, capture_output=True, text=True,
+                           timeout=300)
+    assert 'batches' not in piped.stderr and piped.stdout.count(
+        'test RMSE') == 3
+    quiet = subprocess.run(args + ['--quiet'], capture_output=True,
+                           text=True, timeout=300)
+    assert quiet.stdout.count('test RMSE') == 1 and not quiet.stderr

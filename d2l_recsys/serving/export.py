@@ -1,0 +1,190 @@
+"""Export folders: a trained network as an MXNet symbol and parameters, with
+everything needed to serve it and nothing that needs MovieLens.
+
+``write_export(predictor, out)`` writes:
+
+* ``model-symbol.json``, ``model-0000.params`` -- ``HybridBlock.export`` of
+  the network.  MF, GMF, MLP and NeuMF take ``(data0, data1)`` = (user
+  indices, item indices), 0-based, and return one score per pair; AutoRec
+  is exported as its dense hybrid forward: ``data`` = rows of the training
+  rating matrix (items x users for the item-based model) -> their
+  reconstructions; ItemPop takes only ``data1`` (items).  Any MXNet 1.9
+  process loads it without this package::
+
+      import mxnet as mx
+      mx.npx.set_np()   # saved in numpy shape semantics
+      net = mx.gluon.SymbolBlock.imports('model-symbol.json',
+                                         ['data0', 'data1'],
+                                         'model-0000.params')
+
+* ``ids.json`` -- ``user_ids`` and ``item_ids``: the MovieLens id of each
+  0-based index.
+* ``titles.json`` -- the title of each item index.
+* ``interactions.npz`` -- the training interactions (CSR arrays
+  ``train_indptr``, ``train_indices``, ``train_values``: users x items, with
+  ratings), the held-out ones (``heldout_*``) and ``popularity`` (training
+  interactions per item).
+* ``export.json``, written last -- the model class, its constructor
+  arguments, the run's configuration, the symbol's input names and the
+  parameter names in the order of ``net.collect_params()``.
+
+The folder is built next to ``out`` and renamed into place, so a crash
+leaves the previous export or the new one, never a mix.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import mxnet as mx
+import numpy as onp
+from mxnet import np, npx
+
+from ..io import read_json, write_json
+from ..models import MODELS
+from .interactions import Interactions
+from .scorers import copy_block, ensure_np_mode
+
+FORMAT = 'd2l_recsys-export/1'
+EXPORT_FILE = 'export.json'
+SYMBOL_FILE = 'model-symbol.json'
+PARAMS_FILE = 'model-0000.params'
+INPUTS_MEANING = {
+    'data0': 'user indices (0-based, ids.json user_ids)',
+    'data1': 'item indices (0-based, ids.json item_ids)',
+    'data': 'rows of the training rating matrix (items x users for the '
+            'item-based AutoRec, users x items for the user-based)',
+}
+
+
+def _trace(net, model):
+    """Run the hybridized network once so that it has a graph to export."""
+    ensure_np_mode()
+    net.hybridize()
+    if model == 'AutoRec':
+        net(np.zeros((1, net.config['num_users'])))
+    else:
+        net(np.zeros(1, dtype='int32'), np.zeros(1, dtype='int32'))
+
+
+def _symbol_inputs(path, param_names):
+    """The data inputs of an exported symbol, in graph order."""
+    with open(path, encoding='utf-8') as f:
+        nodes = json.load(f)['nodes']
+    return [n['name'] for n in nodes
+            if n['op'] == 'null' and n['name'] not in param_names]
+
+
+def _check_target(out):
+    if os.path.exists(out) and not (
+            os.path.isdir(out) and (not os.listdir(out) or os.path.isfile(
+                os.path.join(out, EXPORT_FILE)))):
+        raise ValueError(f'{out}: exists and is not an export folder; '
+                         'refusing to replace it')
+
+
+def _move_into_place(tmp, out):
+    """Rename the finished folder ``tmp`` to ``out`` (replacing an older
+    export there)."""
+    if os.path.isdir(out) and os.listdir(out):
+        old = tmp + '.old'
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
+
+
+def write_export(predictor, out):
+    """Write the export folder ``out`` of a predictor (module docstring).
+
+    Args:
+        predictor: a ``Predictor`` (e.g. ``load_predictor(run_folder)``).
+        out: the folder to write; an existing export there is replaced,
+            any other non-empty folder is refused.
+
+    Returns:
+        The content of ``export.json``.
+    """
+    _check_target(out)
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    try:
+        model = predictor.model
+        net = copy_block(predictor.net)
+        _trace(net, model)
+        net.export(os.path.join(tmp, 'model'), epoch=0)
+        params = [p.name for p in net.collect_params().values()]
+        inputs = _symbol_inputs(os.path.join(tmp, SYMBOL_FILE), set(params))
+        write_json(os.path.join(tmp, 'ids.json'),
+                   dict(user_ids=predictor.user_ids.tolist(),
+                        item_ids=predictor.item_ids.tolist()))
+        write_json(os.path.join(tmp, 'titles.json'), predictor.titles)
+        onp.savez(os.path.join(tmp, 'interactions.npz'),
+                  popularity=predictor.popularity,
+                  **predictor.train.arrays('train'),
+                  **predictor.heldout.arrays('heldout'))
+        info = dict(format=FORMAT, model=model, config=net.config,
+                    run=predictor.run, variant=predictor.variant,
+                    num_users=predictor.num_users,
+                    num_items=predictor.num_items,
+                    symbol=SYMBOL_FILE, params_file=PARAMS_FILE,
+                    inputs=inputs,
+                    inputs_meaning={k: INPUTS_MEANING[k] for k in inputs},
+                    params=params)
+        write_json(os.path.join(tmp, EXPORT_FILE), info)
+        _move_into_place(tmp, out)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return info
+
+
+def _load_net(folder, info):
+    """The Gluon block of ``info['model']`` with the exported weights."""
+    if info.get('model') not in MODELS:
+        raise ValueError(f"{folder}/{EXPORT_FILE}: unknown model "
+                         f"{info.get('model')!r}; known: {sorted(MODELS)}")
+    ensure_np_mode()
+    net = MODELS[info['model']](**info['config'])
+    net.initialize(ctx=mx.cpu())
+    saved = {k.split(':', 1)[-1]: v for k, v in
+             npx.load(os.path.join(folder, info['params_file'])).items()}
+    mine = list(net.collect_params().values())
+    if len(mine) != len(info['params']):
+        raise ValueError(f"{folder}: {len(info['params'])} parameters "
+                         f"listed, a {info['model']} has {len(mine)}")
+    for param, name in zip(mine, info['params']):
+        if name not in saved or saved[name].shape != param.shape:
+            raise ValueError(f"{folder}/{info['params_file']}: parameter "
+                             f'{name} missing or not of shape {param.shape}')
+        param.set_data(saved[name])
+    return net
+
+
+def read_export(folder):
+    """Read an export folder back.
+
+    Args:
+        folder: written by ``write_export``.
+
+    Returns:
+        The keyword arguments of ``Predictor`` (``net``, ``model``, ``run``,
+        ids, interactions, titles).
+
+    Raises:
+        ValueError: not an export of this format, or inconsistent files.
+    """
+    info = read_json(os.path.join(folder, EXPORT_FILE))
+    if info.get('format') != FORMAT:
+        raise ValueError(f'{folder}/{EXPORT_FILE}: format '
+                         f"{info.get('format')!r}, expected {FORMAT!r}")
+    ids = read_json(os.path.join(folder, 'ids.json'))
+    with onp.load(os.path.join(folder, 'interactions.npz')) as arrays:
+        train = Interactions.from_arrays(arrays, 'train')
+        heldout = Interactions.from_arrays(arrays, 'heldout')
+    return dict(net=_load_net(folder, info), model=info['model'],
+                run=info.get('run') or {}, user_ids=ids['user_ids'],
+                item_ids=ids['item_ids'], train=train, heldout=heldout,
+                titles=read_json(os.path.join(folder, 'titles.json')))

@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Score a CSV of (user, item) pairs with any saved model: copies the file
+and adds a `prediction` column (a predicted rating for MF and AutoRec, a
+score for the ranking models), empty where the user or the movie is unknown
+to the model."""
+import sys
+
+from d2l_recsys import cli
+from d2l_recsys.serving import load_predictor, predict_file
+
+
+def main(argv=None):
+    p = cli.Parser(description=__doc__)
+    p.add_argument('--model-dir', required=True,
+                   help='run folder of a training script, or an export')
+    p.add_argument('--pairs', required=True,
+                   help='CSV with a header naming user and item (MovieLens '
+                   'ids)')
+    p.add_argument('--out', required=True, help='CSV file to write')
+    p.add_argument('--data-dir', help='MovieLens folder, if not the one the '
+                   'model was trained on (run folders only)')
+    args = p.parse_args(argv)
+    try:
+        predictor = load_predictor(args.model_dir, args.data_dir)
+        pairs, unknown = predict_file(predictor, args.pairs, args.out)
+    except (ValueError, OSError) as e:
+        return cli.fail(p.prog, e)
+    print(f'{pairs} pairs scored, {unknown} with an unknown user or movie '
+          f'(empty prediction) -> {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
