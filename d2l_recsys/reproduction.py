@@ -173,7 +173,7 @@ def _status(row, mean, std):
 
 def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
               quick=False, verbose=True, readme=None, tuning_dir=None,
-              only_tuned=False):
+              only_tuned=False, rows_matching=None):
     """Run every row over several seeds and write the report.
 
     Args:
@@ -189,6 +189,9 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             ``tuned_rows``): adds the report's ``tuned`` section.
         only_tuned: keep the book-settings rows of ``out/reproduction.json``
             and run the tuned section only.
+        rows_matching: run only the rows whose name contains this text and
+            keep the others from ``out/reproduction.json`` (each row records
+            the date it was measured).
 
     Returns:
         The report dict (as written to ``reproduction.json``).
@@ -202,7 +205,15 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             _ranking_rows(data_dir, quick, tmp)
         if ml1m_dir:
             rows += _ml1m_rows(ml1m_dir, quick, tmp)
+        kept = {}
+        if rows_matching:
+            kept = {r['name']: r for r in read_json(previous)['rows']}
         for row in rows:
+            if rows_matching and rows_matching not in row['name'] and \
+                    row['name'] in kept:
+                row.clear()
+                row.update(kept[row['name']])
+                continue
             runs, times = [], []
             for seed in range(seeds):
                 t0 = time.perf_counter()
@@ -220,6 +231,7 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             m = row['metrics'][row['metric']]
             row['status'] = _status(row, m['mean'], m['std'])
             row['seconds_per_seed'] = float(onp.mean(times))
+            row['measured'] = datetime.date.today().isoformat()
             if verbose:
                 print(f"{row['name']}: {row['metric']} {m['mean']:.4f} ± "
                       f"{m['std']:.4f} ({row['status']}, "

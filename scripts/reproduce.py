@@ -28,6 +28,9 @@ def main(argv=None):
     p.add_argument('--only-tuned', action='store_true',
                    help='keep the book-settings rows of OUT/'
                    'reproduction.json, run the tuned section only')
+    p.add_argument('--rows', metavar='TEXT',
+                   help='rerun only the rows whose name contains TEXT; keep '
+                   'the others from OUT/reproduction.json')
     p.add_argument('--from-json', metavar='FILE',
                    help='run nothing: rewrite REPRODUCTION.md (and '
                    '--readme) from a saved reproduction.json')
@@ -40,7 +43,8 @@ def main(argv=None):
                                args.ml1m_dir, args.quick,
                                readme=args.readme,
                                tuning_dir=args.tuning_dir,
-                               only_tuned=args.only_tuned)
+                               only_tuned=args.only_tuned,
+                               rows_matching=args.rows)
     except (ValueError, OSError, FloatingPointError) as e:
         return cli.fail(p.prog, e)
     print(f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min "
