@@ -213,8 +213,8 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         for row in rows:
             if rows_matching and rows_matching not in row['name'] and \
                     row['name'] in kept:
-                row.clear()
                 row.update(kept[row['name']])
+                row.pop('run', None)
                 continue
             runs, times = [], []
             for seed in range(seeds):
