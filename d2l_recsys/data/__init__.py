@@ -6,7 +6,8 @@ model or the training loop.
 """
 from .formats import (COLUMNS, ENV_VAR, RATING_RANGE, densify,  # noqa: F401
                       read_data_ml100k, read_item_titles, read_ratings,
-                      read_train_test, resolve_ratings_file, safe_extract)
+                      read_train_test, resolve_ratings_file, safe_extract,
+                      DATA_HUB, DATA_MD5, DATASETS, RELEASES)
 from .iterators import (ArrayIter, NegativeSamplingIter,  # noqa: F401
                         autorec_iters, interaction_mask, interaction_matrix,
                         load_data_ml100k, rating_arrays, rating_iters,
