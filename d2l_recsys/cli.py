@@ -10,6 +10,7 @@ import sys
 from . import defaults
 from .callbacks import TrainingInterrupted
 from .config import KVSTORES
+from .data.formats import DATASETS
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -62,11 +63,15 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
     """
     p = Parser(description=description,
                formatter_class=_Formatter)
-    p.add_argument('--data-dir', help='MovieLens folder or zip (default: '
-                   '$D2L_RECSYS_DATA, else download through d2l)')
-    p.add_argument('--train-file', help='ratings in u.data format to train '
-                   'on (with --test-file; replaces the split)')
-    p.add_argument('--test-file', help='held-out ratings in u.data format')
+    p.add_argument('--data-dir', help='MovieLens folder, its parent or its '
+                   'zip (default: $D2L_RECSYS_DATA, else download through '
+                   'd2l)')
+    p.add_argument('--dataset', choices=DATASETS,
+                   help='the release to read or download (default: what '
+                   '--data-dir holds; ml-100k when downloading)')
+    p.add_argument('--train-file', help='ratings to train on, in a '
+                   'release\'s format (with --test-file; replaces the split)')
+    p.add_argument('--test-file', help='held-out ratings')
     helps = dict(helps or {})
     p.add_argument('--epochs', type=positive_int, default=epochs,
                    help=helps.get('epochs'))

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import List, Optional
 
 from . import defaults as D
+from .data.formats import DATASETS
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync',
             'dist_async')
@@ -29,6 +30,9 @@ class RunConfig:
     Attributes:
         data_dir: MovieLens folder, its parent or its zip (None: the
             ``D2L_RECSYS_DATA`` variable, else d2l's download).
+        dataset: the release (``ml-100k``, ``ml-1m``, ``ml-10m``,
+            ``ml-20m``, ``ml-25m``, ``ml-32m``), or None for whatever
+            ``data_dir`` holds (ML-100K when downloading).
         train_file, test_file: a given train/test pair instead of a split.
         epochs, lr, wd, batch_size: training (Adam unless said otherwise).
         seed: seeds the split, the shuffles, the sampling and MXNet.
@@ -46,6 +50,7 @@ class RunConfig:
             (see ``distributed``).
     """
     data_dir: Optional[str] = None
+    dataset: Optional[str] = None
     train_file: Optional[str] = None
     test_file: Optional[str] = None
     epochs: int = 1
@@ -67,6 +72,8 @@ class RunConfig:
 
     def validate(self):
         """Check every option; raise ``ValueError`` naming the bad one."""
+        check('dataset', self.dataset, self.dataset is None or
+              self.dataset in DATASETS, 'one of ' + ', '.join(DATASETS))
         _positive_int('epochs', self.epochs)
         check('lr', self.lr, self.lr > 0, 'a positive number')
         check('wd', self.wd, self.wd >= 0, 'a number >= 0')

@@ -156,11 +156,13 @@ def _fold_data(cfg):
     """Fold ``cfg.fold``: ML-100K's own u1..u5 files when ``folds`` is 5
     and they are beside the ratings, else a seeded split."""
     if cfg.folds == 5:
-        folder = os.path.dirname(D.resolve_ratings_file(cfg.data_dir))
+        folder = os.path.dirname(D.resolve_ratings_file(cfg.data_dir,
+                                                        cfg.dataset))
         files = D.official_fold_files(folder, cfg.fold)
         if files:
             return D.read_train_test(*files)
-    data, num_users, num_items = D.read_data_ml100k(cfg.data_dir)
+    data, num_users, num_items = D.read_data_ml100k(cfg.data_dir,
+                                                    cfg.dataset)
     train, test = D.kfold_split(data, cfg.folds, cfg.fold, cfg.seed)
     return train, test, num_users, num_items
 
@@ -173,7 +175,8 @@ def _rating_data(cfg, clock):
         train, test, num_users, num_items = D.read_train_test(
             cfg.train_file, cfg.test_file)
     else:
-        data, num_users, num_items = D.read_data_ml100k(cfg.data_dir)
+        data, num_users, num_items = D.read_data_ml100k(cfg.data_dir,
+                                                        cfg.dataset)
         clock.phase('read')
         train, test = D.split_data_ml100k(data, num_users, num_items,
                                           cfg.split, cfg.test_ratio,
@@ -242,7 +245,8 @@ def _rating_headline(history, es, train, valid, test, num_users, num_items):
         out['best_epoch'] = es.best_epoch
         out['epochs_run'] = history[-1]['epoch']
     out.update(num_users=num_users, num_items=num_items,
-               num_train=len(train), num_test=len(test))
+               num_train=len(train), num_test=len(test),
+               rating_scale=train.attrs.get('rating_scale'))
     if valid is not None:
         out['num_valid'] = len(valid)
     return out

@@ -71,7 +71,7 @@ def split_data_ml100k(data, num_users, num_items, split_mode='random',
 
 
 def rating_split(data_dir=None, train_file=None, test_file=None,
-                 split='random', test_ratio=0.1, seed=0):
+                 split='random', test_ratio=0.1, seed=0, dataset=None):
     """The train/test ratings of one run.
 
     Args:
@@ -82,6 +82,8 @@ def rating_split(data_dir=None, train_file=None, test_file=None,
         split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
         test_ratio: test fraction of the random split.
         seed: seed of the random split's private stream.
+        dataset: a release name (``ml-100k``, ``ml-1m``, ...) or None for
+            whatever the folder holds (see ``read_data_ml100k``).
 
     Returns:
         ``(train, test, num_users, num_items)``: two DataFrames with dense
@@ -94,7 +96,7 @@ def rating_split(data_dir=None, train_file=None, test_file=None,
         return read_train_test(train_file, test_file)
     if split not in ('random', 'seq-aware'):
         raise ValueError(f"split={split!r}: expected 'random' or 'seq-aware'")
-    data, num_users, num_items = read_data_ml100k(data_dir)
+    data, num_users, num_items = read_data_ml100k(data_dir, dataset)
     train, test = split_data_ml100k(data, num_users, num_items, split,
                                     test_ratio, seed=seed)
     return train, test, num_users, num_items
