@@ -50,22 +50,36 @@ def evaluate_autorec(net, test_iter, devices):
     """Exact RMSE of an AutoRec over the held-out ratings.
 
     The model reconstructs each row from its training ratings and is scored
-    at the held-out entries, as in the book.
+    at the held-out entries, as in the book.  Dense batches ``(B, n)`` are
+    split over the devices; CSR batches (``data.rows``, for matrices too
+    big to hold densely) run on the first device, predict the held-out
+    entries only and are read back once, at the end.
 
     Args:
         net: an ``AutoRec``.
-        test_iter: batches of ``(observed rows, held-out rows)``.
+        test_iter: batches of ``(observed rows, held-out rows)``, both
+            dense or both CSR.
         devices: contexts to split each batch over.
 
     Returns:
         The RMSE, a float (NaN when nothing is held out).
     """
-    sq_err, count = 0.0, 0
+    sq_err, count, sums = 0.0, 0, []
     for batch in test_iter:
+        rows, held_out = batch
+        if held_out.stype == 'csr':
+            rows, held_out = [a.as_in_context(devices[0]) for a in batch]
+            truth = held_out.data.as_np_ndarray()          # (nnz,)
+            if truth.shape[0]:
+                err = net.predict(rows, held_out) - truth
+                sums.append((err * err).astype('float64').sum())
+                count += truth.shape[0]
+            continue
         for rows, held_out in split_shards(batch, devices):
             pred = net.predict(rows, held_out).asnumpy()
             truth = held_out.asnumpy()
             mask = truth != 0
             sq_err += float(((pred[mask] - truth[mask]) ** 2).sum())
             count += int(mask.sum())
+    sq_err += sum(float(s) for s in sums)
     return math.sqrt(sq_err / count) if count else float('nan')

@@ -76,33 +76,116 @@ def full_ranking_metrics(scores, relevant, candidates, k,
     ``ties='index'`` orders equal scores by item index, as d2l's stable sort
     of its candidate list does (a model whose scores saturate, like the
     book's sigmoid NeuMF, is then ranked by item id).
+
+    The means of ``full_ranking_per_user``; see there for the arrays.
+    """
+    terms = full_ranking_per_user(scores, relevant, candidates, k, ties)
+    return {name: float(terms[name].mean())
+            for name in ('hit_rate', 'ndcg', 'recall', 'auc')}
+
+
+def full_ranking_per_user(scores, relevant, candidates, k,
+                          ties='pessimistic'):
+    """The per-user terms whose means ``full_ranking_metrics`` reports, so
+    that users can be scored in chunks and reduced at the end.
+
+    No row is sorted: a relevant candidate's place in the ranked list is the
+    number of candidates ahead of it (a higher score, or an equal one that
+    the tie rule puts first), which is a few vectorised passes over the
+    scores.  The terms are exactly those of sorting every row (as
+    ``numpy.lexsort`` would; tested).
+
+    Args:
+        scores: (users, items) scores, any float dtype.
+        relevant: (users, items) booleans, the held-out items.
+        candidates: (users, items) booleans, the items that may be ranked.
+        k: the cut-off.
+        ties: ``'pessimistic'`` or ``'index'`` (see
+            ``full_ranking_metrics``).
+
+    Returns:
+        A dict of arrays over the rows with a relevant item, in row order:
+        ``users`` (their row indices), ``hit_rate`` (bool), ``ndcg``,
+        ``recall`` and ``auc`` (float64).
+    """
+    return terms_at(relevant_places(scores, relevant, candidates, ties), k)
+
+
+def relevant_places(scores, relevant, candidates, ties='pessimistic'):
+    """Where each relevant candidate lands when every row's candidates are
+    ranked by score (the expensive part of ``full_ranking_per_user``, done
+    once for any number of cut-offs; see ``terms_at``).
+
+    Args: as ``full_ranking_per_user``, without ``k``.
+
+    Returns:
+        A dict: ``users`` (rows with a relevant item), ``n_rel`` and
+        ``n_cand`` (their relevant items and candidates), ``at`` (the index
+        into ``users`` of each relevant candidate) and ``places`` (its
+        0-based place in its row's ranked candidates), ``num_items``.
     """
     if ties not in ('pessimistic', 'index'):
         raise ValueError(f"ties must be 'pessimistic' or 'index', got "
                          f'{ties!r}')
-    scores = onp.asarray(scores, dtype=onp.float64)
-    relevant, candidates = onp.asarray(relevant), onp.asarray(candidates)
-    users = relevant.any(axis=1)
-    scores, relevant, candidates = scores[users], relevant[users], \
-        candidates[users]
-    keyed = onp.where(candidates, scores, -onp.inf)
-    # sort by score (descending), then relevant items last, or by index
-    second = relevant if ties == 'pessimistic' else \
-        onp.broadcast_to(onp.arange(scores.shape[1]), scores.shape)
-    order = onp.lexsort((second, -keyed), axis=1)
-    ranked_rel = onp.take_along_axis(relevant & candidates, order, axis=1)
-    k = min(k, scores.shape[1])
-    top = ranked_rel[:, :k]
-    n_rel = relevant.sum(axis=1)
+    scores = onp.asarray(scores)
+    if not onp.issubdtype(scores.dtype, onp.floating):
+        scores = scores.astype(onp.float64)
+    relevant = onp.asarray(relevant, dtype=bool)
+    candidates = onp.asarray(candidates, dtype=bool)
+    rows, items = onp.nonzero(relevant)                      # row-major
+    users = onp.unique(rows)
+    n_rel = onp.bincount(rows, minlength=len(relevant))[users]
+    keep = candidates[rows, items]
+    rows, items = rows[keep], items[keep]
+    keyed = onp.where(candidates, scores, -onp.inf)          # (n, items)
+    return dict(users=users, n_rel=n_rel,
+                n_cand=onp.count_nonzero(candidates, axis=1)[users],
+                at=onp.searchsorted(users, rows),
+                places=_places(keyed, relevant, rows, items, ties),
+                num_items=scores.shape[1])
+
+
+def terms_at(ranked, k):
+    """The per-user terms of ``full_ranking_per_user`` at cut-off ``k``
+    from ``relevant_places``' result."""
+    users, places, at = ranked['users'], ranked['places'], ranked['at']
+    n_rel, n_cand = ranked['n_rel'], ranked['n_cand']
+    k = min(k, ranked['num_items'])
+    top = onp.zeros((len(users), k), dtype=bool)             # (u, k)
+    top[at[places < k], places[places < k]] = True
     gains = 1 / onp.log2(onp.arange(2, k + 2))
     dcg = (top * gains).sum(axis=1)
     idcg = onp.cumsum(gains)[onp.minimum(n_rel, k) - 1]
-    n_cand = candidates.sum(axis=1)
-    found = ranked_rel.any(axis=1)
-    first = onp.argmax(ranked_rel, axis=1)
+    first = onp.full(len(users), ranked['num_items'])
+    onp.minimum.at(first, at, places)
+    found = first < ranked['num_items']
     auc = onp.where(found, (n_cand - 1 - first) / onp.maximum(n_cand - 1, 1),
                     0.0)
-    return dict(hit_rate=float(top.any(axis=1).mean()),
-                ndcg=float((dcg / idcg).mean()),
-                recall=float((top.sum(axis=1) / n_rel).mean()),
-                auc=float(auc.mean()))
+    return dict(users=users, hit_rate=top.any(axis=1), ndcg=dcg / idcg,
+                recall=top.sum(axis=1) / n_rel, auc=auc)
+
+
+def _places(keyed, relevant, rows, items, ties):
+    """0-based place of each relevant candidate ``(rows[p], items[p])`` in
+    its row ranked by ``keyed`` (descending), equal keys ordered by the tie
+    rule: ``'pessimistic'`` puts other items first and relevant ones by
+    index, ``'index'`` orders by index.  Works on as many pairs at a time as
+    ``keyed`` has rows, so temporaries stay the size of ``keyed``."""
+    places = onp.empty(len(rows), dtype=onp.int64)
+    step = max(keyed.shape[0], 1)
+    cols = onp.arange(keyed.shape[1])
+    for start in range(0, len(rows), step):
+        r, j = rows[start:start + step], items[start:start + step]
+        block = keyed if onp.array_equal(r, onp.arange(keyed.shape[0])) \
+            else keyed[r]
+        own = keyed[r, j][:, None]                           # (b, 1)
+        ahead = onp.count_nonzero(block > own, axis=1)
+        equal = block == own
+        tied = onp.flatnonzero(onp.count_nonzero(equal, axis=1) > 1)
+        if len(tied):       # rare unless scores saturate or are counts
+            first = cols < j[tied, None]
+            if ties == 'pessimistic':
+                first |= ~relevant[r[tied]]
+            ahead[tied] += onp.count_nonzero(equal[tied] & first, axis=1)
+        places[start:start + step] = ahead
+    return places

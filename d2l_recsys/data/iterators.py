@@ -159,41 +159,205 @@ def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
 # --------------------------------------------------------------------------
 # Implicit feedback: interactions and negative sampling
 # --------------------------------------------------------------------------
+DENSE_LIMIT = 64 << 20
+"""Bytes up to which a users x items table may be held dense (ML-100K and
+ML-1M fit; ML-20M's 138,493 x 26,744 booleans are 3.7 GB and do not)."""
+
+
 def interaction_mask(users, items, num_users, num_items):
-    """Boolean users x items matrix: True where a (user, item) pair occurs."""
+    """Boolean users x items matrix: True where a (user, item) pair occurs.
+
+    Dense by design: for small data and tests.  ``SeenItems`` answers the
+    same questions in memory that grows with the interactions."""
     mask = onp.zeros((num_users, num_items), dtype=bool)
     mask[onp.asarray(users), onp.asarray(items)] = True
     return mask
 
 
+class SeenItems:
+    """The items each user has interacted with, as sorted CSR rows, with
+    vectorised lookups.
+
+    Each distinct pair is one sorted int64 key ``u * num_items + j``; user
+    ``u``'s keys are ``keys[indptr[u]:indptr[u + 1]]``.  Memory grows with
+    the interactions, not with users x items.  When users x items booleans
+    fit in ``DENSE_LIMIT`` bytes a dense mask is kept as well, because
+    indexing it is the fastest lookup; answers are the same either way.
+
+    Args:
+        users, items: 0-based ids of the interactions (repeats allowed).
+        num_users, num_items: sizes of the id spaces.
+
+    Raises:
+        ValueError: an id outside its space.
+    """
+
+    def __init__(self, users, items, num_users, num_items, _dense=None):
+        users = onp.asarray(users, dtype=onp.int64).ravel()
+        items = onp.asarray(items, dtype=onp.int64).ravel()
+        if len(users) != len(items):
+            raise ValueError(f'SeenItems: {len(users)} users but '
+                             f'{len(items)} items')
+        for name, ids, size in (('user', users, num_users),
+                                ('item', items, num_items)):
+            if len(ids) and (ids.min() < 0 or ids.max() >= size):
+                raise ValueError(f'SeenItems: {name} ids must lie in '
+                                 f'[0, {size}), got {ids.min()}..{ids.max()}')
+        self.num_users, self.num_items = num_users, num_items
+        self.keys = onp.unique(users * num_items + items)          # sorted
+        self.indptr = onp.searchsorted(
+            self.keys, onp.arange(num_users + 1, dtype=onp.int64) * num_items)
+        self._dense = _dense
+        if _dense is None and num_users * num_items <= DENSE_LIMIT:
+            self._dense = self.dense()
+
+    @classmethod
+    def from_mask(cls, mask):
+        """The pairs of a dense boolean users x items ``mask`` (kept for
+        lookups)."""
+        mask = onp.asarray(mask, dtype=bool)
+        return cls(*onp.nonzero(mask), *mask.shape, _dense=mask)
+
+    def counts(self):
+        """Distinct items per user, shape (num_users,)."""
+        return onp.diff(self.indptr)
+
+    def contains(self, users, items):
+        """Whether each user has seen each item; ``users`` and ``items``
+        broadcast against each other.  Large lookups are fastest with the
+        queries grouped by user (see ``sample_negatives``)."""
+        users, items = onp.broadcast_arrays(onp.asarray(users),
+                                            onp.asarray(items))
+        if self._dense is not None:
+            return self._dense[users, items]
+        keys = users.astype(onp.int64) * self.num_items + items
+        pos = onp.searchsorted(self.keys, keys)
+        found = onp.zeros(keys.shape, dtype=bool)
+        inside = pos < len(self.keys)
+        found[inside] = self.keys[pos[inside]] == keys[inside]
+        return found
+
+    def pairs(self, users):
+        """The interactions of the given users: ``(rows, items)`` where
+        ``rows`` indexes ``users``; rows ascend and items ascend per row."""
+        users = onp.asarray(users, dtype=onp.int64)
+        starts, stops = self.indptr[users], self.indptr[users + 1]
+        lengths = stops - starts
+        rows = onp.repeat(onp.arange(len(users)), lengths)
+        # position of every pair in ``keys``: its row's start plus its rank
+        first = onp.cumsum(lengths) - lengths
+        at = onp.arange(lengths.sum()) - onp.repeat(first - starts, lengths)
+        return rows, self.keys[at] - users[rows] * self.num_items
+
+    def dense(self, users=None):
+        """Boolean mask (len(users), num_items) of the given users (default
+        all of them, which the caller must know to be small)."""
+        users = onp.arange(self.num_users) if users is None else users
+        if self._dense is not None:
+            return self._dense[onp.asarray(users)]
+        rows, items = self.pairs(users)
+        mask = onp.zeros((len(users), self.num_items), dtype=bool)
+        mask[rows, items] = True
+        return mask
+
+    def nth_unseen(self, users, ranks):
+        """The ``ranks``-th (0-based) item each user has not seen, in item
+        order, without listing the unseen items: if user ``u`` has seen the
+        sorted items ``s_0 < s_1 < ...``, the ``r``-th unseen item is ``r``
+        plus the number of ``j`` with ``s_j - j <= r``.  ``users`` and
+        ``ranks`` broadcast; ranks must be below the user's unseen count."""
+        users, ranks = onp.broadcast_arrays(
+            onp.asarray(users, dtype=onp.int64),
+            onp.asarray(ranks, dtype=onp.int64))
+        counts = self.counts()
+        owner = onp.repeat(onp.arange(self.num_users), counts)
+        before = onp.arange(len(self.keys)) - self.indptr[owner]    # j
+        # s_j - j per row, made globally sorted by a per-user offset
+        stride = self.num_items + 1
+        gaps = owner * stride + (self.keys - owner * self.num_items) - before
+        below = onp.searchsorted(gaps, users * stride + ranks, side='right')
+        return ranks + below - self.indptr[users]
+
+
+def _as_seen(mask):
+    return mask if isinstance(mask, SeenItems) else SeenItems.from_mask(mask)
+
+
 def sample_negatives(users, mask, num, rng):
     """``num`` items per entry of ``users`` drawn uniformly among the items
-    that user has no interaction with (``mask[u, j]`` False), vectorised by
-    rejection: draw everywhere, redraw only the collisions."""
-    users = onp.asarray(users)
-    full = mask.all(axis=1)
+    that user has no interaction with, vectorised by rejection: draw
+    everywhere, redraw only the collisions.
+
+    Args:
+        users: user ids, shape (n,).
+        mask: a ``SeenItems``, or a dense boolean users x items matrix.
+        num: negatives per entry.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        Item ids, shape (n, num).  The draws do not depend on ``mask``'s
+        form: the same generator state gives the same negatives.
+
+    Raises:
+        ValueError: a user has interacted with every item.
+    """
+    seen = _as_seen(mask)
+    users = onp.asarray(users, dtype=onp.int64)
+    full = seen.counts() >= seen.num_items
     if full[users].any():
         raise ValueError(f'user {int(users[full[users]][0])} has interacted '
                          'with every item: no negative to sample')
-    out = rng.integers(0, mask.shape[1], (len(users), num))
-    bad = mask[users[:, None], out]
-    while bad.any():
-        out[bad] = rng.integers(0, mask.shape[1], int(bad.sum()))
-        bad = mask[users[:, None], out]
+    out = rng.integers(0, seen.num_items, (len(users), num))
+    if seen._dense is not None:
+        bad = seen.contains(users[:, None], out)
+    else:
+        # group the first, large lookup by user: its searches then stay in
+        # a small part of the keys (25x faster than in data order at ML-20M
+        # size)
+        order = onp.argsort(users, kind='stable')
+        bad = onp.empty(out.shape, dtype=bool)
+        bad[order] = seen.contains(users[order, None], out[order])
+    todo = onp.flatnonzero(bad)                 # row-major, as out[bad]
+    while len(todo):
+        out.flat[todo] = rng.integers(0, seen.num_items, len(todo))
+        todo = todo[seen.contains(users[todo // max(num, 1)],
+                                  out.flat[todo])]
     return out
 
 
 def sample_test_negatives(mask, num, rng):
     """For every user, ``num`` distinct items it never interacted with (the
-    NCF protocol's candidates, drawn once).  Returns (num_users, num)."""
-    out = onp.empty((mask.shape[0], num), dtype=onp.int64)
-    for u in range(mask.shape[0]):
-        allowed = onp.flatnonzero(~mask[u])
-        if len(allowed) < num:
-            raise ValueError(f'user {u} has only {len(allowed)} items without '
-                             f'interaction; cannot draw {num} test negatives')
-        out[u] = rng.choice(allowed, num, replace=False)
-    return out
+    NCF protocol's candidates, drawn once).
+
+    The draws are those of ``rng.choice(unseen_items, num, replace=False)``
+    user after user, so a generator gives the same negatives as it always
+    has; only the positions are drawn per user (one C call each), and they
+    are mapped to items for all users at once (``SeenItems.nth_unseen``),
+    without listing any user's unseen items.
+
+    Args:
+        mask: a ``SeenItems`` of every known interaction (training and
+            test), or a dense boolean users x items matrix.
+        num: negatives per user.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        Item ids, shape (num_users, num).
+
+    Raises:
+        ValueError: a user has fewer than ``num`` items without interaction.
+    """
+    seen = _as_seen(mask)
+    free = seen.num_items - seen.counts()
+    short = onp.flatnonzero(free < num)
+    if len(short):
+        u = int(short[0])
+        raise ValueError(f'user {u} has only {free[u]} items without '
+                         f'interaction; cannot draw {num} test negatives')
+    ranks = onp.empty((seen.num_users, num), dtype=onp.int64)
+    for u, n in enumerate(free.tolist()):
+        ranks[u] = rng.choice(n, num, replace=False)
+    return seen.nth_unseen(onp.arange(seen.num_users)[:, None], ranks)
 
 
 class NegativeSamplingIter:
@@ -212,8 +376,7 @@ class NegativeSamplingIter:
                  pairwise=False, batch_size=256, seed=None):
         self.users = onp.asarray(users, dtype=onp.int64)
         self.items = onp.asarray(items, dtype=onp.int64)
-        self.mask = interaction_mask(self.users, self.items, num_users,
-                                     num_items)
+        self.seen = SeenItems(self.users, self.items, num_users, num_items)
         self.num_negatives, self.pairwise = num_negatives, pairwise
         self.batch_size = batch_size
         self._rng = onp.random.default_rng(seed)
@@ -224,7 +387,7 @@ class NegativeSamplingIter:
 
     def __iter__(self):
         k = self.num_negatives
-        neg = sample_negatives(self.users, self.mask, k, self._rng)  # (n, k)
+        neg = sample_negatives(self.users, self.seen, k, self._rng)  # (n, k)
         if self.pairwise:
             arrays = (onp.repeat(self.users, k), onp.repeat(self.items, k),
                       neg.ravel())

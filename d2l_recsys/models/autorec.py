@@ -7,18 +7,25 @@ is reconstructed as ``h(r) = f(W g(V r + mu) + b)`` with a sigmoid ``g``, a
 linear ``f`` and dropout on the hidden layer.  Training minimises the squared
 error over *observed* entries only.
 
-Two formulations give the same predictions, loss and gradients (tested):
+The input says which of two formulations computes it; both give the same
+predictions, loss and gradients (tested):
 
-* ``sparse=False`` (default) -- the book's: dense products over whole rows
-  and a loss that masks unobserved entries (``MaskedL2Loss``).  Hybridizable.
-* ``sparse=True`` -- the encoder multiplies a CSR copy of the input and the
-  decoder's backward pass goes through the observed entries only (about 6% of
-  ML-100K's matrix).  It does a fraction of the arithmetic, yet on the 2-core
-  CPU here it is *slower* (25 ms against 13 ms per batch of 256 rows,
-  ``bench/bench_autorec_step.py``): MXNet's CSR kernels run on one thread
-  and its gathers are slow, while the dense path runs at GEMM speed.  It is
-  kept as an option for machines with better sparse kernels (untested on
-  GPU).  It is not hybridizable (it uses ``autograd.Function``).
+* dense rows ``(B, n)`` -- the book's: dense products over whole rows and a
+  loss that masks unobserved entries (``MaskedL2Loss``).  Hybridizable;
+  O(B n k) work for ``k`` hidden units, at GEMM speed.
+* CSR rows (an ``mx.nd.sparse.CSRNDArray`` ``(B, n)``) -- the observed
+  entries only: the encoder multiplies the sparse rows, the decoder is
+  evaluated at the stored entries only, and ``ObservedL2Loss`` scores them.
+  O(nnz k) work plus O(n k) to transpose and update the weights; no dense
+  ``(B, n)`` array exists.  ``data.rows.autorec_iters`` yields such batches
+  (``formulation='sparse'``) and ``choose_formulation`` says when they pay.
+
+The sparse products are two small ``autograd.Function``s built on MXNet's
+CSR-times-dense kernel (``sparse.dot(csr, dense)``, the only CSR product it
+runs fast on CPU): the gradients are sparse products too, so nothing of size
+``nnz x k`` is kept for the backward pass.  Their index arrays are read from
+the batch's own index arrays, which the iterator made on the host, so no
+step waits for the device.
 
 The book masks inside ``forward`` with ``if autograd.is_training()``; in a
 hybridized block that branch is frozen into the cached graph at the first
@@ -28,64 +35,203 @@ modes (dropout aside, which MXNet switches correctly at run time).
 """
 import mxnet as mx
 import numpy as onp
-from mxnet import autograd, np
+from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
 
-def _csr(x):
-    """Dense (B, n) MXNet array -> (CSR NDArray, row index of each nonzero)."""
-    csr = x.as_nd_ndarray().tostype('csr')
-    counts = onp.diff(csr.indptr.asnumpy())
-    rows = mx.nd.array(onp.repeat(onp.arange(len(counts)), counts),
-                       ctx=x.ctx, dtype='int64')
-    return csr, rows
+def is_csr(x):
+    """True for an MXNet CSR matrix (the sparse formulation's rows)."""
+    return isinstance(x, mx.nd.sparse.CSRNDArray)
 
 
-class _CsrDot(autograd.Function):
-    """``csr @ w`` for a constant CSR matrix, differentiable in ``w``."""
+class _Entries:
+    """The stored entries of a CSR matrix ``x`` (B, n), as index arrays on
+    ``x``'s device, read from ``x``'s own index arrays.
 
-    def __init__(self, csr):
+    The iterator made those on the host, so reading them waits for no
+    computation.  What a backward pass needs is built here, or there by
+    asynchronous operators only: a backward pass that waits for the device
+    can deadlock MXNet's engine.
+    """
+
+    CHUNK = 2048        # entries per decoder chunk (its rows fit in cache)
+    CHUNK_ROWS = 16     # rows per decoder chunk
+
+    def __init__(self, x):
+        self.x, self.shape, self.ctx = x, x.shape, x.context
+        self.indptr = x.indptr.asnumpy()
+        self.cols_np = x.indices.asnumpy()
+        self.nnz = len(self.cols_np)
+        self.rows_np = onp.repeat(onp.arange(x.shape[0]),
+                                  onp.diff(self.indptr))
+        self.chunks = self._chunks()
+        starts = onp.repeat([r for r, _ in self.chunks],
+                            [self.indptr[e] - self.indptr[r]
+                             for r, e in self.chunks])
+        self.rows, self.cols, self.chunk_rows = [self.array(a) for a in (
+            self.rows_np, self.cols_np, self.rows_np - starts)]
+        self.col_row = mx.nd.stack(self.cols, self.rows)     # (2, nnz)
+        self._x_t = None
+
+    def x_t(self):
+        """``x.T``, CSR (n, B), made from the host arrays (call it before
+        the backward pass)."""
+        if self._x_t is None:
+            order = onp.argsort(self.cols_np, kind='stable')
+            counts = onp.bincount(self.cols_np, minlength=self.shape[1])
+            self._x_t = mx.nd.sparse.csr_matrix(
+                (self.x.data.asnumpy()[order], self.rows_np[order],
+                 onp.r_[0, onp.cumsum(counts)]), shape=self.shape[::-1],
+                ctx=self.ctx)
+        return self._x_t
+
+    def array(self, a, dtype='int64'):
+        return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
+
+    def _chunks(self):
+        """Row ranges ``(start, end)`` with at most ``CHUNK`` entries (or
+        one longer row) and ``CHUNK_ROWS`` rows, covering every entry."""
+        ptr, num_rows, out, start = self.indptr, self.shape[0], [], 0
+        while start < num_rows:
+            end = start + 1
+            while end < num_rows and end - start < self.CHUNK_ROWS and \
+                    ptr[end + 1] - ptr[start] <= self.CHUNK:
+                end += 1
+            if ptr[end] > ptr[start]:
+                out.append((start, end))
+            start = end
+        return out
+
+    def by_col(self, values):
+        """CSR (n, B), the transpose, holding ``values`` (nnz, in row
+        order) at the entries; built by asynchronous operators."""
+        dense = mx.nd.scatter_nd(values, self.col_row, self.shape[::-1])
+        return mx.nd.sparse.cast_storage(dense, 'csr')
+
+    def segments(self):
+        """CSR (B, nnz) of ones: row ``i`` sums row ``i``'s entries."""
+        return mx.nd.sparse.csr_matrix(
+            (onp.ones(self.nnz, dtype=onp.float32), onp.arange(self.nnz),
+             self.indptr), shape=(self.shape[0], self.nnz), ctx=self.ctx)
+
+
+def _nd(*arrays):
+    return [a.as_nd_ndarray() for a in arrays]
+
+
+def _times_t(csr_t, dense):
+    """``csr_t.T @ dense`` for a CSR ``csr_t`` (n, B) and a dense ``dense``
+    (n, k): (B, k).  Going through the entries column by column reads each
+    needed row of ``dense`` once per batch, not once per entry."""
+    return mx.nd.sparse.dot(csr_t, dense, transpose_a=True,
+                            forward_stype='default')
+
+
+class _SparseTimesWeight(autograd.Function):
+    """``x @ w.T`` for CSR rows ``x`` (B, n) and a dense ``w`` (k, n),
+    differentiable in ``w``.  MXNet's fast CSR products take the dense
+    operand row-major, so ``w`` is transposed for the product and the
+    gradient ``x.T @ dy`` is transposed back."""
+
+    def __init__(self, entries):
         super().__init__()
-        self.csr = csr
+        self.entries = entries
 
-    def forward(self, w):                       # w: (n, h)
-        return mx.nd.sparse.dot(self.csr, w.as_nd_ndarray()).as_np_ndarray()
+    def forward(self, w):                       # (k, n) -> (B, k)
+        w, = _nd(w)
+        self.x_t = self.entries.x_t()
+        return _times_t(self.x_t, w.T).as_np_ndarray()
 
-    def backward(self, dy):                     # dy: (B, h) -> (n, h)
-        return mx.nd.sparse.dot(self.csr, dy, transpose_a=True,
-                                forward_stype='default')
+    def backward(self, dy):                     # (B, k) -> (k, n)
+        dy, = _nd(dy)
+        return mx.nd.sparse.dot(self.x_t, dy).T
 
 
-class _ObservedDecode(autograd.Function):
-    """Decoder outputs ``h @ w.T + c`` kept only where the CSR ``pattern`` has
-    an entry (zero elsewhere).  The forward pass is one dense product (MXNet's
-    GEMM beats gathering the few needed rows); the backward pass touches only
-    the kept entries."""
+class _DecodeAt(autograd.Function):
+    """Decoder outputs ``h @ w.T + c`` at the stored entries of a CSR
+    pattern only, in its order: ``(nnz,)``.
 
-    def __init__(self, pattern, rows):
+    The forward pass goes chunk by chunk of a few rows: gather the rows of
+    ``w`` the chunk needs (small enough to stay in cache), multiply by the
+    chunk's rows of ``h`` and pick each entry's own row.  The backward pass
+    is two sparse products, ``dh = G w`` and ``dw = G.T h``, with ``G`` the
+    output gradient at the entries.
+    """
+
+    def __init__(self, entries):
         super().__init__()
-        self.pattern, self.rows = pattern, rows
+        self.entries = entries
 
     def forward(self, h, w, c):                 # (B, k), (n, k), (n,)
-        h, w, c = h.as_nd_ndarray(), w.as_nd_ndarray(), c.as_nd_ndarray()
-        self.save_for_backward(h, w)
-        full = mx.nd.FullyConnected(h, w, c, num_hidden=w.shape[0])
-        return (full * mx.nd.sign(self.pattern.tostype('default'))) \
-            .as_np_ndarray()
+        h, w, c = _nd(h, w, c)
+        # MXNet runs a Function's backward pass later, on another thread:
+        # by then the trainer may have pushed its update of ``w``, which
+        # would deadlock (and be wrong), so keep this step's ``w``.
+        self.save_for_backward(h, w.copy())
+        e = self.entries
+        if not e.nnz:
+            return np.zeros((0,), ctx=e.ctx)
+        ptr, parts = e.indptr, []
+        for start, end in e.chunks:
+            lo, hi = int(ptr[start]), int(ptr[end])
+            scores = mx.nd.dot(mx.nd.take(w, e.cols[lo:hi]), h[start:end],
+                               transpose_b=True)       # (entries, rows)
+            parts.append(mx.nd.pick(scores, e.chunk_rows[lo:hi], axis=1))
+        out = mx.nd.concat(*parts, dim=0) + mx.nd.take(c, e.cols)
+        return out.as_np_ndarray()
 
-    def backward(self, dout):                   # dout: (B, n)
+    def backward(self, dout):                   # (nnz,)
         h, w = self.saved_tensors
-        p = self.pattern
-        idx = mx.nd.stack(self.rows, p.indices.astype('int64'))
-        grad = mx.nd.sparse.csr_matrix(
-            (mx.nd.gather_nd(dout, idx), p.indices, p.indptr),
-            shape=p.shape, ctx=p.context)
-        ones = mx.nd.ones((grad.shape[0], 1), ctx=dout.context)
-        return (mx.nd.sparse.dot(grad, w),
-                mx.nd.sparse.dot(grad, h, transpose_a=True,
-                                 forward_stype='default'),
-                mx.nd.sparse.dot(grad, ones, transpose_a=True,
-                                 forward_stype='default').reshape(-1))
+        e = self.entries
+        if not e.nnz:
+            return mx.nd.zeros_like(h), mx.nd.zeros_like(w), \
+                mx.nd.zeros(w.shape[0], ctx=e.ctx)
+        dout, = _nd(dout)
+        g_t = e.by_col(dout)                    # (n, B)
+        ones = mx.nd.ones((h.shape[0], 1), ctx=e.ctx)
+        return (_times_t(g_t, w),                           # (B, k)
+                mx.nd.sparse.dot(g_t, h),                   # (n, k)
+                mx.nd.sparse.dot(g_t, ones).reshape(-1))    # (n,)
+
+
+class _RowSums(autograd.Function):
+    """Per-row sums ``(B,)`` of values ``(nnz,)`` at a CSR pattern's
+    entries (at least one)."""
+
+    def __init__(self, entries):
+        super().__init__()
+        self.entries = entries
+
+    def forward(self, values):
+        values, = _nd(values)
+        return mx.nd.sparse.dot(self.entries.segments(),
+                                values.reshape((-1, 1))) \
+            .reshape(-1).as_np_ndarray()
+
+    def backward(self, dy):                     # (B,) -> (nnz,)
+        dy, = _nd(dy)
+        return mx.nd.take(dy, self.entries.rows)
+
+
+class ObservedL2Loss(gluon.loss.Loss):
+    """``MaskedL2Loss`` for the sparse formulation: ``loss(pred, rows)``
+    with ``pred`` (nnz,) the predictions at the stored entries of the CSR
+    rows ``rows`` (B, n).  Per row: half the squared error summed over the
+    observed entries, divided by ``n`` (``MaskedL2Loss`` takes the mean
+    over all ``n`` columns).  Returns ``(B,)``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+
+    def forward(self, pred, rows):
+        if not is_csr(rows):
+            raise ValueError('ObservedL2Loss scores CSR rows; use '
+                             'MaskedL2Loss for dense rows')
+        err = pred - rows.data.as_np_ndarray()
+        entries = _Entries(rows)
+        if not entries.nnz:     # nothing observed: zero, still on the graph
+            return np.zeros(rows.shape[0], ctx=rows.context) + 0 * err.sum()
+        return _RowSums(entries)(err * err) * (0.5 / rows.shape[1])
 
 
 class AutoRec(nn.HybridBlock):
@@ -95,11 +241,17 @@ class AutoRec(nn.HybridBlock):
     book's item-based AutoRec (rows are items), the number of items for the
     user-based variant (rows are users).
 
-    ``net(x)`` returns the reconstruction of the rows ``x`` -- every entry
-    with ``sparse=False``, the observed entries of ``x`` with ``sparse=True``
-    (all that the masked loss reads).  ``net.predict(x, query)`` returns the
-    predictions at the nonzero entries of ``query`` (zero elsewhere) from the
-    input rows ``x``: that is how held-out ratings are scored.
+    ``net(x)`` reconstructs the rows ``x``: every entry ``(B, n)`` for dense
+    rows, the ``(nnz,)`` stored entries (in CSR order) for CSR rows.
+    ``net.predict(x, query)`` gives the predictions at the nonzero entries
+    of ``query`` from the input rows ``x``: dense ``(B, n)`` with zeros
+    elsewhere, or ``(nnz,)`` at the stored entries of a CSR ``query``; that
+    is how held-out ratings are scored.
+
+    ``sparse=True`` is kept for configurations and saved models of earlier
+    versions: with dense rows it returns the reconstruction at the observed
+    entries only (zero elsewhere), the same numbers as before.  Use CSR
+    rows for the observed-entries computation.
     """
 
     def __init__(self, num_hiddens, num_users, dropout=0.05, sparse=False,
@@ -116,27 +268,26 @@ class AutoRec(nn.HybridBlock):
     def hybrid_forward(self, F, x):             # x: (B, num_users)
         return self.decoder(self.dropout(self.encoder(x)))
 
-    def _encode(self, csr):
-        ctx = csr.context
-        w = self.encoder.weight.data(ctx).T      # (num_users, num_hiddens)
-        pre = _CsrDot(csr)(w) + self.encoder.bias.data(ctx)
-        return self.dropout(mx.npx.sigmoid(pre))  # (B, num_hiddens)
-
-    def _decode_at(self, hidden, pattern, rows):
-        ctx = hidden.ctx
-        return _ObservedDecode(pattern, rows)(
-            hidden, self.decoder.weight.data(ctx), self.decoder.bias.data(ctx))
+    def _observed(self, x, query):
+        """Predictions (nnz,) at the stored entries of the CSR ``query``
+        from the CSR rows ``x``."""
+        ctx = x.context
+        entries = _Entries(x)
+        pre = _SparseTimesWeight(entries)(self.encoder.weight.data(ctx))
+        hidden = self.dropout(npx.sigmoid(pre + self.encoder.bias.data(ctx)))
+        at = entries if query is x else _Entries(query)
+        return _DecodeAt(at)(hidden, self.decoder.weight.data(ctx),
+                             self.decoder.bias.data(ctx))
 
     def forward(self, x):
-        if not self.sparse:
-            return super().forward(x)
-        csr, rows = _csr(x)
-        return self._decode_at(self._encode(csr), csr, rows)
+        if is_csr(x):
+            return self._observed(x, x)
+        out = super().forward(x)
+        return out * np.sign(x) if self.sparse else out
 
     def predict(self, x, query):
-        """Predictions at the nonzero entries of ``query`` (B, n) given the
-        observed input rows ``x`` (B, n); zero elsewhere."""
-        if not self.sparse:
-            return self(x) * np.sign(query)
-        pattern, rows = _csr(query)
-        return self._decode_at(self._encode(_csr(x)[0]), pattern, rows)
+        """Predictions at the nonzero entries of ``query`` given the
+        observed rows ``x`` (both ``(B, n)``, both dense or both CSR)."""
+        if is_csr(query):
+            return self._observed(x, query)
+        return super().forward(x) * np.sign(query)

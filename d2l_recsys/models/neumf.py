@@ -29,13 +29,26 @@ at AUC 0.53, Hit@50 0.075), each reachable again by an argument:
   ``dense_init=init.Normal(0.01)`` restores the book.  These initialisers are
   attached to the parameters, so ``net.initialize(init.Normal(0.01))`` as the
   book writes it keeps them.
+
+Every model also has ``score_block(users, items)``: the scores of all
+users against all items at once, using the model's structure (a matrix
+product for GMF; for the tower, its first layer split into a user part and
+an item part, ``W [u; v] = W_u u + W_v v``, each computed once), for
+evaluation and recommendation.  ``sparse_grad=True`` gives the embeddings
+row-sparse gradients (see ``mf.embedding``).
 """
 from mxnet import init, np
 from mxnet.gluon import nn
 
+from .mf import embedding, rows
 
-def _embedding(n, k):
-    return nn.Embedding(n, k, weight_initializer=init.Normal(0.01))
+BLOCK_FLOATS = 1 << 22
+"""Floats per temporary of one tower step in ``score_block`` (16 MB): users
+are taken a few at a time so that users x items x width stays below it."""
+
+
+def _embedding(n, k, sparse_grad=False):
+    return embedding(n, k, sparse_grad, weight_initializer=init.Normal(0.01))
 
 
 def _tower(in_units, nums_hiddens, dense_init):
@@ -66,24 +79,86 @@ class _Scorer(nn.HybridBlock):
         return self.prediction_layer(
             self.features(F, user_id, item_id)).reshape(-1)   # (B,)
 
+    def _predict(self, logits):
+        """The prediction layer's bias and activation on a block of
+        ``logits`` (its product already taken)."""
+        layer = self.prediction_layer
+        if layer.bias is not None:
+            logits = logits + layer.bias.data(logits.ctx)
+        return layer.act(logits) if layer.act is not None else logits
+
+    def _tower_scores(self, users, items, gmf=None):
+        """Scores through the MLP tower for every user x item pair.
+
+        The first layer's pre-activation ``W [u; v] + b`` is computed as
+        ``(W_u u + b)`` per user plus ``W_v v`` per item; the sums, and the
+        rest of the tower, run on a few users at a time (``BLOCK_FLOATS``).
+        The prediction layer ``h . [p * q, t]`` splits the same way: its
+        GMF half ``(p_u * h_g) . q_i`` is one matrix product for all pairs
+        (``gmf`` is ``(P_u, Q_i)``, for NeuMF), its tower half a product
+        with the tower's output.  Returns (len(users), len(items))."""
+        U_u, V_i = rows(self.U, users), rows(self.V, items)   # (U, f), (I, f)
+        ctx = users.ctx
+        first, f = self.mlp[0], U_u.shape[1]
+        W = first.weight.data(ctx)                              # (h1, 2f)
+        A = np.dot(U_u, W[:, :f].T) + first.bias.data(ctx)     # (U, h1)
+        B = np.dot(V_i, W[:, f:].T)                             # (I, h1)
+        h_out = self.prediction_layer.weight.data(ctx)          # (1, [k+]h)
+        base = None
+        if gmf is not None:
+            P_u, Q_i = gmf
+            k = P_u.shape[1]
+            base = np.dot(P_u * h_out[:, :k], Q_i.T)            # (U, I)
+            h_out = h_out[:, k:]
+        step = max(1, BLOCK_FLOATS // max(len(items) * W.shape[0], 1))
+        parts = []
+        for s in range(0, len(users), step):
+            n = min(step, len(users) - s)
+            t = first.act(A[s:s + n, None, :] + B[None, :, :])  # (n, I, h1)
+            t = t.reshape(n * len(items), -1)
+            for j in range(1, len(self.mlp)):
+                t = self.mlp[j](t)                              # (n I, h_j)
+            parts.append(np.dot(t, h_out.T).reshape(n, len(items)))
+            if len(parts) > 1:   # at most two steps' temporaries at a time
+                parts[-2].wait_to_read()
+        logits = np.concatenate(parts, axis=0) if parts else \
+            np.zeros((0, len(items)), ctx=ctx)
+        return self._predict(logits if base is None else logits + base)
+
 
 class GMF(_Scorer):
     """Generalized matrix factorization: ``h . (p_u * q_i)``."""
 
     def __init__(self, num_factors, num_users, num_items,
                  output_activation=None, dense_init=init.Xavier(),
-                 prediction_bias=False, **kwargs):
+                 prediction_bias=False, sparse_grad=False, **kwargs):
         super().__init__(num_factors, output_activation, dense_init,
                          prediction_bias, **kwargs)
         self.config = dict(num_factors=num_factors, num_users=num_users,
                            num_items=num_items,
                            output_activation=output_activation,
-                           prediction_bias=prediction_bias)
-        self.P = _embedding(num_users, num_factors)
-        self.Q = _embedding(num_items, num_factors)
+                           prediction_bias=prediction_bias,
+                           sparse_grad=sparse_grad)
+        self.P = _embedding(num_users, num_factors, sparse_grad)
+        self.Q = _embedding(num_items, num_factors, sparse_grad)
 
     def features(self, F, user_id, item_id):
         return self.P(user_id) * self.Q(item_id)               # (B, k)
+
+    def score_block(self, users, items):
+        """Every user against every item: ``(P_u * h) Q_i^T`` (+ bias, then
+        the output activation), one matrix product.
+
+        Args:
+            users, items: 1-D integer MXNet arrays on one device.
+
+        Returns:
+            (len(users), len(items)) scores equal to ``net(u, i)`` on the
+            pair grid up to float rounding.
+        """
+        P_u, Q_i = rows(self.P, users), rows(self.Q, items)   # (U, k), (I, k)
+        h = self.prediction_layer.weight.data(users.ctx)       # (1, k)
+        return self._predict(np.dot(P_u * h, Q_i.T))           # (U, I)
 
 
 class MLP(_Scorer):
@@ -91,32 +166,50 @@ class MLP(_Scorer):
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  output_activation=None, dense_init=init.Xavier(),
-                 prediction_bias=False, **kwargs):
+                 prediction_bias=False, sparse_grad=False, **kwargs):
         super().__init__(nums_hiddens[-1], output_activation, dense_init,
                          prediction_bias, **kwargs)
         self.config = dict(num_factors=num_factors, num_users=num_users,
                            num_items=num_items,
                            nums_hiddens=list(nums_hiddens),
                            output_activation=output_activation,
-                           prediction_bias=prediction_bias)
-        self.U = _embedding(num_users, num_factors)
-        self.V = _embedding(num_items, num_factors)
+                           prediction_bias=prediction_bias,
+                           sparse_grad=sparse_grad)
+        self.U = _embedding(num_users, num_factors, sparse_grad)
+        self.V = _embedding(num_items, num_factors, sparse_grad)
         self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init)
 
     def features(self, F, user_id, item_id):
         uv = F.np.concatenate([self.U(user_id), self.V(item_id)], axis=1)
         return self.mlp(uv)                                     # (B, h_last)
 
+    def score_block(self, users, items):
+        """Every user against every item, the tower's first layer split
+        into a user part and an item part (``_Scorer._tower_scores``).
+
+        Args:
+            users, items: 1-D integer MXNet arrays on one device.
+
+        Returns:
+            (len(users), len(items)) scores equal to ``net(u, i)`` on the
+            pair grid up to float rounding.
+        """
+        return self._tower_scores(users, items)
+
 
 class NeuMF(_Scorer):
     """GMF and MLP paths fused by one prediction layer (the book's model).
 
     ``mlp_factors`` sizes ``U`` and ``V`` (default ``num_factors``, as the
-    book; the NCF code sizes them ``nums_hiddens[0] / 2``)."""
+    book; the NCF code sizes them ``nums_hiddens[0] / 2``).  GMF, MLP and
+    NeuMF take ``sparse_grad`` (default False): row-sparse gradients for
+    the embeddings, faster when ``num_users + num_items >= 16 *
+    batch_size`` (measured; see ``mf.MF``)."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  mlp_factors=None, output_activation=None,
-                 dense_init=init.Xavier(), prediction_bias=False, **kwargs):
+                 dense_init=init.Xavier(), prediction_bias=False,
+                 sparse_grad=False, **kwargs):
         super().__init__(num_factors + nums_hiddens[-1], output_activation,
                          dense_init, prediction_bias, **kwargs)
         mlp_factors = mlp_factors or num_factors
@@ -125,17 +218,33 @@ class NeuMF(_Scorer):
                            nums_hiddens=list(nums_hiddens),
                            mlp_factors=mlp_factors,
                            output_activation=output_activation,
-                           prediction_bias=prediction_bias)
-        self.P = _embedding(num_users, num_factors)
-        self.Q = _embedding(num_items, num_factors)
-        self.U = _embedding(num_users, mlp_factors)
-        self.V = _embedding(num_items, mlp_factors)
+                           prediction_bias=prediction_bias,
+                           sparse_grad=sparse_grad)
+        self.P = _embedding(num_users, num_factors, sparse_grad)
+        self.Q = _embedding(num_items, num_factors, sparse_grad)
+        self.U = _embedding(num_users, mlp_factors, sparse_grad)
+        self.V = _embedding(num_items, mlp_factors, sparse_grad)
         self.mlp = _tower(2 * mlp_factors, nums_hiddens, dense_init)
 
     def features(self, F, user_id, item_id):
         gmf = self.P(user_id) * self.Q(item_id)                 # (B, k)
         uv = F.np.concatenate([self.U(user_id), self.V(item_id)], axis=1)
         return F.np.concatenate([gmf, self.mlp(uv)], axis=1)    # (B, k+h)
+
+    def score_block(self, users, items):
+        """Every user against every item: the split tower and the GMF half
+        of the prediction layer as one matrix product
+        (``_Scorer._tower_scores``).
+
+        Args:
+            users, items: 1-D integer MXNet arrays on one device.
+
+        Returns:
+            (len(users), len(items)) scores equal to ``net(u, i)`` on the
+            pair grid up to float rounding.
+        """
+        return self._tower_scores(
+            users, items, gmf=(rows(self.P, users), rows(self.Q, items)))
 
 
 def load_pretrained(neumf, gmf, mlp, alpha=0.5):
