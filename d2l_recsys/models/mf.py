@@ -64,15 +64,16 @@ class MF(nn.HybridBlock):
         sparse_grad: row-sparse gradients for the four tables (see
             ``embedding``): a step then updates the rows in the batch, not
             whole tables.  Rule, from ``bench/bench_eval.py --sparse-grad``
-            (MF and GMF, Adam, 2 CPU cores): use it when
-            ``num_users + num_items >= 16 * batch_size``.  Measured at
-            ML-20M's tables (165k rows): 3-10x faster per step for batches
-            of 256-4,096, even at 65,536; ML-1M (9.7k rows): 1.2-1.7x at
-            256-512, even from 4,096; ML-100K (2.6k rows): even (within
-            20%) at every batch size.  Lazy updates do not reproduce a
-            dense run's numbers (rows outside a batch keep their moments
-            and skip weight decay), so published ML-100K runs stay dense,
-            as the rule says for their batches of 256-1,024.
+            (MF and GMF, hybridized, Adam, 2 CPU cores): use it when
+            ``num_users + num_items >= 16 * batch_size``.  Measured per
+            step, sparse against dense: ML-20M's tables (165k rows) 2.9-7.4x
+            faster (MF) and 1.7-2.9x (GMF) for batches of 256-4,096, 1.1x at
+            65,536; ML-1M (9.7k rows) 1.3-1.8x at 256-512, even from 4,096;
+            ML-100K (2.6k rows) even for GMF, 1.2-1.3x for MF at 256-512
+            (0.2 ms a step).  The rule keeps ML-100K dense anyway: lazy
+            updates do not reproduce a dense run's numbers (rows outside a
+            batch keep their moments and skip weight decay), and the
+            published ML-100K runs are dense.
     """
 
     def __init__(self, num_factors, num_users, num_items, sparse_grad=False,
