@@ -139,6 +139,15 @@ def rating_parser(description, book):
     return p
 
 
+def add_sparse_grad(p):
+    """``--sparse-grad`` / ``--no-sparse-grad``: row-sparse embedding
+    gradients; neither: the measured rule."""
+    p.add_argument('--sparse-grad', action=argparse.BooleanOptionalAction,
+                   help='row-sparse embedding gradients with lazy Adam '
+                   'updates (default: when num_users + num_items >= 16 x '
+                   'batch size, where they are faster; ML-100K stays dense)')
+
+
 def rating_summary(results):
     """The closing line of a rating script."""
     if 'folds' in results:
@@ -148,6 +157,31 @@ def rating_summary(results):
     best = f" (best epoch {results['best_epoch']} of " \
         f"{results['epochs_run']})" if 'best_epoch' in results else ''
     return f"test RMSE {results['test_rmse']:.4f}{best}"
+
+
+def run(parser, argv, work):
+    """A thin script's body: parse ``argv``, call ``work(args)`` and print
+    the text it returns.
+
+    Returns:
+        The exit code: 0, or 2 after a one-line error on stderr when the
+        work raised ``ValueError``, ``OSError`` or ``FloatingPointError``
+        (a bad input).
+    """
+    args = parser.parse_args(argv)
+    try:
+        print(work(args))
+    except (ValueError, OSError, FloatingPointError) as e:
+        return fail(parser.prog, e)
+    return 0
+
+
+def add_model_dir(parser, what):
+    """``--model-dir`` (required; ``what`` it may be) and ``--data-dir``
+    (the MovieLens folder when not the one the model was trained on)."""
+    parser.add_argument('--model-dir', required=True, help=what)
+    parser.add_argument('--data-dir', help='MovieLens folder, if not the '
+                        'one the model was trained on')
 
 
 def fail(prog, error):

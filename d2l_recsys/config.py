@@ -53,10 +53,10 @@ class RunConfig:
     dataset: Optional[str] = None
     train_file: Optional[str] = None
     test_file: Optional[str] = None
-    epochs: int = 1
-    lr: float = 0.002
-    wd: float = 0.0
-    batch_size: int = 256
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    wd: Optional[float] = None
+    batch_size: Optional[int] = None
     seed: int = D.COMMON['seed']
     devices: str = D.COMMON['devices']
     out: Optional[str] = None
@@ -68,7 +68,19 @@ class RunConfig:
     kvstore: str = D.COMMON['kvstore']
 
     def __post_init__(self):
+        self.fill_defaults()
         self.validate()
+
+    def book_defaults(self):
+        """The settings that options left None take: the model's row of
+        ``defaults``."""
+        return {}
+
+    def fill_defaults(self):
+        """Give every option left None its value from ``book_defaults``."""
+        for key, value in self.book_defaults().items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
 
     def validate(self):
         """Check every option; raise ``ValueError`` naming the bad one."""
@@ -94,6 +106,13 @@ class RunConfig:
         if self.kvstore.startswith('dist'):
             check('resume', self.resume, not self.resume,
                   'no resume under a dist kvstore (the servers hold state)')
+            # MXNet 1.9's servers fail on row-sparse gradients of dense
+            # weights (a size check aborts the server process)
+            check('sparse_grad', getattr(self, 'sparse_grad', None),
+                  not getattr(self, 'sparse_grad', None),
+                  'no row-sparse gradients under a dist kvstore (MXNet '
+                  "1.9's parameter server cannot apply them to dense "
+                  'embedding weights)')
 
     def to_dict(self):
         """The configuration as a JSON-ready dict."""
@@ -117,8 +136,8 @@ class RatingConfig(RunConfig):
             else a seeded split); None trains once.
         fold: the one fold a run trains on (set by the cross-validation).
     """
-    split: str = 'random'
-    test_ratio: float = 0.1
+    split: Optional[str] = None
+    test_ratio: Optional[float] = None
     folds: Optional[int] = None
     fold: Optional[int] = None
 
@@ -140,14 +159,17 @@ class RatingConfig(RunConfig):
 
 @dataclass
 class MFConfig(RatingConfig):
-    """Matrix factorization with the book's settings (``defaults.MF``)."""
-    split: str = D.MF['split']
-    test_ratio: float = D.MF['test_ratio']
-    epochs: int = D.MF['epochs']
-    lr: float = D.MF['lr']
-    wd: float = D.MF['wd']
-    batch_size: int = D.MF['batch_size']
-    num_factors: int = D.MF['num_factors']
+    """Matrix factorization with the book's settings (``defaults.MF``).
+
+    Attributes:
+        sparse_grad: row-sparse embedding gradients (None: when
+            ``models.mf.prefer_sparse_grad`` says they are faster).
+    """
+    num_factors: Optional[int] = None
+    sparse_grad: Optional[bool] = None
+
+    def book_defaults(self):
+        return D.MF
 
     def validate(self):
         super().validate()
@@ -160,18 +182,20 @@ class AutoRecConfig(RatingConfig):
 
     Attributes:
         variant: ``'item'`` (the book) or ``'user'``.
-        sparse: the observed-entries formulation (see ``models.autorec``).
+        sparse: the old observed-entries flag of ``models.AutoRec`` (dense
+            rows, outputs zeroed where unobserved); see ``formulation``.
+        formulation: ``'dense'`` (the book's dense rows), ``'sparse'``
+            (CSR rows, observed entries only) or ``'auto'``: sparse below
+            2% observed entries (``data.rows.choose_formulation``).
     """
-    split: str = D.AUTOREC['split']
-    test_ratio: float = D.AUTOREC['test_ratio']
-    epochs: int = D.AUTOREC['epochs']
-    lr: float = D.AUTOREC['lr']
-    wd: float = D.AUTOREC['wd']
-    batch_size: int = D.AUTOREC['batch_size']
-    num_hiddens: int = D.AUTOREC['num_hiddens']
-    dropout: float = D.AUTOREC['dropout']
-    variant: str = D.AUTOREC['variant']
+    num_hiddens: Optional[int] = None
+    dropout: Optional[float] = None
+    variant: Optional[str] = None
     sparse: bool = False
+    formulation: str = 'auto'
+
+    def book_defaults(self):
+        return D.AUTOREC
 
     def validate(self):
         super().validate()
@@ -180,6 +204,9 @@ class AutoRecConfig(RatingConfig):
         _positive_int('num_hiddens', self.num_hiddens)
         check('dropout', self.dropout, 0 <= self.dropout < 1,
               'a number in [0, 1)')
+        check('formulation', self.formulation,
+              self.formulation in ('auto', 'dense', 'sparse'),
+              "'auto', 'dense' or 'sparse'")
 
 
 RANKING_MODELS = {'gmf': 'GMF', 'mlp': 'MLP', 'neumf': 'NeuMF',
@@ -209,6 +236,10 @@ class RankingConfig(RunConfig):
         output_activation: ``'sigmoid'`` for the book's model, else None.
         dense_init: ``xavier`` or ``normal`` (the book's Normal(0.01)).
         prediction_bias: a bias in the prediction layer.
+        sparse_grad: row-sparse embedding gradients (None: when
+            ``models.mf.prefer_sparse_grad`` says they are faster).
+        eval_users: evaluate a seeded sample of this many users (None:
+            all).
     """
     model: str = D.RANKING['model']
     protocol: str = D.RANKING['protocol']
@@ -227,23 +258,21 @@ class RankingConfig(RunConfig):
     output_activation: Optional[str] = None
     dense_init: str = D.RANKING['dense_init']
     prediction_bias: Optional[bool] = None
-    epochs: Optional[int] = None
-    lr: Optional[float] = None
-    wd: Optional[float] = None
-    batch_size: Optional[int] = None
+    sparse_grad: Optional[bool] = None
+    eval_users: Optional[int] = None
 
-    def __post_init__(self):
+    def book_defaults(self):
         check('protocol', self.protocol,
               self.protocol in D.PROTOCOL_DEFAULTS, "'ncf' or 'book'")
         check('model', self.model, self.model in RANKING_MODELS,
               'one of ' + ', '.join(RANKING_MODELS))
-        for key, value in D.PROTOCOL_DEFAULTS[self.protocol].items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
+        return D.PROTOCOL_DEFAULTS[self.protocol]
+
+    def fill_defaults(self):
+        super().fill_defaults()
         self.nums_hiddens = list(self.nums_hiddens)
         if self.optimizer is None:
             self.optimizer = 'sgd' if self.pretrain_gmf else 'adam'
-        super().__post_init__()
 
     def validate(self):
         super().validate()
@@ -260,6 +289,8 @@ class RankingConfig(RunConfig):
         check('dense_init', self.dense_init,
               self.dense_init in ('xavier', 'normal'), "'xavier' or 'normal'")
         check('alpha', self.alpha, 0 <= self.alpha <= 1, 'a number in [0, 1]')
+        if self.eval_users is not None:
+            _positive_int('eval_users', self.eval_users)
         if (self.pretrain_gmf or self.pretrain_mlp) and not (
                 self.pretrain_gmf and self.pretrain_mlp and
                 self.model == 'neumf'):

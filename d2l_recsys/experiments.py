@@ -29,6 +29,8 @@ from .io import load_checkpoint, load_model, save_model, write_json
 from .losses import LOSSES, MaskedL2Loss
 from .metrics import book_running_rmse
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
+from .models.autorec import ObservedL2Loss
+from .models.mf import prefer_sparse_grad
 from .plot import curves_figure, save_figure
 from .ranking import RankingEvaluator, ranking_protocol, recommend
 from .train import train_ranking, train_recsys_rating
@@ -192,6 +194,25 @@ def _rating_data(cfg, clock):
     return train, valid, test, num_users, num_items
 
 
+def _rating_setup(cfg, verbose):
+    """A single rating run's start: its place in a parameter-server job
+    (``_join``), a clock, and its data (``_rating_data``).  Returns
+    ``(cluster, cfg, verbose, clock, (train, valid, test, num_users,
+    num_items))``."""
+    cluster, cfg, verbose = _join(cfg, verbose)
+    clock = _Clock()
+    return cluster, cfg, verbose, clock, _rating_data(cfg, clock)
+
+
+def _sparse_grad(cfg, num_users, num_items):
+    """The run's ``sparse_grad``: as configured, else the measured rule;
+    never under a parameter server (see ``RunConfig.validate``)."""
+    if cfg.sparse_grad is not None:
+        return cfg.sparse_grad
+    return not cfg.kvstore.startswith('dist') and \
+        prefer_sparse_grad(num_users, num_items, cfg.batch_size)
+
+
 def _fit_rating(net, iters, loss, evaluator, cfg, cluster, verbose):
     """Seeded Normal(0.01) init, Adam as the book, the shared loop with
     validation, early stopping and checkpoints as ``cfg`` asks.
@@ -252,6 +273,22 @@ def _rating_headline(history, es, train, valid, test, num_users, num_items):
     return out
 
 
+def _rating_results(cfg, cluster, data, fitted, train_iter, clock,
+                    **extra):
+    """The results dict of a rating run: the headline, ``extra``, the
+    devices, history and clock, and under a parameter server the workers'
+    throughput.  ``data`` is ``_rating_data``'s tuple, ``fitted``
+    ``_fit_rating``'s."""
+    history, devs, es = fitted
+    results = dict(_rating_headline(history, es, *data), **extra,
+                   devices=[str(d) for d in devs], _history=history,
+                   _clock=clock)
+    if cluster.is_dist:
+        results.update(_throughput(cluster, history,
+                                   len(train_iter) * cfg.batch_size))
+    return results
+
+
 def _cross_validate(run, cfg, verbose):
     """Run every fold of ``cfg.folds``; results hold each fold's and the
     mean and sample standard deviation of the test RMSE."""
@@ -300,12 +337,13 @@ def run_autorec(config=None, verbose=True, **options):
     cfg = _config(AutoRecConfig, config, options)
     if cfg.folds and cfg.fold is None:
         return _cross_validate(run_autorec, cfg, verbose)
-    cluster, cfg, verbose = _join(cfg, verbose)
-    clock = _Clock()
-    train, valid, test, num_users, num_items = _rating_data(cfg, clock)
+    cluster, cfg, verbose, clock, data = _rating_setup(cfg, verbose)
+    train, valid, test, num_users, num_items = data
     width, train_iter, test_iter = D.autorec_iters(
         train, test, num_users, num_items, cfg.variant, cfg.batch_size,
-        cfg.seed)
+        cfg.seed, cfg.formulation)
+    formulation = 'sparse' if getattr(train_iter, 'sparse', False) \
+        else 'dense'
     if cluster.is_dist:
         rows = D.interaction_matrix(train, num_users, num_items,
                                     cfg.variant == 'user')
@@ -314,24 +352,20 @@ def run_autorec(config=None, verbose=True, **options):
                                num_workers=cluster.num_workers,
                                seed=cfg.seed)
     valid_iter = None if valid is None else D.autorec_iters(
-        train, valid, num_users, num_items, cfg.variant)[2]
+        train, valid, num_users, num_items, cfg.variant,
+        formulation=formulation)[2]
     clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
     net = AutoRec(cfg.num_hiddens, width, dropout=cfg.dropout,
                   sparse=cfg.sparse)
+    loss = ObservedL2Loss() if formulation == 'sparse' else MaskedL2Loss()
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
-                                    MaskedL2Loss(),
-                                    clock.timed(evaluate_autorec), cfg,
+                                    loss, clock.timed(evaluate_autorec), cfg,
                                     cluster, verbose)
     clock.lap('train')
-    results = dict(_rating_headline(history, es, train, valid, test,
-                                    num_users, num_items),
-                   devices=[str(d) for d in devs], _history=history,
-                   _clock=clock)
-    if cluster.is_dist:
-        results.update(_throughput(cluster, history,
-                                   len(train_iter) * cfg.batch_size))
+    results = _rating_results(cfg, cluster, data, (history, devs, es),
+                              train_iter, clock, formulation=formulation)
     return _finish(net, cfg, results, f'AutoRec ({cfg.variant}-based)',
                    ('train_loss', 'test_rmse'))
 
@@ -359,9 +393,8 @@ def run_mf(config=None, verbose=True, **options):
     cfg = _config(MFConfig, config, options)
     if cfg.folds and cfg.fold is None:
         return _cross_validate(run_mf, cfg, verbose)
-    cluster, cfg, verbose = _join(cfg, verbose)
-    clock = _Clock()
-    train, valid, test, num_users, num_items = _rating_data(cfg, clock)
+    cluster, cfg, verbose, clock, data = _rating_setup(cfg, verbose)
+    train, valid, test, num_users, num_items = data
     train_iter, test_iter = D.rating_iters(train, test, cfg.batch_size,
                                            cfg.seed)
     if cluster.is_dist:
@@ -375,21 +408,18 @@ def run_mf(config=None, verbose=True, **options):
     clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
-    net = MF(cfg.num_factors, num_users, num_items)
+    sparse_grad = _sparse_grad(cfg, num_users, num_items)
+    net = MF(cfg.num_factors, num_users, num_items, sparse_grad=sparse_grad)
     history, devs, es = _fit_rating(net, (train_iter, valid_iter, test_iter),
                                     gluon.loss.L2Loss(),
                                     clock.timed(evaluate_rmse), cfg,
                                     cluster, verbose)
     clock.lap('train')
     shards = predict_ratings(net, test_iter, devs[:1])[2]
-    results = dict(_rating_headline(history, es, train, valid, test,
-                                    num_users, num_items),
-                   test_rmse_book_running_avg=book_running_rmse(shards),
-                   devices=[str(d) for d in devs], _history=history,
-                   _clock=clock)
-    if cluster.is_dist:
-        results.update(_throughput(cluster, history,
-                                   len(train_iter) * cfg.batch_size))
+    results = _rating_results(
+        cfg, cluster, data, (history, devs, es), train_iter, clock,
+        test_rmse_book_running_avg=book_running_rmse(shards),
+        sparse_grad=sparse_grad)
     return _finish(net, cfg, results, 'Matrix factorization',
                    ('train_loss', 'test_rmse'))
 
@@ -442,7 +472,8 @@ def _protocol(opts):
         test_file=get('test_file'), protocol=get('protocol', 'ncf'),
         num_test_negatives=get('num_test_negatives', 99),
         top_k=get('top_k', 10), book_item_range=get('book_item_range', False),
-        seed=get('seed', 0))
+        seed=get('seed', 0), dataset=get('dataset'),
+        eval_users=get('eval_users'))
 
 
 def ranking_net(cfg, num_users, num_items):
@@ -457,9 +488,12 @@ def ranking_net(cfg, num_users, num_items):
     """
     if cfg.model == 'itempop':
         return ItemPop(num_users, num_items)
+    sparse_grad = _sparse_grad(cfg, num_users, num_items)
     if cfg.model == 'mf':
-        return MF(cfg.num_factors, num_users, num_items)
-    style = dict(output_activation=cfg.output_activation,
+        return MF(cfg.num_factors, num_users, num_items,
+                  sparse_grad=sparse_grad)
+    style = dict(sparse_grad=sparse_grad,
+                 output_activation=cfg.output_activation,
                  prediction_bias=cfg.prediction_bias,
                  dense_init=init.Xavier() if cfg.dense_init == 'xavier'
                  else init.Normal(INIT_SIGMA))
@@ -498,8 +532,10 @@ def _ranking_validation(cfg, setup):
     return fu, fi, evaluator
 
 
-def _train_ranking_net(net, cfg, setup, devs, verbose):
-    """Pretraining, loss, negative sampling, trainer and the loop."""
+def _train_ranking_net(net, cfg, setup, devs, cluster, verbose):
+    """Pretraining, loss, negative sampling, trainer and the loop (on this
+    worker's share of the positives under a parameter server).  Returns
+    ``(history, early stopping or None, examples per epoch)``."""
     if cfg.pretrain_gmf:
         gmf, mlp = load_model(cfg.pretrain_gmf)[0], \
             load_model(cfg.pretrain_mlp)[0]
@@ -519,15 +555,18 @@ def _train_ranking_net(net, cfg, setup, devs, verbose):
     train_iter = D.NegativeSamplingIter(
         users, items, setup['num_users'], setup['num_items'],
         cfg.num_negatives, pairwise=loss_fn.pairwise,
-        batch_size=cfg.batch_size, seed=cfg.seed)
+        batch_size=cfg.batch_size, seed=cfg.seed, rank=cluster.rank,
+        num_workers=cluster.num_workers)
     trainer = gluon.Trainer(_ordered_params(net), cfg.optimizer,
-                            {'learning_rate': cfg.lr, 'wd': cfg.wd})
+                            {'learning_rate': cfg.lr, 'wd': cfg.wd},
+                            **cluster.trainer_options())
     more, es = _lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
                           'max')
     history = train_ranking(net, train_iter, loss_fn, trainer, cfg.epochs,
                             devs, setup['evaluator'], verbose=verbose,
-                            callbacks=callbacks + more, seed=cfg.seed)
-    return history, es
+                            callbacks=callbacks + more, seed=cfg.seed,
+                            num_workers=cluster.num_workers)
+    return history, es, len(train_iter) * cfg.batch_size
 
 
 def run_ranking(config=None, verbose=True, **options):
@@ -556,8 +595,10 @@ def run_ranking(config=None, verbose=True, **options):
         ``devices``.
     """
     cfg = _config(RankingConfig, config, options)
+    cluster, cfg, verbose = _join(cfg, verbose)
     clock = _Clock()
     setup = _protocol(cfg)
+    eval_users = len(setup['evaluator'].users)
     setup['evaluator'] = clock.timed(setup['evaluator'])
     clock.phase('read')
     clock.lap('data')
@@ -572,7 +613,8 @@ def run_ranking(config=None, verbose=True, **options):
         history, es = [dict(epoch=0, train_loss=None,
                             **setup['evaluator'](net, devs))], None
     else:
-        history, es = _train_ranking_net(net, cfg, setup, devs, verbose)
+        history, es, examples = _train_ranking_net(net, cfg, setup, devs,
+                                                   cluster, verbose)
     clock.lap('train')
     k, final = cfg.top_k, _final(history, es)
     results = {key: final[key] for key in (f'hit_rate@{k}', f'ndcg@{k}',
@@ -586,8 +628,13 @@ def run_ranking(config=None, verbose=True, **options):
                    num_items=setup['num_items'],
                    num_train=len(setup['train_users']),
                    num_test=setup['num_test'],
+                   eval_users=eval_users,
+                   sparse_grad=bool(getattr(net, 'config', {}).get(
+                       'sparse_grad')),
                    devices=[str(d) for d in devs], _history=history,
                    _clock=clock)
+    if cluster.is_dist and cfg.model != 'itempop':
+        results.update(_throughput(cluster, history, examples))
     title = f'{RANKING_MODELS[cfg.model]}, {cfg.protocol} protocol'
     return _finish(net, cfg, results, title,
                    ('train_loss', f'hit_rate@{k}', f'ndcg@{k}', 'auc'))

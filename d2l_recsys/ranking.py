@@ -404,7 +404,7 @@ def recommend(net, user, k, exclude, num_items, devices):
 def ranking_protocol(data_dir=None, train_file=None, test_file=None,
                      protocol='ncf', num_test_negatives=99, top_k=10,
                      book_item_range=False, seed=0, ties='pessimistic',
-                     eval_users=None):
+                     eval_users=None, dataset=None):
     """Build an evaluation protocol for ranking models.
 
     Both protocols hold out each user's latest interaction (the book's
@@ -425,6 +425,7 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
             ``metrics.full_ranking_metrics``).
         eval_users: evaluate a seeded sample of this many users (seed
             ``seed``; see ``RankingEvaluator``), default all.
+        dataset: the release in ``data_dir`` (see ``rating_split``).
 
     Returns:
         A dict with ``train_users`` and ``train_items`` (0-based arrays of
@@ -437,7 +438,7 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
             train_file=train_file, test_file=test_file)
     else:
         train, test, num_users, num_items = rating_split(
-            data_dir, split='seq-aware')
+            data_dir, split='seq-aware', dataset=dataset)
     tu, ti, _ = rating_arrays(train)
     su, si, _ = rating_arrays(test)
     negatives = None

@@ -9,25 +9,21 @@ from d2l_recsys import cli
 from d2l_recsys.serving import load_predictor, write_export
 
 
+def export(args):
+    info = write_export(load_predictor(args.model_dir, args.data_dir),
+                        args.out)
+    return (f"{info['model']} exported ({info['num_users']} users, "
+            f"{info['num_items']} items; inputs {', '.join(info['inputs'])})"
+            f" -> {args.out}")
+
+
 def main(argv=None):
     p = cli.Parser(description=__doc__)
-    p.add_argument('--model-dir', required=True,
-                   help='run folder of a training script')
+    cli.add_model_dir(p, 'run folder of a training script')
     p.add_argument('--out', required=True,
                    help='export folder to write (an older export there is '
                    'replaced)')
-    p.add_argument('--data-dir', help='MovieLens folder, if not the one the '
-                   'model was trained on')
-    args = p.parse_args(argv)
-    try:
-        info = write_export(load_predictor(args.model_dir, args.data_dir),
-                            args.out)
-    except (ValueError, OSError) as e:
-        return cli.fail(p.prog, e)
-    print(f"{info['model']} exported ({info['num_users']} users, "
-          f"{info['num_items']} items; inputs {', '.join(info['inputs'])}) "
-          f"-> {args.out}")
-    return 0
+    return cli.run(p, argv, export)
 
 
 if __name__ == '__main__':

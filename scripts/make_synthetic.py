@@ -11,6 +11,17 @@ from d2l_recsys import cli
 from d2l_recsys.data.synthetic import SHAPES, generate
 
 
+def make(args):
+    start = time.perf_counter()
+    info = generate(args.like, args.out, seed=args.seed,
+                    num_users=args.users, num_items=args.items,
+                    num_ratings=args.ratings)
+    return (f"{info['num_ratings']} ratings of {info['num_users']} users on "
+            f"{info['num_items']} items like {args.like}, floor RMSE "
+            f"{info['floor_rmse']:.4f} ({time.perf_counter() - start:.1f} s)"
+            f"  -> {args.out}")
+
+
 def main(argv=None):
     p = cli.Parser(description=__doc__)
     p.add_argument('--like', required=True, choices=list(SHAPES),
@@ -23,19 +34,7 @@ def main(argv=None):
                    help="number of items (default: the release's)")
     p.add_argument('--ratings', type=cli.positive_int,
                    help="number of ratings (default: the release's)")
-    args = p.parse_args(argv)
-    start = time.perf_counter()
-    try:
-        info = generate(args.like, args.out, seed=args.seed,
-                        num_users=args.users, num_items=args.items,
-                        num_ratings=args.ratings)
-    except (ValueError, OSError) as e:
-        return cli.fail(p.prog, e)
-    print(f"{info['num_ratings']} ratings of {info['num_users']} users on "
-          f"{info['num_items']} items like {args.like}, floor RMSE "
-          f"{info['floor_rmse']:.4f} ({time.perf_counter() - start:.1f} s)"
-          f"  -> {args.out}")
-    return 0
+    return cli.run(p, argv, make)
 
 
 if __name__ == '__main__':

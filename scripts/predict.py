@@ -9,25 +9,22 @@ from d2l_recsys import cli
 from d2l_recsys.serving import load_predictor, predict_file
 
 
+def predict(args):
+    predictor = load_predictor(args.model_dir, args.data_dir)
+    pairs, unknown = predict_file(predictor, args.pairs, args.out)
+    return (f'{pairs} pairs scored, {unknown} with an unknown user or movie '
+            f'(empty prediction) -> {args.out}')
+
+
 def main(argv=None):
     p = cli.Parser(description=__doc__)
-    p.add_argument('--model-dir', required=True,
-                   help='run folder of a training script, or an export')
+    cli.add_model_dir(p, 'run folder of a training script, or an export '
+                      '(--data-dir: run folders only)')
     p.add_argument('--pairs', required=True,
                    help='CSV with a header naming user and item (MovieLens '
                    'ids)')
     p.add_argument('--out', required=True, help='CSV file to write')
-    p.add_argument('--data-dir', help='MovieLens folder, if not the one the '
-                   'model was trained on (run folders only)')
-    args = p.parse_args(argv)
-    try:
-        predictor = load_predictor(args.model_dir, args.data_dir)
-        pairs, unknown = predict_file(predictor, args.pairs, args.out)
-    except (ValueError, OSError) as e:
-        return cli.fail(p.prog, e)
-    print(f'{pairs} pairs scored, {unknown} with an unknown user or movie '
-          f'(empty prediction) -> {args.out}')
-    return 0
+    return cli.run(p, argv, predict)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,19 @@ from d2l_recsys import cli
 from d2l_recsys.reproduction import reproduce, rewrite_report
 
 
+def run_report(args):
+    if args.from_json:
+        report = rewrite_report(args.from_json, args.out, args.readme)
+    else:
+        report = reproduce(args.data_dir, args.seeds, args.out,
+                           args.ml1m_dir, args.quick, readme=args.readme,
+                           tuning_dir=args.tuning_dir,
+                           only_tuned=args.only_tuned,
+                           rows_matching=args.rows)
+    return (f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min"
+            f" -> {args.out}/REPRODUCTION.md")
+
+
 def main(argv=None):
     p = cli.Parser(description=__doc__)
     p.add_argument('--data-dir', help='MovieLens 100K (default: '
@@ -34,23 +47,7 @@ def main(argv=None):
     p.add_argument('--from-json', metavar='FILE',
                    help='run nothing: rewrite REPRODUCTION.md (and '
                    '--readme) from a saved reproduction.json')
-    args = p.parse_args(argv)
-    try:
-        if args.from_json:
-            report = rewrite_report(args.from_json, args.out, args.readme)
-        else:
-            report = reproduce(args.data_dir, args.seeds, args.out,
-                               args.ml1m_dir, args.quick,
-                               readme=args.readme,
-                               tuning_dir=args.tuning_dir,
-                               only_tuned=args.only_tuned,
-                               rows_matching=args.rows)
-    except (ValueError, OSError, FloatingPointError) as e:
-        return cli.fail(p.prog, e)
-    print(f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min "
-          f"-> {args.out}/REPRODUCTION.md")
-    return 0
-
+    return cli.run(p, argv, run_report)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -18,9 +18,14 @@ def parser():
     p.add_argument('--variant', choices=['item', 'user'],
                    default=AUTOREC['variant'],
                    help='item-based (the book) or user-based AutoRec')
+    p.add_argument('--formulation', choices=['auto', 'dense', 'sparse'],
+                   default='auto',
+                   help='dense rows (the book) or CSR rows scored at the '
+                   'observed entries only (same model and loss); auto: '
+                   'sparse below 2%% observed entries (ML-10M and larger)')
     p.add_argument('--sparse', action='store_true',
-                   help='observed-entries-only formulation (same results; '
-                   'slower on CPU, see README)')
+                   help='the old observed-entries flag (dense rows, '
+                   'unobserved outputs zeroed); prefer --formulation')
     return p
 
 

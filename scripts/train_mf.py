@@ -15,6 +15,7 @@ def parser():
     p = cli.rating_parser(__doc__, MF)
     p.add_argument('--num-factors', type=cli.positive_int,
                    default=MF['num_factors'])
+    cli.add_sparse_grad(p)
     return p
 
 

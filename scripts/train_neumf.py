@@ -85,7 +85,12 @@ def main(argv=None):
     p.add_argument('--output-activation', choices=['sigmoid'],
                    help="the book's sigmoid on the score")
     p.add_argument('--dense-init', choices=['xavier', 'normal'],
-                   default=RANKING['dense_init'], help="normal: the book's Normal(0.01)")
+                   default=RANKING['dense_init'],
+                   help="normal: the book's Normal(0.01)")
+    p.add_argument('--eval-users', type=cli.positive_int, metavar='N',
+                   help='evaluate a seeded sample of N users (default: '
+                   'all); metrics.json records how many')
+    cli.add_sparse_grad(p)
     return cli.main(p, run_ranking, 'ranking', argv, summary)
 
 

@@ -12,6 +12,31 @@ from d2l_recsys.defaults import TUNING
 from d2l_recsys.tuning import MODELS, tune
 
 
+def search(args):
+    fixed = dict(data_dir=args.data_dir, train_file=args.train_file,
+                 test_file=args.test_file, seed=args.seed,
+                 devices=args.devices, epochs=args.max_epochs,
+                 early_stop=args.patience)
+    if args.model in ('mf', 'autorec'):
+        if args.split:
+            fixed['split'] = args.split
+    else:
+        fixed['protocol'] = args.protocol
+        if args.num_test_negatives:
+            fixed['num_test_negatives'] = args.num_test_negatives
+    board = tune(args.model, args.trials, args.jobs, args.out, args.seed,
+                 fixed, verbose=not args.quiet)
+    shown = {k: v for k, v in board['test'].items()
+             if isinstance(v, float) and ('test' in k or '@' in k)}
+    return '\n'.join([
+        f"best of {len(board['trials'])} trials: {board['metric']} "
+        f"{board['best']['value']:.4f} {board['best']['config']}",
+        'test (scored once): ' + ', '.join(f'{k} {v:.4f}'
+                                           for k, v in shown.items()),
+        f"reproduce: {board['command']}",
+        f"({board['seconds'] / 60:.1f} min) -> {args.out}/leaderboard.json"])
+
+
 def main(argv=None):
     p = cli.Parser(description=__doc__,
                    formatter_class=cli._Formatter)
@@ -42,34 +67,7 @@ def main(argv=None):
     p.add_argument('--test-file')
     p.add_argument('--devices', default='cpu')
     p.add_argument('--quiet', action='store_true')
-    args = p.parse_args(argv)
-    fixed = dict(data_dir=args.data_dir, train_file=args.train_file,
-                 test_file=args.test_file, seed=args.seed,
-                 devices=args.devices, epochs=args.max_epochs,
-                 early_stop=args.patience)
-    if args.model in ('mf', 'autorec'):
-        if args.split:
-            fixed['split'] = args.split
-    else:
-        fixed['protocol'] = args.protocol
-        if args.num_test_negatives:
-            fixed['num_test_negatives'] = args.num_test_negatives
-    try:
-        board = tune(args.model, args.trials, args.jobs, args.out,
-                     args.seed, fixed, verbose=not args.quiet)
-    except (ValueError, OSError, FloatingPointError) as e:
-        return cli.fail(p.prog, e)
-    test = board['test']
-    shown = {k: v for k, v in test.items()
-             if isinstance(v, float) and ('test' in k or '@' in k)}
-    print(f"best of {len(board['trials'])} trials: {board['metric']} "
-          f"{board['best']['value']:.4f} {board['best']['config']}")
-    print('test (scored once): ' + ', '.join(f'{k} {v:.4f}'
-                                             for k, v in shown.items()))
-    print(f"reproduce: {board['command']}")
-    print(f"({board['seconds'] / 60:.1f} min) -> {args.out}/leaderboard.json")
-    return 0
-
+    return cli.run(p, argv, search)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -51,6 +51,28 @@ def ml_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def offline(monkeypatch):
+    """No data folder named anywhere and d2l's downloader without network."""
+    from d2l import mxnet as d2l
+    from d2l_recsys.data import ENV_VAR
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+    def no_network(*args, **kwargs):
+        raise ConnectionError('no network')
+    monkeypatch.setattr(d2l, 'download', no_network)
+
+
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie or a vanished one does not).
+    Import it in a test module with ``from conftest import alive``."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+@pytest.fixture
 def d2l_local(ml_dir, monkeypatch):
     """d2l's module with its downloader pointed at the synthetic folder."""
     from d2l import mxnet as d2l

@@ -234,3 +234,18 @@ def test_both_formulations_learn_alike(ml_dir):
     for a, b in zip(dense, sparse):
         assert b['train_loss'] == pytest.approx(a['train_loss'], rel=1e-2)
         assert b['test_rmse'] == pytest.approx(a['test_rmse'], rel=1e-2)
+
+
+def test_run_autorec_formulations_agree_and_are_recorded(ml_dir):
+    from d2l_recsys.experiments import run_autorec
+    kw = dict(data_dir=ml_dir, epochs=3, batch_size=8, num_hiddens=20,
+              devices='cpu', verbose=False)
+    dense = run_autorec(formulation='dense', **kw)
+    sparse = run_autorec(formulation='sparse', **kw)
+    auto = run_autorec(**kw)              # 35% observed: dense
+    assert (dense['formulation'], sparse['formulation'],
+            auto['formulation']) == ('dense', 'sparse', 'dense')
+    assert auto['test_rmse'] == dense['test_rmse']
+    assert sparse['test_rmse'] == pytest.approx(dense['test_rmse'], rel=1e-3)
+    with pytest.raises(ValueError, match='formulation'):
+        run_autorec(formulation='fast', **kw)

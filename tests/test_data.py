@@ -94,13 +94,7 @@ def test_env_var_and_parent_folder(ml_dir, monkeypatch):
     assert nu == 40
 
 
-def test_offline_error_names_three_ways(monkeypatch):
-    from d2l import mxnet as d2l
-    monkeypatch.delenv(D.ENV_VAR, raising=False)
-
-    def offline(*args, **kwargs):
-        raise ConnectionError('no network')
-    monkeypatch.setattr(d2l, 'download', offline)
+def test_offline_error_names_three_ways(offline):
     with pytest.raises(FileNotFoundError) as e:
         rs.read_data_ml100k()
     msg = str(e.value)

@@ -12,10 +12,12 @@ import pytest
 
 from d2l_recsys import launch as L
 from d2l_recsys.distributed import ShardIter, connect
-from d2l_recsys.experiments import run_mf
+from d2l_recsys.data import NegativeSamplingIter
+from d2l_recsys.experiments import run_mf, run_ranking
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MF = os.path.join(ROOT, 'scripts', 'train_mf.py')
+NEUMF = os.path.join(ROOT, 'scripts', 'train_neumf.py')
 
 
 def test_shards_are_disjoint_cover_the_epoch_and_reshuffle():
@@ -140,3 +142,48 @@ def _worker_pids(launcher):
         if b'DMLC_ROLE=worker' in env and b'PYTHONUNBUFFERED=1' in env:
             pids.append(child)
     return pids
+
+
+def test_negative_sampling_shards_positives_and_never_draws_seen_items():
+    rng = onp.random.default_rng(0)
+    users = onp.repeat(onp.arange(30), 7)
+    items = onp.concatenate([rng.choice(50, 7, replace=False)
+                             for _ in range(30)])
+    seen = {(u, i) for u, i in zip(users.tolist(), items.tolist())}
+    iters = [NegativeSamplingIter(users, items, 30, 50, num_negatives=2,
+                                  batch_size=8, seed=3, rank=r,
+                                  num_workers=2) for r in range(2)]
+    firsts = []
+    for _ in range(2):                                   # two epochs
+        parts = [[tuple(a.asnumpy() for a in b) for b in it] for it in iters]
+        assert len(parts[0]) == len(parts[1]) == len(iters[0])
+        assert all(len(b[0]) == 8 for p in parts for b in p)   # full only
+        positives = []
+        for p in parts:
+            u, i, y = (onp.concatenate(c) for c in zip(*p))
+            positives.append({(a, b) for a, b, c in zip(u, i, y) if c == 1})
+            assert not {(a, b) for a, b, c in zip(u, i, y) if c == 0} & seen
+        assert not positives[0] & positives[1]           # disjoint shares
+        assert len(positives[0] | positives[1]) >= len(seen) - 2 - 16
+        firsts.append(positives[0])
+    assert firsts[0] != firsts[1]                         # reshuffled
+
+
+def test_two_workers_train_neumf_like_one_worker(checker_dir, tmp_path):
+    out = tmp_path / 'dist'
+    opts = ['--data-dir', checker_dir, '--devices', 'cpu', '--model', 'gmf',
+            '--num-factors', '2', '--num-test-negatives', '20', '--top-k',
+            '5', '--epochs', '10', '--lr', '0.02', '--quiet']
+    code = L.launch([sys.executable, NEUMF, '--kvstore', 'dist_sync',
+                     '--batch-size', '64', '--out', str(out)] + opts,
+                    num_workers=2, num_servers=1, timeout=240)
+    assert code == 0
+    saved = json.loads((out / 'metrics.json').read_text())
+    assert (saved['kvstore'], saved['num_workers']) == ('dist_sync', 2)
+    assert len(saved['examples_per_second']) == 2
+    one = run_ranking(data_dir=checker_dir, devices='cpu', model='gmf',
+                      num_factors=2, num_test_negatives=20, top_k=5,
+                      epochs=10, lr=0.02, batch_size=128, verbose=False)
+    assert one['auc'] > 0.8                          # the data is learnable
+    assert saved['auc'] == pytest.approx(one['auc'], abs=0.05)
+    assert saved['hit_rate@5'] == pytest.approx(one['hit_rate@5'], abs=0.1)

@@ -322,13 +322,7 @@ def test_dataset_mismatch_is_an_error(releases, monkeypatch):
         rs.read_data_ml100k(releases['ml-1m'][0], dataset='ml-2m')
 
 
-def test_offline_error_names_the_dataset(monkeypatch):
-    from d2l import mxnet as d2l
-    monkeypatch.delenv(F.ENV_VAR, raising=False)
-
-    def offline(*args, **kwargs):
-        raise ConnectionError('no network')
-    monkeypatch.setattr(d2l, 'download', offline)
+def test_offline_error_names_the_dataset(offline):
     with pytest.raises(FileNotFoundError) as e:
         rs.read_data_ml100k(dataset='ml-20m')
     msg = str(e.value)

@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from conftest import alive
 
 from d2l_recsys import launch as L
 
@@ -31,15 +32,6 @@ def note_pid(pid, name=ROLE + RANK):
     os.replace(os.path.join(PIDS, name + '.tmp'), os.path.join(PIDS, name))
 note_pid(os.getpid())
 """
-
-
-def alive(pid):
-    """True if ``pid`` runs and is not a zombie."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except FileNotFoundError:
-        return False
 
 
 def pids(folder):

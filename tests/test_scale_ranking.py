@@ -348,3 +348,29 @@ def test_sparse_grad_on_two_devices(checker_dir):
                        devices=[mx.cpu(0), mx.cpu(1)])
     for a, b in zip(one, two):
         assert a['train_loss'] == pytest.approx(b['train_loss'], rel=1e-4)
+
+
+def test_eval_users_and_sparse_grad_reach_the_run(checker_dir):
+    from d2l_recsys.experiments import run_ranking
+    kw = dict(data_dir=checker_dir, model='gmf', num_factors=2, epochs=1,
+              num_test_negatives=20, top_k=5, devices='cpu', verbose=False)
+    sample = run_ranking(eval_users=10, batch_size=64, **kw)
+    assert sample['eval_users'] == 10
+    # 40 users + 60 items >= 16 x 4: the measured rule picks sparse
+    small = run_ranking(batch_size=4, **kw)
+    assert small['eval_users'] == 40 and small['sparse_grad']
+    assert not run_ranking(batch_size=64, **kw)['sparse_grad']
+    assert not run_ranking(batch_size=4, sparse_grad=False,
+                           **kw)['sparse_grad']
+    with pytest.raises(ValueError, match='eval_users'):
+        run_ranking(eval_users=0, **kw)
+
+
+def test_mf_sparse_grad_rule_and_dist_refusal(ml_dir):
+    from d2l_recsys.config import MFConfig
+    from d2l_recsys.experiments import run_mf
+    kw = dict(data_dir=ml_dir, epochs=1, devices='cpu', verbose=False)
+    assert run_mf(batch_size=4, **kw)['sparse_grad']       # 100 >= 64
+    assert not run_mf(batch_size=8, **kw)['sparse_grad']   # 100 < 128
+    with pytest.raises(ValueError, match='sparse_grad'):
+        MFConfig(sparse_grad=True, kvstore='dist_sync')

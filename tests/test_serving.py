@@ -17,6 +17,7 @@ import urllib.request
 
 import numpy as onp
 import pytest
+from conftest import alive
 from mxnet import np
 
 from d2l_recsys import data as D
@@ -364,15 +365,6 @@ def children(pid):
         if int(fields[1]) == pid:
             out.append(int(stat.split('/')[2]))
     return out
-
-
-def alive(pid):
-    """Whether ``pid`` runs (a zombie or a vanished process does not)."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 def wait_gone(pids, seconds):

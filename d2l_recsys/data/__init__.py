@@ -1,17 +1,22 @@
 """The data layer: files -> DataFrames -> splits -> arrays and iterators.
 
 ``formats`` finds and reads MovieLens files, ``splits`` makes train/test
-splits, ``iterators`` turns them into mini-batches.  Nothing here knows a
+splits, ``iterators`` turns them into mini-batches (``rows``: AutoRec's
+rows of the rating matrix, dense or CSR), ``synthetic`` makes data sets
+with a known answer.  Nothing here knows a
 model or the training loop.
 """
 from .formats import (COLUMNS, ENV_VAR, RATING_RANGE, densify,  # noqa: F401
                       read_data_ml100k, read_item_titles, read_ratings,
                       read_train_test, resolve_ratings_file, safe_extract,
                       DATA_HUB, DATA_MD5, DATASETS, RELEASES)
-from .iterators import (ArrayIter, NegativeSamplingIter,  # noqa: F401
-                        autorec_iters, interaction_mask, interaction_matrix,
+from .iterators import (ArrayIter, BatchOrder,  # noqa: F401
+                        NegativeSamplingIter, interaction_mask,
+                        interaction_matrix,
                         load_data_ml100k, rating_arrays, rating_iters,
                         sample_negatives, sample_test_negatives,
                         split_and_load_ml100k)
 from .splits import (kfold_split, official_fold_files,  # noqa: F401
                      rating_split, split_data_ml100k, validation_split)
+from .rows import (RatingRows, RowIter, autorec_iters,  # noqa: F401
+                   choose_formulation)

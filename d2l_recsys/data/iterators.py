@@ -44,31 +44,24 @@ def load_data_ml100k(data, num_users, num_items, feedback='explicit'):
     return users, items, onp.ones(len(users), dtype=onp.int64), inter
 
 
-class ArrayIter:
-    """Mini-batches over aligned arrays, yielded as MXNet arrays.
+class BatchOrder:
+    """Which examples form each mini-batch of an epoch: the shuffle and the
+    ``last_batch`` rule shared by ``ArrayIter`` and ``data.rows.RowIter``.
 
-    The fast replacement of ``gluon.data.DataLoader(ArrayDataset(...))``:
-    the arrays are copied into MXNet once, permuted once per epoch, and each
-    batch is a slice (the DataLoader stacks samples one by one in Python).
     ``last_batch`` is ``'keep'`` (a short last batch), ``'discard'`` or
-    ``'rollover'`` (left-over samples start the next epoch, as the book's
-    training loaders).  One array yields arrays, several yield tuples.
+    ``'rollover'`` (left-over examples start the next epoch, as the book's
+    training loaders).  Iterating yields one epoch's batches as index
+    arrays; ``epoch()`` gives the whole epoch's order at once.
     """
 
-    def __init__(self, *arrays, batch_size, shuffle=False, last_batch='keep',
-                 seed=None):
-        if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
-            raise ValueError('ArrayIter needs one or more arrays of equal '
-                             'length')
+    def __init__(self, num_examples, batch_size, shuffle=False,
+                 last_batch='keep', seed=None):
         if batch_size < 1:
             raise ValueError(f'batch_size must be positive, got {batch_size}')
         if last_batch not in ('keep', 'discard', 'rollover'):
             raise ValueError(f'unknown last_batch {last_batch!r}')
-        self.arrays = [np.array(a, dtype=onp.asarray(a).dtype)
-                       for a in arrays]
-        self.num_examples = len(arrays[0])
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.last_batch = last_batch
+        self.num_examples, self.batch_size = num_examples, batch_size
+        self.shuffle, self.last_batch = shuffle, last_batch
         self._rng = onp.random.default_rng(seed)
         self._carry = onp.zeros(0, dtype=onp.int64)
 
@@ -78,23 +71,71 @@ class ArrayIter:
             return -(-n // self.batch_size)
         return n // self.batch_size
 
-    def __iter__(self):
+    def epoch(self):
+        """``(idx, natural)``: the example indices of the next epoch in
+        batch order (batch ``b`` is ``idx[b * batch_size:][:batch_size]``),
+        and whether they are simply ``0, 1, ...`` (no copy needed)."""
         n = self.num_examples
-        if not self.shuffle and not len(self._carry):
-            idx, arrays = onp.arange(n), self.arrays
-        else:
-            idx = self._rng.permutation(n) if self.shuffle else onp.arange(n)
+        natural = not self.shuffle and not len(self._carry)
+        idx = self._rng.permutation(n) if self.shuffle else onp.arange(n)
+        if len(self._carry):
             idx = onp.concatenate([self._carry, idx])
-            order = np.array(idx, dtype=onp.int64)
-            arrays = [np.take(a, order, axis=0) for a in self.arrays]
         full = len(idx) // self.batch_size * self.batch_size
         self._carry = (idx[full:] if self.last_batch == 'rollover'
                        else onp.zeros(0, dtype=onp.int64))
-        stop = len(idx) if self.last_batch == 'keep' else full
-        for start in range(0, stop, self.batch_size):
-            end = min(start + self.batch_size, stop)
-            batch = tuple(a[start:end] for a in arrays)
+        return idx[:len(idx) if self.last_batch == 'keep' else full], natural
+
+    def bounds(self, num):
+        """``(start, end)`` of each batch of an epoch of ``num`` indices."""
+        for start in range(0, num, self.batch_size):
+            yield start, min(start + self.batch_size, num)
+
+    def batches(self, num, sources, cut):
+        """Yield ``cut(source, start, end)`` of every source for each batch
+        of an epoch of ``num`` indices: a tuple, or one value for one
+        source."""
+        for start, end in self.bounds(num):
+            batch = tuple(cut(src, start, end) for src in sources)
             yield batch if len(batch) > 1 else batch[0]
+
+    def __iter__(self):
+        idx, _ = self.epoch()
+        for start, end in self.bounds(len(idx)):
+            yield idx[start:end]
+
+
+class ArrayIter:
+    """Mini-batches over aligned arrays, yielded as MXNet arrays.
+
+    The fast replacement of ``gluon.data.DataLoader(ArrayDataset(...))``:
+    the arrays are copied into MXNet once, permuted once per epoch, and each
+    batch is a slice (the DataLoader stacks samples one by one in Python).
+    ``shuffle``, ``last_batch`` and ``seed`` are ``BatchOrder``'s.  One
+    array yields arrays, several yield tuples.
+    """
+
+    def __init__(self, *arrays, batch_size, shuffle=False, last_batch='keep',
+                 seed=None):
+        if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
+            raise ValueError('ArrayIter needs one or more arrays of equal '
+                             'length')
+        self.order = BatchOrder(len(arrays[0]), batch_size, shuffle,
+                                last_batch, seed)
+        self.arrays = [np.array(a, dtype=onp.asarray(a).dtype)
+                       for a in arrays]
+        self.num_examples, self.batch_size = len(arrays[0]), batch_size
+
+    def __len__(self):
+        return len(self.order)
+
+    def __iter__(self):
+        idx, natural = self.order.epoch()
+        arrays = self.arrays
+        if not natural:
+            order = np.array(idx, dtype=onp.int64)
+            arrays = [np.take(a, order, axis=0) for a in self.arrays]
+        yield from self.order.batches(len(idx), arrays,
+                                      lambda a, start, end: a[start:end])
 
 
 def rating_iters(train_data, test_data, batch_size, seed=None,
@@ -112,32 +153,6 @@ def rating_iters(train_data, test_data, batch_size, seed=None,
             batch_size=batch_size, shuffle=train,
             last_batch='rollover' if train else 'keep', seed=seed))
     return tuple(iters)
-
-
-def autorec_iters(train, test, num_users, num_items, variant='item',
-                  batch_size=256, seed=None):
-    """AutoRec's iterators over rows of the rating matrix.
-
-    Args:
-        train, test: ratings DataFrames with dense 1-based ids.
-        num_users, num_items: sizes of the id spaces.
-        variant: ``'item'`` (the book: a row per item, one column per user)
-            or ``'user'`` (a row per user).
-        batch_size: rows per training batch.
-        seed: seed of the training shuffle.
-
-    Returns:
-        ``(width, train_iter, test_iter)``: the row length; shuffled training
-        rows (rollover, as the book's loader); ``(observed rows, held-out
-        rows)`` pairs for evaluation, 1024 rows at a time.
-    """
-    transpose = variant == 'user'   # rows are users, columns items
-    train_mat = interaction_matrix(train, num_users, num_items, transpose)
-    test_mat = interaction_matrix(test, num_users, num_items, transpose)
-    train_iter = ArrayIter(train_mat, batch_size=batch_size, shuffle=True,
-                           last_batch='rollover', seed=seed)
-    test_iter = ArrayIter(train_mat, test_mat, batch_size=1024)
-    return train_mat.shape[1], train_iter, test_iter
 
 
 def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
@@ -370,33 +385,65 @@ class NegativeSamplingIter:
     batches are ``(users, positive items, negative items)``, one triple per
     positive and negative.  The book redraws with a Python set difference per
     sample; here one vectorised draw serves the whole epoch.
+
+    In a parameter-server job (``num_workers > 1``) worker ``rank`` takes
+    its share of the positives: every epoch all workers draw the same
+    permutation from ``seed`` and cut it into ``num_workers`` equal parts
+    (the fewer than ``num_workers`` left over change every epoch); each
+    worker draws the negatives of its part with a stream of its own,
+    excluding the user's training items from every part, and yields only
+    full batches, so that all workers take the same number of steps.
     """
 
     def __init__(self, users, items, num_users, num_items, num_negatives=4,
-                 pairwise=False, batch_size=256, seed=None):
+                 pairwise=False, batch_size=256, seed=None, rank=0,
+                 num_workers=1):
         self.users = onp.asarray(users, dtype=onp.int64)
         self.items = onp.asarray(items, dtype=onp.int64)
         self.seen = SeenItems(self.users, self.items, num_users, num_items)
         self.num_negatives, self.pairwise = num_negatives, pairwise
         self.batch_size = batch_size
-        self._rng = onp.random.default_rng(seed)
+        self.rank, self.num_workers = rank, num_workers
+        if num_workers > 1:
+            self._shared = onp.random.default_rng([seed or 0, 5])
+            self._rng = onp.random.default_rng([seed or 0, 6, rank])
+        else:
+            self._rng = onp.random.default_rng(seed)
+
+    def _share(self):
+        """This worker's number of positives per epoch."""
+        return len(self.users) // self.num_workers
 
     def __len__(self):
-        n = len(self.users) * (self.num_negatives + (not self.pairwise))
-        return -(-n // self.batch_size)
+        per_positive = self.num_negatives + (not self.pairwise)
+        if self.num_workers > 1:
+            return self._share() * per_positive // self.batch_size
+        return -(-len(self.users) * per_positive // self.batch_size)
+
+    def _positives(self):
+        """The epoch's positives of this worker: ``(users, items)``."""
+        if self.num_workers == 1:
+            return self.users, self.items
+        m = self._share()
+        mine = self._shared.permutation(len(self.users))[
+            self.rank * m:(self.rank + 1) * m]
+        return self.users[mine], self.items[mine]
 
     def __iter__(self):
         k = self.num_negatives
-        neg = sample_negatives(self.users, self.seen, k, self._rng)  # (n, k)
+        users, items = self._positives()
+        neg = sample_negatives(users, self.seen, k, self._rng)     # (n, k)
         if self.pairwise:
-            arrays = (onp.repeat(self.users, k), onp.repeat(self.items, k),
+            arrays = (onp.repeat(users, k), onp.repeat(items, k),
                       neg.ravel())
         else:
-            n = len(self.users)
-            arrays = (onp.concatenate([self.users, onp.repeat(self.users, k)]),
-                      onp.concatenate([self.items, neg.ravel()]),
+            n = len(users)
+            arrays = (onp.concatenate([users, onp.repeat(users, k)]),
+                      onp.concatenate([items, neg.ravel()]),
                       onp.r_[onp.ones(n), onp.zeros(n * k)])
         arrays = [a.astype(onp.int32) for a in arrays[:2]] + \
             [arrays[2].astype(onp.int32 if self.pairwise else onp.float32)]
-        yield from ArrayIter(*arrays, batch_size=self.batch_size,
-                             shuffle=True, seed=self._rng.integers(2 ** 31))
+        yield from ArrayIter(
+            *arrays, batch_size=self.batch_size, shuffle=True,
+            last_batch='discard' if self.num_workers > 1 else 'keep',
+            seed=self._rng.integers(2 ** 31))

@@ -22,12 +22,13 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np
 
-from .iterators import ArrayIter, interaction_matrix, rating_arrays
+from .iterators import (ArrayIter, BatchOrder, interaction_matrix,
+                        rating_arrays)
 
 DENSE_LIMIT_BYTES = 64 * 2 ** 20
 """Largest float32 rating matrix kept dense in memory (64 MiB)."""
 
-SPARSE_MAX_DENSITY = 0.006
+SPARSE_MAX_DENSITY = 0.02
 """``'auto'`` picks the sparse formulation below this fraction of observed
 entries (see ``choose_formulation``)."""
 
@@ -106,11 +107,18 @@ class RatingRows:
 def choose_formulation(num_rows, width, nnz, formulation='auto'):
     """Resolve ``formulation`` for a rating matrix of that shape.
 
-    ``'auto'`` is ``'sparse'`` when fewer than ``SPARSE_MAX_DENSITY`` of the
-    entries are observed and ``'dense'`` otherwise.  The rule comes from
-    ``bench/bench_autorec.py`` on a 2-core CPU: the dense formulation runs
-    at GEMM speed, the sparse one is bound by memory traffic proportional
-    to the observed entries, and they break even near that density.
+    ``'auto'`` is ``'sparse'`` when fewer than ``SPARSE_MAX_DENSITY`` (2%)
+    of the entries are observed, else ``'dense'``.  Measured on the 2-core
+    CPU of the project by ``bench/bench_autorec_step.py`` (a training step
+    of 256 rows, 500 hidden units, widths 943 to 69,878): the dense step
+    runs at GEMM speed and costs the same at any density; the sparse one
+    grows with the observed entries and breaks even at 2.5-4% whatever the
+    width.  At 2% it is 1.04-1.36x faster, at 0.5% 1.5-1.9x, not more:
+    both pay the same O(width x hidden) memory traffic per step (Adam's
+    update of the full weights, the gradients), which is most of a sparse
+    step.  So ML-100K (5.7%) and ML-1M (4.0%) keep the book's dense
+    formulation; ML-10M (1.3%) and ML-20M (0.54%) are sparse (a training
+    epoch 1.4-1.5x and 1.8-2.0x faster, ``bench/bench_autorec.py``).
 
     Args:
         num_rows, width: the matrix's shape (rows are AutoRec's examples).
@@ -133,12 +141,13 @@ class RowIter:
     """Mini-batches of rows of ``RatingRows`` matrices, ``ArrayIter``'s
     order without a dense copy of the matrices.
 
-    Rows are drawn exactly as ``ArrayIter(*dense matrices, ...)`` draws them
-    (same permutation from the same seed, same ``last_batch`` handling), and
-    each batch is built when it is needed: a dense ``(B, width)`` array, or
-    with ``sparse=True`` an MXNet ``CSRNDArray`` of the same rows.  The
-    entries of a whole epoch are gathered in one vectorised pass.  One
-    matrix yields arrays, several yield tuples.
+    Rows are drawn by the same ``BatchOrder`` as ``ArrayIter(*dense
+    matrices, ...)`` (same permutation from the same seed, same
+    ``last_batch`` handling), and each batch is built when it is needed: a
+    dense ``(B, width)`` array, or with ``sparse=True`` an MXNet
+    ``CSRNDArray`` of the same rows.  The entries of a whole epoch are
+    gathered in one vectorised pass.  One matrix yields arrays, several
+    yield tuples.
     """
 
     def __init__(self, *matrices, batch_size, shuffle=False,
@@ -147,36 +156,13 @@ class RowIter:
                                for m in matrices):
             raise ValueError('RowIter needs one or more matrices with the '
                              'same number of rows')
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be positive, got {batch_size}')
-        if last_batch not in ('keep', 'discard', 'rollover'):
-            raise ValueError(f'unknown last_batch {last_batch!r}')
-        self.matrices = matrices
-        self.num_examples = matrices[0].shape[0]
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.last_batch, self.sparse = last_batch, sparse
-        self._rng = onp.random.default_rng(seed)
-        self._carry = onp.zeros(0, dtype=onp.int64)
+        self.order = BatchOrder(matrices[0].shape[0], batch_size, shuffle,
+                                last_batch, seed)
+        self.matrices, self.sparse = matrices, sparse
+        self.num_examples, self.batch_size = matrices[0].shape[0], batch_size
 
     def __len__(self):
-        n = self.num_examples + len(self._carry)
-        if self.last_batch == 'keep':
-            return -(-n // self.batch_size)
-        return n // self.batch_size
-
-    def _epoch_order(self):
-        """The epoch's row order and batch bounds, as ``ArrayIter``."""
-        n = self.num_examples
-        if not self.shuffle and not len(self._carry):
-            idx = onp.arange(n)
-        else:
-            idx = self._rng.permutation(n) if self.shuffle else onp.arange(n)
-            idx = onp.concatenate([self._carry, idx])
-        full = len(idx) // self.batch_size * self.batch_size
-        self._carry = (idx[full:] if self.last_batch == 'rollover'
-                       else onp.zeros(0, dtype=onp.int64))
-        stop = len(idx) if self.last_batch == 'keep' else full
-        return idx[:stop], range(0, stop, self.batch_size)
+        return len(self.order)
 
     def _batch(self, epoch, start, end):
         indptr, indices, data = epoch
@@ -192,12 +178,9 @@ class RowIter:
         return np.array(out)
 
     def __iter__(self):
-        idx, starts = self._epoch_order()
+        idx, _ = self.order.epoch()
         epochs = [m.select(idx) for m in self.matrices]
-        for start in starts:
-            end = min(start + self.batch_size, len(idx))
-            batch = tuple(self._batch(e, start, end) for e in epochs)
-            yield batch if len(batch) > 1 else batch[0]
+        yield from self.order.batches(len(idx), epochs, self._batch)
 
 
 def autorec_iters(train, test, num_users, num_items, variant='item',

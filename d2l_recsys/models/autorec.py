@@ -12,20 +12,25 @@ predictions, loss and gradients (tested):
 
 * dense rows ``(B, n)`` -- the book's: dense products over whole rows and a
   loss that masks unobserved entries (``MaskedL2Loss``).  Hybridizable;
-  O(B n k) work for ``k`` hidden units, at GEMM speed.
+  O(B n k) arithmetic for ``k`` hidden units, at GEMM speed.
 * CSR rows (an ``mx.nd.sparse.CSRNDArray`` ``(B, n)``) -- the observed
   entries only: the encoder multiplies the sparse rows, the decoder is
   evaluated at the stored entries only, and ``ObservedL2Loss`` scores them.
-  O(nnz k) work plus O(n k) to transpose and update the weights; no dense
+  O(nnz k) arithmetic, but still O(n k) memory traffic per step for the
+  gradients and the optimizer's update of the full weights; no dense
   ``(B, n)`` array exists.  ``data.rows.autorec_iters`` yields such batches
-  (``formulation='sparse'``) and ``choose_formulation`` says when they pay.
+  (``formulation='sparse'``); ``data.rows.choose_formulation`` says when
+  they pay (below 2% observed, as ML-10M and ML-20M; by 1.4-2x).
 
-The sparse products are two small ``autograd.Function``s built on MXNet's
-CSR-times-dense kernel (``sparse.dot(csr, dense)``, the only CSR product it
-runs fast on CPU): the gradients are sparse products too, so nothing of size
-``nnz x k`` is kept for the backward pass.  Their index arrays are read from
-the batch's own index arrays, which the iterator made on the host, so no
-step waits for the device.
+The encoder is plain autograd: ``x @ V.T`` computed as ``x.T.T @ V.T``,
+MXNet's fast CSR product, which reads each needed column of ``V`` once per
+batch; its gradient ``x.T @ dy`` is the same kernel.  The decoder is an
+``autograd.Function``: its forward pass computes the outputs at the entries
+chunk by chunk (small gathers that stay in cache), its backward pass is two
+CSR products of the output gradient.  No step waits for the device: the
+index arrays come from the batch's own, made on the host, and the backward
+pass (which MXNet runs later, on another thread) only pushes asynchronous
+operators -- waiting there can deadlock MXNet's engine.
 
 The book masks inside ``forward`` with ``if autograd.is_training()``; in a
 hybridized block that branch is frozen into the cached graph at the first
@@ -127,26 +132,6 @@ def _times_t(csr_t, dense):
                             forward_stype='default')
 
 
-class _SparseTimesWeight(autograd.Function):
-    """``x @ w.T`` for CSR rows ``x`` (B, n) and a dense ``w`` (k, n),
-    differentiable in ``w``.  MXNet's fast CSR products take the dense
-    operand row-major, so ``w`` is transposed for the product and the
-    gradient ``x.T @ dy`` is transposed back."""
-
-    def __init__(self, entries):
-        super().__init__()
-        self.entries = entries
-
-    def forward(self, w):                       # (k, n) -> (B, k)
-        w, = _nd(w)
-        self.x_t = self.entries.x_t()
-        return _times_t(self.x_t, w.T).as_np_ndarray()
-
-    def backward(self, dy):                     # (B, k) -> (k, n)
-        dy, = _nd(dy)
-        return mx.nd.sparse.dot(self.x_t, dy).T
-
-
 class _DecodeAt(autograd.Function):
     """Decoder outputs ``h @ w.T + c`` at the stored entries of a CSR
     pattern only, in its order: ``(nnz,)``.
@@ -155,19 +140,21 @@ class _DecodeAt(autograd.Function):
     ``w`` the chunk needs (small enough to stay in cache), multiply by the
     chunk's rows of ``h`` and pick each entry's own row.  The backward pass
     is two sparse products, ``dh = G w`` and ``dw = G.T h``, with ``G`` the
-    output gradient at the entries.
+    output gradient at the entries.  ``training``: a backward pass will
+    follow.
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries, training):
         super().__init__()
-        self.entries = entries
+        self.entries, self.training = entries, training
 
     def forward(self, h, w, c):                 # (B, k), (n, k), (n,)
         h, w, c = _nd(h, w, c)
         # MXNet runs a Function's backward pass later, on another thread:
         # by then the trainer may have pushed its update of ``w``, which
         # would deadlock (and be wrong), so keep this step's ``w``.
-        self.save_for_backward(h, w.copy())
+        if self.training:
+            self.save_for_backward(h, w.copy())
         e = self.entries
         if not e.nnz:
             return np.zeros((0,), ctx=e.ctx)
@@ -273,11 +260,15 @@ class AutoRec(nn.HybridBlock):
         from the CSR rows ``x``."""
         ctx = x.context
         entries = _Entries(x)
-        pre = _SparseTimesWeight(entries)(self.encoder.weight.data(ctx))
+        # x @ V.T as x.T.T @ V.T: MXNet's CSR products are fast with the
+        # dense operand row-major, and autograd's gradient, x.T @ dy, too.
+        w_t = self.encoder.weight.data(ctx).as_nd_ndarray().T    # (n, k)
+        pre = _times_t(entries.x_t(), w_t).as_np_ndarray()       # (B, k)
         hidden = self.dropout(npx.sigmoid(pre + self.encoder.bias.data(ctx)))
         at = entries if query is x else _Entries(query)
-        return _DecodeAt(at)(hidden, self.decoder.weight.data(ctx),
-                             self.decoder.bias.data(ctx))
+        return _DecodeAt(at, autograd.is_recording())(
+            hidden, self.decoder.weight.data(ctx),
+            self.decoder.bias.data(ctx))
 
     def forward(self, x):
         if is_csr(x):

@@ -45,6 +45,13 @@ def embedding(num, dim, sparse_grad=False, weight_initializer=None):
     return emb
 
 
+def prefer_sparse_grad(num_users, num_items, batch_size):
+    """Whether row-sparse embedding gradients make training faster for
+    tables of these sizes: ``num_users + num_items >= 16 * batch_size``
+    (measured; see ``MF``).  The default of every run's ``sparse_grad``."""
+    return num_users + num_items >= 16 * batch_size
+
+
 def rows(table, ids):
     """Rows ``ids`` of an embedding block's table, on ``ids``' device, for
     scoring outside ``forward``.  (len(ids), dim)."""

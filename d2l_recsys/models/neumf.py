@@ -65,8 +65,10 @@ class _Scorer(nn.HybridBlock):
     optional output activation; subclasses build ``features(F, u, i)``."""
 
     def __init__(self, in_units, output_activation, dense_init,
-                 prediction_bias, **kwargs):
+                 prediction_bias, config, **kwargs):
         super().__init__(**kwargs)
+        self.config = dict(config, output_activation=output_activation,
+                           prediction_bias=prediction_bias)
         if output_activation not in (None, 'sigmoid'):
             raise ValueError(f"output_activation must be None or 'sigmoid', "
                              f'got {output_activation!r}')
@@ -78,6 +80,12 @@ class _Scorer(nn.HybridBlock):
     def hybrid_forward(self, F, user_id, item_id):
         return self.prediction_layer(
             self.features(F, user_id, item_id)).reshape(-1)   # (B,)
+
+    def score_block(self, users, items):
+        """Every user against every item: ``(len(users), len(items))``
+        scores equal to ``net(u, i)`` on the pair grid up to float
+        rounding, for 1-D integer MXNet arrays on one device."""
+        raise NotImplementedError
 
     def _predict(self, logits):
         """The prediction layer's bias and activation on a block of
@@ -133,12 +141,10 @@ class GMF(_Scorer):
                  output_activation=None, dense_init=init.Xavier(),
                  prediction_bias=False, sparse_grad=False, **kwargs):
         super().__init__(num_factors, output_activation, dense_init,
-                         prediction_bias, **kwargs)
-        self.config = dict(num_factors=num_factors, num_users=num_users,
-                           num_items=num_items,
-                           output_activation=output_activation,
-                           prediction_bias=prediction_bias,
-                           sparse_grad=sparse_grad)
+                         prediction_bias, dict(
+                             num_factors=num_factors, num_users=num_users,
+                             num_items=num_items, sparse_grad=sparse_grad),
+                         **kwargs)
         self.P = _embedding(num_users, num_factors, sparse_grad)
         self.Q = _embedding(num_items, num_factors, sparse_grad)
 
@@ -146,19 +152,11 @@ class GMF(_Scorer):
         return self.P(user_id) * self.Q(item_id)               # (B, k)
 
     def score_block(self, users, items):
-        """Every user against every item: ``(P_u * h) Q_i^T`` (+ bias, then
-        the output activation), one matrix product.
-
-        Args:
-            users, items: 1-D integer MXNet arrays on one device.
-
-        Returns:
-            (len(users), len(items)) scores equal to ``net(u, i)`` on the
-            pair grid up to float rounding.
-        """
-        P_u, Q_i = rows(self.P, users), rows(self.Q, items)   # (U, k), (I, k)
+        """``_Scorer.score_block`` as one matrix product, ``(P_u * h)
+        Q_i^T`` (+ bias, then the output activation)."""
         h = self.prediction_layer.weight.data(users.ctx)       # (1, k)
-        return self._predict(np.dot(P_u * h, Q_i.T))           # (U, I)
+        P_u = rows(self.P, users)                               # (U, k)
+        return self._predict(np.dot(P_u * h, rows(self.Q, items).T))
 
 
 class MLP(_Scorer):
@@ -168,13 +166,10 @@ class MLP(_Scorer):
                  output_activation=None, dense_init=init.Xavier(),
                  prediction_bias=False, sparse_grad=False, **kwargs):
         super().__init__(nums_hiddens[-1], output_activation, dense_init,
-                         prediction_bias, **kwargs)
-        self.config = dict(num_factors=num_factors, num_users=num_users,
-                           num_items=num_items,
-                           nums_hiddens=list(nums_hiddens),
-                           output_activation=output_activation,
-                           prediction_bias=prediction_bias,
-                           sparse_grad=sparse_grad)
+                         prediction_bias, dict(
+                             num_factors=num_factors, num_users=num_users,
+                             num_items=num_items, sparse_grad=sparse_grad,
+                             nums_hiddens=list(nums_hiddens)), **kwargs)
         self.U = _embedding(num_users, num_factors, sparse_grad)
         self.V = _embedding(num_items, num_factors, sparse_grad)
         self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init)
@@ -184,16 +179,8 @@ class MLP(_Scorer):
         return self.mlp(uv)                                     # (B, h_last)
 
     def score_block(self, users, items):
-        """Every user against every item, the tower's first layer split
-        into a user part and an item part (``_Scorer._tower_scores``).
-
-        Args:
-            users, items: 1-D integer MXNet arrays on one device.
-
-        Returns:
-            (len(users), len(items)) scores equal to ``net(u, i)`` on the
-            pair grid up to float rounding.
-        """
+        """``_Scorer.score_block`` with the tower's first layer split into
+        a user part and an item part (``_Scorer._tower_scores``)."""
         return self._tower_scores(users, items)
 
 
@@ -210,16 +197,13 @@ class NeuMF(_Scorer):
                  mlp_factors=None, output_activation=None,
                  dense_init=init.Xavier(), prediction_bias=False,
                  sparse_grad=False, **kwargs):
-        super().__init__(num_factors + nums_hiddens[-1], output_activation,
-                         dense_init, prediction_bias, **kwargs)
         mlp_factors = mlp_factors or num_factors
-        self.config = dict(num_factors=num_factors, num_users=num_users,
-                           num_items=num_items,
-                           nums_hiddens=list(nums_hiddens),
-                           mlp_factors=mlp_factors,
-                           output_activation=output_activation,
-                           prediction_bias=prediction_bias,
-                           sparse_grad=sparse_grad)
+        super().__init__(num_factors + nums_hiddens[-1], output_activation,
+                         dense_init, prediction_bias, dict(
+                             num_factors=num_factors, num_users=num_users,
+                             num_items=num_items, sparse_grad=sparse_grad,
+                             nums_hiddens=list(nums_hiddens),
+                             mlp_factors=mlp_factors), **kwargs)
         self.P = _embedding(num_users, num_factors, sparse_grad)
         self.Q = _embedding(num_items, num_factors, sparse_grad)
         self.U = _embedding(num_users, mlp_factors, sparse_grad)
@@ -232,17 +216,9 @@ class NeuMF(_Scorer):
         return F.np.concatenate([gmf, self.mlp(uv)], axis=1)    # (B, k+h)
 
     def score_block(self, users, items):
-        """Every user against every item: the split tower and the GMF half
-        of the prediction layer as one matrix product
-        (``_Scorer._tower_scores``).
-
-        Args:
-            users, items: 1-D integer MXNet arrays on one device.
-
-        Returns:
-            (len(users), len(items)) scores equal to ``net(u, i)`` on the
-            pair grid up to float rounding.
-        """
+        """``_Scorer.score_block``: the split tower, and the GMF half of
+        the prediction layer as one matrix product
+        (``_Scorer._tower_scores``)."""
         return self._tower_scores(
             users, items, gmf=(rows(self.P, users), rows(self.Q, items)))
 
