@@ -86,8 +86,9 @@ class Cluster:
                     found.append(float(f.read()))
             except OSError:
                 found.append(None)
-        self.kvstore._barrier()
+        self.kvstore._barrier()            # everyone has read every file
         os.remove(mine)
+        self.kvstore._barrier()            # everyone has removed their own
         if self.is_chief:
             shutil.rmtree(folder, ignore_errors=True)
         return found

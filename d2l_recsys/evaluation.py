@@ -53,7 +53,8 @@ def evaluate_autorec(net, test_iter, devices):
     at the held-out entries, as in the book.  Dense batches ``(B, n)`` are
     split over the devices; CSR batches (``data.rows``, for matrices too
     big to hold densely) run on the first device, predict the held-out
-    entries only and are read back once, at the end.
+    entries only and are read back once, at the end, with at most two
+    batches in flight (each holds temporaries the size of the weights).
 
     Args:
         net: an ``AutoRec``.
@@ -72,6 +73,8 @@ def evaluate_autorec(net, test_iter, devices):
             truth = held_out.data.as_np_ndarray()          # (nnz,)
             if truth.shape[0]:
                 err = net.predict(rows, held_out) - truth
+                if sums:
+                    sums[-1].wait_to_read()
                 sums.append((err * err).astype('float64').sum())
                 count += truth.shape[0]
             continue

@@ -257,30 +257,39 @@ def _throughput(cluster, history, num_examples):
                 examples_per_second=cluster.gather(mine))
 
 
-def _rating_headline(history, es, train, valid, test, num_users, num_items):
+def data_facts(train, valid, test, num_users, num_items):
+    """What a rating run's results record about its data: sizes and the
+    rating scale read from it.  Taken early, so that the DataFrames can be
+    dropped once the iterators hold the ratings (at ML-20M they are
+    ~1 GB)."""
+    facts = dict(num_users=num_users, num_items=num_items,
+                 num_train=len(train), num_test=len(test),
+                 rating_scale=train.attrs.get('rating_scale'))
+    if valid is not None:
+        facts['num_valid'] = len(valid)
+    return facts
+
+
+def _rating_headline(history, es, facts):
     final = _final(history, es)
     out = dict(test_rmse=final['test_rmse'])
-    if valid is not None:
+    if 'num_valid' in facts:
         out['valid_rmse'] = final['valid_rmse']
     if es is not None:
         out['best_epoch'] = es.best_epoch
         out['epochs_run'] = history[-1]['epoch']
-    out.update(num_users=num_users, num_items=num_items,
-               num_train=len(train), num_test=len(test),
-               rating_scale=train.attrs.get('rating_scale'))
-    if valid is not None:
-        out['num_valid'] = len(valid)
+    out.update(facts)
     return out
 
 
-def _rating_results(cfg, cluster, data, fitted, train_iter, clock,
+def _rating_results(cfg, cluster, facts, fitted, train_iter, clock,
                     **extra):
     """The results dict of a rating run: the headline, ``extra``, the
     devices, history and clock, and under a parameter server the workers'
-    throughput.  ``data`` is ``_rating_data``'s tuple, ``fitted``
+    throughput.  ``facts`` is ``data_facts``', ``fitted``
     ``_fit_rating``'s."""
     history, devs, es = fitted
-    results = dict(_rating_headline(history, es, *data), **extra,
+    results = dict(_rating_headline(history, es, facts), **extra,
                    devices=[str(d) for d in devs], _history=history,
                    _clock=clock)
     if cluster.is_dist:
@@ -354,6 +363,8 @@ def run_autorec(config=None, verbose=True, **options):
     valid_iter = None if valid is None else D.autorec_iters(
         train, valid, num_users, num_items, cfg.variant,
         formulation=formulation)[2]
+    facts = data_facts(*data)
+    del data, train, valid, test            # the iterators hold the ratings
     clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
@@ -364,7 +375,7 @@ def run_autorec(config=None, verbose=True, **options):
                                     loss, clock.timed(evaluate_autorec), cfg,
                                     cluster, verbose)
     clock.lap('train')
-    results = _rating_results(cfg, cluster, data, (history, devs, es),
+    results = _rating_results(cfg, cluster, facts, (history, devs, es),
                               train_iter, clock, formulation=formulation)
     return _finish(net, cfg, results, f'AutoRec ({cfg.variant}-based)',
                    ('train_loss', 'test_rmse'))
@@ -405,6 +416,8 @@ def run_mf(config=None, verbose=True, **options):
             num_workers=cluster.num_workers, seed=cfg.seed)
     valid_iter = None if valid is None else \
         D.rating_iters(train, valid, cfg.batch_size)[1]
+    facts = data_facts(*data)
+    del data, train, valid, test            # the iterators hold the ratings
     clock.phase('iterators')
     clock.lap('data')
     mx.random.seed(cfg.seed)
@@ -417,7 +430,7 @@ def run_mf(config=None, verbose=True, **options):
     clock.lap('train')
     shards = predict_ratings(net, test_iter, devs[:1])[2]
     results = _rating_results(
-        cfg, cluster, data, (history, devs, es), train_iter, clock,
+        cfg, cluster, facts, (history, devs, es), train_iter, clock,
         test_rmse_book_running_avg=book_running_rmse(shards),
         sparse_grad=sparse_grad)
     return _finish(net, cfg, results, 'Matrix factorization',
@@ -556,7 +569,7 @@ def _train_ranking_net(net, cfg, setup, devs, cluster, verbose):
         users, items, setup['num_users'], setup['num_items'],
         cfg.num_negatives, pairwise=loss_fn.pairwise,
         batch_size=cfg.batch_size, seed=cfg.seed, rank=cluster.rank,
-        num_workers=cluster.num_workers)
+        num_workers=cluster.num_workers if cluster.is_dist else None)
     trainer = gluon.Trainer(_ordered_params(net), cfg.optimizer,
                             {'learning_rate': cfg.lr, 'wd': cfg.wd},
                             **cluster.trainer_options())

@@ -167,6 +167,10 @@ def test_negative_sampling_shards_positives_and_never_draws_seen_items():
         assert len(positives[0] | positives[1]) >= len(seen) - 2 - 16
         firsts.append(positives[0])
     assert firsts[0] != firsts[1]                         # reshuffled
+    alone = NegativeSamplingIter(users, items, 30, 50, num_negatives=2,
+                                 batch_size=8, seed=3, rank=0, num_workers=1)
+    sizes = [len(b[0]) for b in alone]     # a one-worker job: full batches
+    assert sizes == [8] * (210 * 3 // 8) == [8] * len(alone)
 
 
 def test_two_workers_train_neumf_like_one_worker(checker_dir, tmp_path):

@@ -386,8 +386,8 @@ class NegativeSamplingIter:
     positive and negative.  The book redraws with a Python set difference per
     sample; here one vectorised draw serves the whole epoch.
 
-    In a parameter-server job (``num_workers > 1``) worker ``rank`` takes
-    its share of the positives: every epoch all workers draw the same
+    In a parameter-server job (``num_workers`` given, even 1) worker
+    ``rank`` takes its share of the positives: every epoch all workers draw the same
     permutation from ``seed`` and cut it into ``num_workers`` equal parts
     (the fewer than ``num_workers`` left over change every epoch); each
     worker draws the negatives of its part with a stream of its own,
@@ -397,14 +397,14 @@ class NegativeSamplingIter:
 
     def __init__(self, users, items, num_users, num_items, num_negatives=4,
                  pairwise=False, batch_size=256, seed=None, rank=0,
-                 num_workers=1):
+                 num_workers=None):
         self.users = onp.asarray(users, dtype=onp.int64)
         self.items = onp.asarray(items, dtype=onp.int64)
         self.seen = SeenItems(self.users, self.items, num_users, num_items)
         self.num_negatives, self.pairwise = num_negatives, pairwise
         self.batch_size = batch_size
         self.rank, self.num_workers = rank, num_workers
-        if num_workers > 1:
+        if num_workers:
             self._shared = onp.random.default_rng([seed or 0, 5])
             self._rng = onp.random.default_rng([seed or 0, 6, rank])
         else:
@@ -416,13 +416,13 @@ class NegativeSamplingIter:
 
     def __len__(self):
         per_positive = self.num_negatives + (not self.pairwise)
-        if self.num_workers > 1:
+        if self.num_workers:
             return self._share() * per_positive // self.batch_size
         return -(-len(self.users) * per_positive // self.batch_size)
 
     def _positives(self):
         """The epoch's positives of this worker: ``(users, items)``."""
-        if self.num_workers == 1:
+        if not self.num_workers:
             return self.users, self.items
         m = self._share()
         mine = self._shared.permutation(len(self.users))[
@@ -445,5 +445,5 @@ class NegativeSamplingIter:
             [arrays[2].astype(onp.int32 if self.pairwise else onp.float32)]
         yield from ArrayIter(
             *arrays, batch_size=self.batch_size, shuffle=True,
-            last_batch='discard' if self.num_workers > 1 else 'keep',
+            last_batch='discard' if self.num_workers else 'keep',
             seed=self._rng.integers(2 ** 31))
