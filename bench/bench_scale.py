@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from d2l_recsys.data.synthetic import SHAPES, generate  # noqa: E402
-from d2l_recsys.io import write_json  # noqa: E402
+from d2l_recsys.io import read_json, write_json  # noqa: E402
 from d2l_recsys.plot import save_figure  # noqa: E402
 
 RANKING = ['--protocol', 'ncf', '--batch-size', '65536', '--eval-users',
@@ -127,7 +127,10 @@ def main():
     p.add_argument('--shapes', default='ml-100k,ml-1m,ml-10m,ml-20m')
     p.add_argument('--models', default=','.join(RUNS))
     args = p.parse_args()
-    rows = []
+    # rows of other shapes and models from an earlier run are kept
+    path = os.path.join(args.out, 'scale.json')
+    rows = read_json(path) if os.path.exists(path) else []
+    order = list(SHAPES), list(RUNS)
     for shape in args.shapes.split(','):
         data = data_for(shape, args.out)
         for model in args.models.split(','):
@@ -137,9 +140,12 @@ def main():
                 row.update(status='skipped', reason=SKIP[model, shape])
             else:
                 row.update(run(model, shape, data, args.out))
-            rows.append(row)
+            rows = [r for r in rows if (r['shape'], r['model']) !=
+                    (shape, model)] + [row]
+            rows.sort(key=lambda r: (order[0].index(r['shape']),
+                                     order[1].index(r['model'])))
             print(table([row]).splitlines()[-1], flush=True)
-            write_json(os.path.join(args.out, 'scale.json'), rows)
+            write_json(path, rows)
     save_figure(figure(rows), os.path.join(args.out, 'scale.html'))
     print(table(rows))
 

@@ -5,6 +5,7 @@ file or the new one, never half of one.
 """
 import json
 import os
+import pickle
 import tempfile
 
 import mxnet as mx
@@ -100,6 +101,27 @@ def load_model(directory, ctx=None):
 CHECKPOINT = 'checkpoint'
 
 
+def save_trainer_states(trainer, path):
+    """``trainer.save_states(path)``, the same file, streamed.
+
+    Gluon pickles the optimizer states into one bytes object before writing
+    it, which holds them twice over in memory (2.2 GB more for AutoRec at
+    ML-20M's shape); ``pickle.dump`` to the file writes them one array at a
+    time.  ``trainer.load_states`` reads the file as before.  A trainer
+    whose kvstore runs the optimizer saves through Gluon.
+    """
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    if trainer._update_on_kvstore:
+        trainer.save_states(path)
+        return
+    updater = trainer._updaters[0]
+    with open(path, 'wb') as f:
+        pickle.dump((updater.states, updater.optimizer), f)
+
+
 def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
     """Write a checkpoint into ``directory/checkpoint/``.
 
@@ -119,7 +141,8 @@ def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
     tag = f"e{meta['epoch']:04d}-b{meta['batch']:06d}"
     files = dict(params=f'net-{tag}.params', states=f'trainer-{tag}.states')
     atomic_write(os.path.join(folder, files['params']), net.save_parameters)
-    atomic_write(os.path.join(folder, files['states']), trainer.save_states)
+    atomic_write(os.path.join(folder, files['states']),
+                 lambda path: save_trainer_states(trainer, path))
     if best_net_params is not None:
         files['best'] = f'best-{tag}.params'
         atomic_write(os.path.join(folder, files['best']), best_net_params)

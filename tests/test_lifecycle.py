@@ -271,3 +271,31 @@ def test_ranking_validation_and_early_stopping(checker_dir):
     assert res['best_epoch'] == best['epoch']
     assert res['hit_rate@5'] == best['hit_rate@5']
     assert hist[-1]['epoch'] - res['best_epoch'] <= 3
+
+
+def test_streamed_trainer_states_are_gluons_file(tmp_path):
+    import pickle
+    import mxnet as mx
+    from mxnet import autograd, gluon, np as mnp
+    from d2l_recsys.io import save_trainer_states
+    from d2l_recsys.models import MF
+    net = MF(3, 5, 7)
+    net.initialize(mx.init.Normal(0.1))
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {'learning_rate': 0.01})
+    u, i = mnp.array([0, 1, 4]), mnp.array([2, 6, 0])
+    for _ in range(2):
+        with autograd.record():
+            loss = ((net(u, i) - 3) ** 2).sum()
+        loss.backward()
+        trainer.step(3)
+    trainer.save_states(str(tmp_path / 'gluon'))
+    save_trainer_states(trainer, str(tmp_path / 'ours'))
+    ours, gluons = (pickle.loads((tmp_path / n).read_bytes())
+                    for n in ('ours', 'gluon'))
+    assert ours[0].keys() == gluons[0].keys()
+    for k in ours[0]:
+        for a, b in zip(ours[0][k], gluons[0][k]):
+            assert (a.asnumpy() == b.asnumpy()).all()
+    assert ours[1].num_update == gluons[1].num_update == 2
+    trainer.load_states(str(tmp_path / 'ours'))        # Gluon reads it
