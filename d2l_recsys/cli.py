@@ -145,7 +145,8 @@ def add_sparse_grad(p):
     p.add_argument('--sparse-grad', action=argparse.BooleanOptionalAction,
                    help='row-sparse embedding gradients with lazy Adam '
                    'updates (default: when num_users + num_items >= 16 x '
-                   'batch size, where they are faster; ML-100K stays dense)')
+                   'batch size and >= 8192, where they are faster; ML-100K '
+                   'stays dense)')
 
 
 def rating_summary(results):

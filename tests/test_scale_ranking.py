@@ -356,12 +356,10 @@ def test_eval_users_and_sparse_grad_reach_the_run(checker_dir):
               num_test_negatives=20, top_k=5, devices='cpu', verbose=False)
     sample = run_ranking(eval_users=10, batch_size=64, **kw)
     assert sample['eval_users'] == 10
-    # 40 users + 60 items >= 16 x 4: the measured rule picks sparse
+    # 100 rows: below SPARSE_MIN_ROWS, dense unless asked
     small = run_ranking(batch_size=4, **kw)
-    assert small['eval_users'] == 40 and small['sparse_grad']
-    assert not run_ranking(batch_size=64, **kw)['sparse_grad']
-    assert not run_ranking(batch_size=4, sparse_grad=False,
-                           **kw)['sparse_grad']
+    assert small['eval_users'] == 40 and not small['sparse_grad']
+    assert run_ranking(batch_size=4, sparse_grad=True, **kw)['sparse_grad']
     with pytest.raises(ValueError, match='eval_users'):
         run_ranking(eval_users=0, **kw)
 
@@ -369,8 +367,13 @@ def test_eval_users_and_sparse_grad_reach_the_run(checker_dir):
 def test_mf_sparse_grad_rule_and_dist_refusal(ml_dir):
     from d2l_recsys.config import MFConfig
     from d2l_recsys.experiments import run_mf
+    from d2l_recsys.models.mf import prefer_sparse_grad
+    assert prefer_sparse_grad(138493, 26744, 4096)           # ML-20M
+    assert not prefer_sparse_grad(138493, 26744, 65536)      # 16 x batch
+    assert prefer_sparse_grad(6040, 3706, 512)               # ML-1M
+    assert not prefer_sparse_grad(943, 1682, 128)            # ML-100K
     kw = dict(data_dir=ml_dir, epochs=1, devices='cpu', verbose=False)
-    assert run_mf(batch_size=4, **kw)['sparse_grad']       # 100 >= 64
-    assert not run_mf(batch_size=8, **kw)['sparse_grad']   # 100 < 128
+    assert not run_mf(batch_size=4, **kw)['sparse_grad']   # 100 rows
+    assert run_mf(batch_size=4, sparse_grad=True, **kw)['sparse_grad']
     with pytest.raises(ValueError, match='sparse_grad'):
         MFConfig(sparse_grad=True, kvstore='dist_sync')

@@ -48,8 +48,15 @@ def embedding(num, dim, sparse_grad=False, weight_initializer=None):
 def prefer_sparse_grad(num_users, num_items, batch_size):
     """Whether row-sparse embedding gradients make training faster for
     tables of these sizes: ``num_users + num_items >= 16 * batch_size``
-    (measured; see ``MF``).  The default of every run's ``sparse_grad``."""
-    return num_users + num_items >= 16 * batch_size
+    (measured; see ``MF``), and at least ``SPARSE_MIN_ROWS`` rows: ML-100K's
+    2,625 gain too little to give up the dense update's numbers.  The
+    default of every run's ``sparse_grad``."""
+    rows = num_users + num_items
+    return rows >= SPARSE_MIN_ROWS and rows >= 16 * batch_size
+
+
+SPARSE_MIN_ROWS = 8192
+"""Smallest tables (users + items) given row-sparse gradients by default."""
 
 
 def rows(table, ids):
@@ -72,12 +79,13 @@ class MF(nn.HybridBlock):
             ``embedding``): a step then updates the rows in the batch, not
             whole tables.  Rule, from ``bench/bench_eval.py --sparse-grad``
             (MF and GMF, hybridized, Adam, 2 CPU cores): use it when
-            ``num_users + num_items >= 16 * batch_size``.  Measured per
+            ``num_users + num_items >= 16 * batch_size`` and the tables
+            have 8,192 rows or more (``prefer_sparse_grad``).  Measured per
             step, sparse against dense: ML-20M's tables (165k rows) 2.9-7.4x
             faster (MF) and 1.7-2.9x (GMF) for batches of 256-4,096, 1.1x at
             65,536; ML-1M (9.7k rows) 1.3-1.8x at 256-512, even from 4,096;
             ML-100K (2.6k rows) even for GMF, 1.2-1.3x for MF at 256-512
-            (0.2 ms a step).  The rule keeps ML-100K dense anyway: lazy
+            (0.2 ms a step).  The row floor keeps ML-100K dense: lazy
             updates do not reproduce a dense run's numbers (rows outside a
             batch keep their moments and skip weight decay), and the
             published ML-100K runs are dense.

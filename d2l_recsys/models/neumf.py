@@ -190,8 +190,8 @@ class NeuMF(_Scorer):
     ``mlp_factors`` sizes ``U`` and ``V`` (default ``num_factors``, as the
     book; the NCF code sizes them ``nums_hiddens[0] / 2``).  GMF, MLP and
     NeuMF take ``sparse_grad`` (default False): row-sparse gradients for
-    the embeddings, faster when ``num_users + num_items >= 16 *
-    batch_size`` (measured; see ``mf.MF``)."""
+    the embeddings, faster for large tables and small batches (measured;
+    see ``mf.MF`` and ``mf.prefer_sparse_grad``)."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  mlp_factors=None, output_activation=None,
