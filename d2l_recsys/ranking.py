@@ -26,7 +26,6 @@ from . import metrics
 from .data import rating_arrays, rating_split
 from .data.iterators import SeenItems, sample_test_negatives
 from .devices import split_shards
-from .models import ItemPop
 
 CHUNK_BYTES = 64 << 20
 """Scores (float32) held per evaluation chunk: 64 MB, i.e. 9,975 users at
@@ -55,18 +54,18 @@ def score_matrix(net, num_users, num_items, devices, users=None,
 
 def has_block_scores(net):
     """Whether ``block_scores`` can score ``net`` without the pair grid."""
-    return hasattr(net, 'score_block') or isinstance(net, ItemPop)
+    return hasattr(net, 'score_block')
 
 
 def block_scores(net, users, items):
     """Scores of every ``users`` x ``items`` pair as one MXNet array
     (len(users), len(items)), on the device of ``users``.
 
-    Uses the model's ``score_block``; ItemPop's scores are its item
-    popularity whoever the user.  Other models: see ``score_users``.
+    Uses the model's ``score_block`` (every model of ``models`` has one).
+    Other models: see ``score_users``.
 
     Args:
-        net: a model with ``score_block``, or an ``ItemPop``.
+        net: a model with ``score_block``.
         users, items: 1-D integer MXNet arrays on one device.
 
     Returns:
@@ -74,9 +73,6 @@ def block_scores(net, users, items):
     """
     if hasattr(net, 'score_block'):
         return net.score_block(users, items)
-    if isinstance(net, ItemPop):
-        pop = np.take(net.popularity.data(items.ctx), items)   # (I,)
-        return np.broadcast_to(pop, (len(users), len(items)))
     raise ValueError(f'{type(net).__name__} has no score_block')
 
 

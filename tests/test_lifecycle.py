@@ -299,3 +299,12 @@ def test_streamed_trainer_states_are_gluons_file(tmp_path):
             assert (a.asnumpy() == b.asnumpy()).all()
     assert ours[1].num_update == gluons[1].num_update == 2
     trainer.load_states(str(tmp_path / 'ours'))        # Gluon reads it
+
+
+def test_saved_itempop_scores_again(ml_dir, tmp_path):
+    from d2l_recsys.experiments import reevaluate
+    res = run_ranking(data_dir=ml_dir, model='itempop', num_test_negatives=20,
+                      devices='cpu', verbose=False, out=str(tmp_path))
+    again = reevaluate(str(tmp_path))
+    assert again['hit_rate@10'] == res['hit_rate@10']
+    assert again['auc'] == res['auc']

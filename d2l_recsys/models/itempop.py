@@ -5,7 +5,7 @@ checkpoints."""
 import warnings
 
 import numpy as onp
-from mxnet import init
+from mxnet import init, np
 from mxnet.gluon import nn
 
 class ItemPop(nn.HybridBlock):
@@ -44,5 +44,20 @@ class ItemPop(nn.HybridBlock):
                                     message='The 0-th input to HybridBlock')
             return super().forward(user_id, item_id)
 
+    def load_parameters(self, filename, ctx=None, **kwargs):
+        """Gluon's, then the popularity made a numpy-interface array again:
+        a parameter declared with ``params.get`` comes back from the file
+        as a legacy MXNet array, which numpy operators refuse."""
+        super().load_parameters(filename, ctx=ctx, **kwargs)
+        p = self.popularity
+        p._data = [d if isinstance(d, np.ndarray) else d.as_np_ndarray()
+                   for d in p._data]
+
     def hybrid_forward(self, F, user_id, item_id, popularity):
         return F.np.take(popularity, item_id.astype('int32'))    # (B,)
+
+    def score_block(self, users, items):
+        """Every user against every item: the items' popularity, whoever
+        the user.  (len(users), len(items))."""
+        pop = np.take(self.popularity.data(items.ctx), items)   # (I,)
+        return np.broadcast_to(pop, (len(users), len(items)))
