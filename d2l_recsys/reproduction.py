@@ -10,6 +10,7 @@ without a published number on this data set are ``no reference``.
 import datetime
 import os
 import platform
+import re
 import tempfile
 import time
 
@@ -544,6 +545,12 @@ def _tuned_values(name, boards, data_dir, seeds, quick, tmp):
             for s in range(seeds)], options
 
 
+def _portable(command):
+    """A command as a reader would type it: the data folder of the machine
+    that ran it (kept in the JSON) shown as ``ml-100k``."""
+    return re.sub(r'--data-dir \S+', '--data-dir ml-100k', command)
+
+
 def tuned_table(rows):
     """The tuned rows as a Markdown table."""
     lines = ['| model | protocol | split | metric | mean ± std (n) | '
@@ -551,5 +558,6 @@ def tuned_table(rows):
     for r in rows:
         lines.append(f"| {r['model']} | {r['protocol'] or '—'} | "
                      f"{r['split']} | {r['metric']} | {r['mean']:.4f} ± "
-                     f"{r['std']:.4f} ({r['n']}) | `{r['command']}` |")
+                     f"{r['std']:.4f} ({r['n']}) | "
+                     f"`{_portable(r['command'])}` |")
     return '\n'.join(lines)
