@@ -71,8 +71,11 @@ def test_ml10m_half_stars_and_integers_mixed(releases):
     text = open(os.path.join(folder, 'ratings.dat')).read()
     assert '::3.5::' in text or '::4.5::' in text    # halves written as 3.5
     assert '::4::' in text                          # wholes as 4, not 4.0
-    data, _, _ = rs.read_data_ml100k(folder)
+    data, nu, ni = rs.read_data_ml100k(folder)
     assert (data['rating'] % 1 == 0.5).any()
+    # d2l's loader makes scores integers; half stars must survive it
+    scores = rs.load_data_ml100k(data, nu, ni)[2]
+    assert scores.dtype == onp.float32 and (scores % 1 == 0.5).any()
 
 
 # --- rating scales -----------------------------------------------------------

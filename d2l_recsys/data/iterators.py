@@ -28,13 +28,16 @@ def load_data_ml100k(data, num_users, num_items, feedback='explicit'):
     """``(users, items, scores, inter)`` as d2l: 0-based indices and scores
     (numpy arrays where d2l returns lists); ``inter`` is the items x users
     rating matrix (an MXNet array, as d2l's) for explicit feedback, or a dict
-    user -> list of items (in data order) for implicit feedback."""
+    user -> list of items (in data order) for implicit feedback.  Scores are
+    integers as d2l's, unless the release has half stars (ML-10M on): then
+    they stay float32 rather than lose the halves."""
     if feedback not in ('explicit', 'implicit'):
         raise ValueError(f"feedback must be 'explicit' or 'implicit', got "
                          f'{feedback!r}')
     users, items, scores = rating_arrays(data)
     if feedback == 'explicit':
-        scores = scores.astype(onp.int64)
+        whole = onp.array_equal(scores, onp.round(scores))
+        scores = scores.astype(onp.int64 if whole else onp.float32)
         inter = np.array(interaction_matrix(data, num_users, num_items))
         return users, items, scores, inter
     order = onp.argsort(users, kind='stable')      # keeps data order
