@@ -17,6 +17,7 @@ import pandas as pd
 from mxnet import gluon, init
 
 from . import data as D
+from .data.rows import DENSE_LIMIT_BYTES
 from .callbacks import (Checkpoint, EarlyStopping, StopOnSignal, Validation,
                         resume_command)
 from .config import (RANKING_MODELS, AutoRecConfig, MFConfig,  # noqa: F401
@@ -354,6 +355,15 @@ def run_autorec(config=None, verbose=True, **options):
     formulation = 'sparse' if getattr(train_iter, 'sparse', False) \
         else 'dense'
     if cluster.is_dist:
+        # the shards are cut from the dense matrix: fine up to the size the
+        # data layer keeps dense anyway, refused above it (not yet streamed)
+        size = num_users * num_items * 4
+        if size > DENSE_LIMIT_BYTES:
+            raise ValueError(
+                f'AutoRec under kvstore={cfg.kvstore} shards a dense rating '
+                f'matrix, {size / 2 ** 30:.1f} GiB here; only matrices up to '
+                f'{DENSE_LIMIT_BYTES // 2 ** 20} MiB are supported (train '
+                'on one machine, or use MF or the ranking models)')
         rows = D.interaction_matrix(train, num_users, num_items,
                                     cfg.variant == 'user')
         train_iter = ShardIter(rows, batch_size=cfg.batch_size,
