@@ -137,17 +137,19 @@ def child(shape, formulation, data_dir, epochs, dense_steps):
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'),
-                   help='the real ML-100K (for the ml-100k row)')
-    p.add_argument('--shapes', default=','.join(SHAPES))
-    p.add_argument('--formulations', default='dense,sparse')
-    p.add_argument('--epochs', type=int, default=0,
-                   help='epochs per run (default: 5 for ML-100K, else 1; '
-                   'the median is reported)')
-    p.add_argument('--dense-steps', type=int, default=5,
-                   help='steps timed for a partial dense epoch')
-    p.add_argument('--tuned', action='store_true',
-                   help='all cores for OpenMP, freed memory kept (TUNED)')
+    what = p.add_argument_group('what runs')
+    what.add_argument('--shapes', default=','.join(SHAPES))
+    what.add_argument('--formulations', default='dense,sparse')
+    what.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'),
+                      help='the real ML-100K (for the ml-100k row)')
+    how = p.add_argument_group('how it runs')
+    how.add_argument('--epochs', type=int, default=0, help='epochs per run '
+                     '(default: 5 for ML-100K, else 1; the median is '
+                     'reported)')
+    how.add_argument('--dense-steps', type=int, default=5,
+                     help='steps timed for a partial dense epoch')
+    how.add_argument('--tuned', action='store_true',
+                     help='all cores for OpenMP, freed memory kept (TUNED)')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:

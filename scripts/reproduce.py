@@ -23,31 +23,34 @@ def run_report(args):
 
 def main(argv=None):
     p = cli.Parser(description=__doc__)
-    p.add_argument('--data-dir', help='MovieLens 100K (default: '
-                   '$D2L_RECSYS_DATA, else download through d2l)')
-    p.add_argument('--seeds', type=cli.positive_int, default=5)
-    p.add_argument('--out', default='results')
-    p.add_argument('--ml1m-dir', help='MovieLens 1M folder, for the papers\' '
-                   'own settings')
-    p.add_argument('--quick', action='store_true',
-                   help='one or two epochs per run: checks the pipeline, '
-                   'reproduces nothing')
-    p.add_argument('--readme', metavar='README.md',
-                   help='also regenerate the reproduction table of this '
-                   'README')
-    p.add_argument('--tuning-dir', metavar='DIR',
-                   help='leaderboards of scripts/tune.py (NAME/'
-                   'leaderboard.json): adds the tuned section')
-    p.add_argument('--only-tuned', action='store_true',
-                   help='keep the book-settings rows of OUT/'
-                   'reproduction.json, run the tuned section only')
-    p.add_argument('--rows', metavar='TEXT',
-                   help='rerun only the rows whose name contains TEXT; keep '
-                   'the others from OUT/reproduction.json')
-    p.add_argument('--from-json', metavar='FILE',
-                   help='run nothing: rewrite REPRODUCTION.md (and '
-                   '--readme) from a saved reproduction.json')
+    data = p.add_argument_group('data and runs')
+    data.add_argument('--data-dir', help='MovieLens 100K (default: '
+                      '$D2L_RECSYS_DATA, else download through d2l)')
+    data.add_argument('--ml1m-dir',
+                      help="MovieLens 1M folder, for the papers' own settings")
+    data.add_argument('--seeds', type=cli.positive_int, default=5)
+    data.add_argument('--quick', action='store_true', help='one or two '
+                      'epochs per run: checks the pipeline, reproduces '
+                      'nothing')
+    part = p.add_argument_group('which rows')
+    part.add_argument('--rows', metavar='TEXT',
+                      help='rerun only the rows whose name contains TEXT; '
+                      'keep the others from OUT/reproduction.json')
+    part.add_argument('--tuning-dir', metavar='DIR', help='leaderboards of '
+                      'scripts/tune.py (NAME/leaderboard.json): adds the '
+                      'tuned section')
+    part.add_argument('--only-tuned', action='store_true',
+                      help='keep the book-settings rows of '
+                      'OUT/reproduction.json, run the tuned section only')
+    report = p.add_argument_group('the report')
+    report.add_argument('--out', default='results')
+    report.add_argument('--readme', metavar='README.md', help='also '
+                        'regenerate the reproduction table of this README')
+    report.add_argument('--from-json', metavar='FILE',
+                        help='run nothing: rewrite REPRODUCTION.md (and '
+                        '--readme) from a saved reproduction.json')
     return cli.run(p, argv, run_report)
+
 
 if __name__ == '__main__':
     sys.exit(main())
