@@ -192,7 +192,7 @@ class AutoRecConfig(RatingConfig):
     dropout: Optional[float] = None
     variant: Optional[str] = None
     sparse: bool = False
-    formulation: str = 'auto'
+    formulation: Optional[str] = None
 
     def book_defaults(self):
         return D.AUTOREC

@@ -29,7 +29,7 @@ def parser():
                    default=AUTOREC['variant'],
                    help='item-based (the book) or user-based AutoRec')
     p.add_argument('--formulation', choices=['auto', 'dense', 'sparse'],
-                   default='auto',
+                   default=AUTOREC['formulation'],
                    help='dense rows (the book) or CSR rows scored at the '
                    'observed entries only (same model and loss); auto: '
                    'sparse below 2%% observed entries (ML-10M and larger)')
