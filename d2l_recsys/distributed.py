@@ -25,10 +25,9 @@ import tempfile
 from dataclasses import dataclass
 
 import mxnet as mx
-import numpy as onp
-from mxnet import np
 
 from .config import KVSTORES
+from .data.iterators import ArrayIter, ShardOrder
 from .io import write_text
 
 
@@ -51,6 +50,12 @@ class Cluster:
     @property
     def is_dist(self):
         return self.kind.startswith('dist')
+
+    @property
+    def shard(self):
+        """``(rank, num_workers)`` for the data layer's sharded orders in a
+        parameter-server job, None otherwise."""
+        return (self.rank, self.num_workers) if self.is_dist else None
 
     @property
     def is_chief(self):
@@ -127,16 +132,10 @@ def connect(kind='device'):
                    int(os.environ.get('DMLC_NUM_SERVER', '1')))
 
 
-class ShardIter:
-    """One worker's share of each epoch's mini-batches.
-
-    Every epoch, all workers draw the same permutation of the N examples
-    from the shared seed; its first ``steps * num_workers * batch_size``
-    positions are cut into ``num_workers`` contiguous parts and worker
-    ``rank`` iterates its part in batches of ``batch_size``.  The parts are
-    disjoint, together they cover the epoch, and every worker does the same
-    number of steps (a ``dist_sync`` push waits for all workers).  The fewer
-    than ``num_workers * batch_size`` examples left over change every epoch.
+class ShardIter(ArrayIter):
+    """``ArrayIter`` over one worker's share of each epoch
+    (``data.ShardOrder``: the same permutation on every worker from the
+    shared seed, cut into disjoint equal parts, equal numbers of steps).
 
     Args:
         *arrays: aligned arrays (numpy), as for ``ArrayIter``.
@@ -148,27 +147,5 @@ class ShardIter:
     def __init__(self, *arrays, batch_size, rank, num_workers, seed=0):
         if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
             raise ValueError('ShardIter needs arrays of equal length')
-        self.arrays = [np.array(a, dtype=onp.asarray(a).dtype)
-                       for a in arrays]
-        self.num_examples = len(arrays[0])
-        self.batch_size, self.rank = batch_size, rank
-        self.num_workers = num_workers
-        self.steps = self.num_examples // (batch_size * num_workers)
-        if self.steps == 0:
-            raise ValueError(f'{self.num_examples} examples are fewer than '
-                             f'one batch of {batch_size} per worker for '
-                             f'{num_workers} workers')
-        self._rng = onp.random.default_rng([seed, 4])
-
-    def __len__(self):
-        return self.steps
-
-    def __iter__(self):
-        order = self._rng.permutation(self.num_examples)
-        share = self.steps * self.batch_size
-        mine = order[self.rank * share:(self.rank + 1) * share]
-        index = np.array(mine, dtype=onp.int64)
-        arrays = [np.take(a, index, axis=0) for a in self.arrays]
-        for start in range(0, share, self.batch_size):
-            batch = tuple(a[start:start + self.batch_size] for a in arrays)
-            yield batch if len(batch) > 1 else batch[0]
+        super().__init__(*arrays, order=ShardOrder(
+            len(arrays[0]), batch_size, rank, num_workers, seed))

@@ -17,14 +17,13 @@ import pandas as pd
 from mxnet import gluon, init
 
 from . import data as D
-from .data.rows import DENSE_LIMIT_BYTES
 from .callbacks import (Checkpoint, EarlyStopping, StopOnSignal, Validation,
                         resume_command)
 from .config import (RANKING_MODELS, AutoRecConfig, MFConfig,  # noqa: F401
                      RankingConfig)
 from .defaults import INIT_SIGMA
 from .devices import parse_devices
-from .distributed import ShardIter, connect
+from .distributed import connect
 from .evaluation import evaluate_autorec, evaluate_rmse, predict_ratings
 from .io import load_checkpoint, load_model, save_model, write_json
 from .losses import LOSSES, MaskedL2Loss
@@ -351,25 +350,9 @@ def run_autorec(config=None, verbose=True, **options):
     train, valid, test, num_users, num_items = data
     width, train_iter, test_iter = D.autorec_iters(
         train, test, num_users, num_items, cfg.variant, cfg.batch_size,
-        cfg.seed, cfg.formulation)
+        cfg.seed, cfg.formulation, cluster.shard)
     formulation = 'sparse' if getattr(train_iter, 'sparse', False) \
         else 'dense'
-    if cluster.is_dist:
-        # the shards are cut from the dense matrix: fine up to the size the
-        # data layer keeps dense anyway, refused above it (not yet streamed)
-        size = num_users * num_items * 4
-        if size > DENSE_LIMIT_BYTES:
-            raise ValueError(
-                f'AutoRec under kvstore={cfg.kvstore} shards a dense rating '
-                f'matrix, {size / 2 ** 30:.1f} GiB here; only matrices up to '
-                f'{DENSE_LIMIT_BYTES // 2 ** 20} MiB are supported (train '
-                'on one machine, or use MF or the ranking models)')
-        rows = D.interaction_matrix(train, num_users, num_items,
-                                    cfg.variant == 'user')
-        train_iter = ShardIter(rows, batch_size=cfg.batch_size,
-                               rank=cluster.rank,
-                               num_workers=cluster.num_workers,
-                               seed=cfg.seed)
     valid_iter = None if valid is None else D.autorec_iters(
         train, valid, num_users, num_items, cfg.variant,
         formulation=formulation)[2]
@@ -417,13 +400,7 @@ def run_mf(config=None, verbose=True, **options):
     cluster, cfg, verbose, clock, data = _rating_setup(cfg, verbose)
     train, valid, test, num_users, num_items = data
     train_iter, test_iter = D.rating_iters(train, test, cfg.batch_size,
-                                           cfg.seed)
-    if cluster.is_dist:
-        u, i, r = D.rating_arrays(train)
-        train_iter = ShardIter(
-            u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
-            batch_size=cfg.batch_size, rank=cluster.rank,
-            num_workers=cluster.num_workers, seed=cfg.seed)
+                                           cfg.seed, shard=cluster.shard)
     valid_iter = None if valid is None else \
         D.rating_iters(train, valid, cfg.batch_size)[1]
     facts = data_facts(*data)

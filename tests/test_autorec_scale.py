@@ -8,7 +8,7 @@ import pytest
 from mxnet import autograd, gluon, init, np
 
 import d2l_recsys as rs
-from d2l_recsys.data import rows as R
+from d2l_recsys.data import iterators, rows as R
 from d2l_recsys.data.iterators import ArrayIter, interaction_matrix
 from d2l_recsys.models.autorec import ObservedL2Loss, is_csr
 
@@ -123,7 +123,7 @@ def test_large_data_streams_the_same_batches(ml_dir, monkeypatch, variant):
     train, test, num_users, num_items = rs.data.rating_split(ml_dir, seed=0)
     args = (train, test, num_users, num_items, variant)
     smalls = [R.autorec_iters(*args, batch_size=16, seed=4) for _ in '12']
-    monkeypatch.setattr(R, 'DENSE_LIMIT_BYTES', 0)   # no dense matrix
+    monkeypatch.setattr(iterators, 'DENSE_LIMIT', 0)   # no dense matrix
     for formulation, small in zip(('dense', 'sparse'), smalls):
         width, train_iter, test_iter = R.autorec_iters(
             train, test, num_users, num_items, variant, batch_size=16,
@@ -200,7 +200,7 @@ def test_evaluation_from_csr_equals_dense(ml_dir, monkeypatch):
     train, test, num_users, num_items = rs.data.rating_split(ml_dir, seed=0)
     net = _net(num_users)
     dense_iters = R.autorec_iters(train, test, num_users, num_items)
-    monkeypatch.setattr(R, 'DENSE_LIMIT_BYTES', 0)
+    monkeypatch.setattr(iterators, 'DENSE_LIMIT', 0)
     csr_iters = R.autorec_iters(train, test, num_users, num_items)
     devices = [mx.cpu()]
     want = rs.evaluate_autorec(net, dense_iters[2], devices)

@@ -10,7 +10,7 @@ from .formats import (COLUMNS, ENV_VAR, RATING_RANGE, densify,  # noqa: F401
                       read_data_ml100k, read_item_titles, read_ratings,
                       read_train_test, resolve_ratings_file, safe_extract,
                       DATA_HUB, DATA_MD5, DATASETS, RELEASES)
-from .iterators import (ArrayIter, BatchOrder,  # noqa: F401
+from .iterators import (ArrayIter, BatchOrder, ShardOrder,  # noqa: F401
                         NegativeSamplingIter, interaction_mask,
                         interaction_matrix,
                         load_data_ml100k, rating_arrays, rating_iters,

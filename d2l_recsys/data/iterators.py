@@ -107,26 +107,60 @@ class BatchOrder:
             yield idx[start:end]
 
 
+class ShardOrder(BatchOrder):
+    """One worker's share of each epoch in a parameter-server job.
+
+    Every epoch, all workers draw the same permutation of the examples from
+    the shared seed; its first ``steps * num_workers * batch_size``
+    positions are cut into ``num_workers`` contiguous parts and worker
+    ``rank`` takes its part, in batches of ``batch_size``.  The parts are
+    disjoint, together they cover the epoch, and every worker does the same
+    number of steps (a ``dist_sync`` push waits for all workers).  The fewer
+    than ``num_workers * batch_size`` examples left over change every epoch.
+    """
+
+    def __init__(self, num_examples, batch_size, rank, num_workers, seed=0):
+        super().__init__(num_examples, batch_size, shuffle=True,
+                         last_batch='discard', seed=[seed or 0, 4])
+        self.rank, self.num_workers = rank, num_workers
+        self.steps = num_examples // (batch_size * num_workers)
+        if self.steps == 0:
+            raise ValueError(f'{num_examples} examples are fewer than one '
+                             f'batch of {batch_size} per worker for '
+                             f'{num_workers} workers')
+
+    def __len__(self):
+        return self.steps
+
+    def epoch(self):
+        share = self.steps * self.batch_size
+        order = self._rng.permutation(self.num_examples)
+        return order[self.rank * share:(self.rank + 1) * share], False
+
+
 class ArrayIter:
     """Mini-batches over aligned arrays, yielded as MXNet arrays.
 
     The fast replacement of ``gluon.data.DataLoader(ArrayDataset(...))``:
     the arrays are copied into MXNet once, permuted once per epoch, and each
     batch is a slice (the DataLoader stacks samples one by one in Python).
-    ``shuffle``, ``last_batch`` and ``seed`` are ``BatchOrder``'s.  One
-    array yields arrays, several yield tuples.
+    ``shuffle``, ``last_batch`` and ``seed`` are ``BatchOrder``'s; ``order``
+    replaces them all (e.g. a ``ShardOrder``).  One array yields arrays,
+    several yield tuples.
     """
 
-    def __init__(self, *arrays, batch_size, shuffle=False, last_batch='keep',
-                 seed=None):
+    def __init__(self, *arrays, batch_size=None, shuffle=False,
+                 last_batch='keep', seed=None, order=None):
         if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
             raise ValueError('ArrayIter needs one or more arrays of equal '
                              'length')
-        self.order = BatchOrder(len(arrays[0]), batch_size, shuffle,
-                                last_batch, seed)
+        if order is None:
+            order = BatchOrder(len(arrays[0]), batch_size, shuffle,
+                               last_batch, seed)
+        self.order = order
         self.arrays = [np.array(a, dtype=onp.asarray(a).dtype)
                        for a in arrays]
-        self.num_examples, self.batch_size = len(arrays[0]), batch_size
+        self.num_examples = len(arrays[0])
 
     def __len__(self):
         return len(self.order)
@@ -142,19 +176,24 @@ class ArrayIter:
 
 
 def rating_iters(train_data, test_data, batch_size, seed=None,
-                 feedback='explicit'):
+                 feedback='explicit', shard=None):
     """``(train_iter, test_iter)`` of ``(user indices, item indices,
     scores)`` batches: training batches shuffled with rollover (as the
-    book's loaders), test batches in order.  Implicit scores are all 1."""
+    book's loaders), or this worker's ``ShardOrder`` share when ``shard``
+    is ``(rank, num_workers)``; test batches in order.  Implicit scores are
+    all 1."""
     iters = []
     for part, train in ((train_data, True), (test_data, False)):
         u, i, r = rating_arrays(part)
         if feedback == 'implicit':
             r = onp.ones(len(u))
+        order = ShardOrder(len(u), batch_size, *shard, seed=seed) \
+            if train and shard is not None else None
         iters.append(ArrayIter(
             u.astype(onp.int32), i.astype(onp.int32), r.astype(onp.float32),
             batch_size=batch_size, shuffle=train,
-            last_batch='rollover' if train else 'keep', seed=seed))
+            last_batch='rollover' if train else 'keep', seed=seed,
+            order=order))
     return tuple(iters)
 
 
@@ -178,8 +217,9 @@ def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
 # Implicit feedback: interactions and negative sampling
 # --------------------------------------------------------------------------
 DENSE_LIMIT = 64 << 20
-"""Bytes up to which a users x items table may be held dense (ML-100K and
-ML-1M fit; ML-20M's 138,493 x 26,744 booleans are 3.7 GB and do not)."""
+"""Bytes up to which a users x items table may be held dense: the "seen"
+booleans here, AutoRec's float32 rating matrix in ``rows`` (ML-100K fits;
+ML-20M's 138,493 x 26,744 booleans are 3.7 GB and do not)."""
 
 
 def interaction_mask(users, items, num_users, num_items):

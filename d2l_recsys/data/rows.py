@@ -2,7 +2,7 @@
 
 A row is an item's ratings (one column per user, the book's item-based
 AutoRec) or a user's (``variant='user'``).  The matrix is stored densely
-only when it is small (``DENSE_LIMIT_BYTES``); otherwise it stays in CSR
+only when it is small (``iterators.DENSE_LIMIT``); otherwise it stays in CSR
 form (``RatingRows``: numpy ``indptr``/``indices``/``data``) and every
 batch is built on the fly, as dense rows or as an MXNet CSR matrix.
 
@@ -22,11 +22,9 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np
 
-from .iterators import (ArrayIter, BatchOrder, interaction_matrix,
-                        rating_arrays)
-
-DENSE_LIMIT_BYTES = 64 * 2 ** 20
-"""Largest float32 rating matrix kept dense in memory (64 MiB)."""
+from . import iterators as _it
+from .iterators import (ArrayIter, BatchOrder, ShardOrder,
+                        interaction_matrix, rating_arrays)
 
 SPARSE_MAX_DENSITY = 0.02
 """``'auto'`` picks the sparse formulation below this fraction of observed
@@ -150,16 +148,18 @@ class RowIter:
     yield tuples.
     """
 
-    def __init__(self, *matrices, batch_size, shuffle=False,
-                 last_batch='keep', seed=None, sparse=False):
+    def __init__(self, *matrices, batch_size=None, shuffle=False,
+                 last_batch='keep', seed=None, sparse=False, order=None):
         if not matrices or any(m.shape[0] != matrices[0].shape[0]
                                for m in matrices):
             raise ValueError('RowIter needs one or more matrices with the '
                              'same number of rows')
-        self.order = BatchOrder(matrices[0].shape[0], batch_size, shuffle,
-                                last_batch, seed)
+        if order is None:
+            order = BatchOrder(matrices[0].shape[0], batch_size, shuffle,
+                               last_batch, seed)
+        self.order = order
         self.matrices, self.sparse = matrices, sparse
-        self.num_examples, self.batch_size = matrices[0].shape[0], batch_size
+        self.num_examples = matrices[0].shape[0]
 
     def __len__(self):
         return len(self.order)
@@ -184,10 +184,11 @@ class RowIter:
 
 
 def autorec_iters(train, test, num_users, num_items, variant='item',
-                  batch_size=256, seed=None, formulation='dense'):
+                  batch_size=256, seed=None, formulation='dense', shard=None):
     """AutoRec's iterators over rows of the rating matrix.
 
-    A small matrix (``DENSE_LIMIT_BYTES``) under the dense formulation
+    A small matrix (``iterators.DENSE_LIMIT`` bytes) under the dense
+    formulation
     gives exactly the book's data: ``ArrayIter`` over the dense matrices.
     Otherwise the matrices stay in CSR form and ``RowIter`` builds each
     batch, in the same order.
@@ -201,6 +202,8 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
         seed: seed of the training shuffle.
         formulation: ``'dense'``, ``'sparse'`` or ``'auto'``
             (``choose_formulation``).
+        shard: ``(rank, num_workers)`` in a parameter-server job: the
+            training rows are this worker's ``ShardOrder`` share.
 
     Returns:
         ``(width, train_iter, test_iter)``: the row length; shuffled training
@@ -214,18 +217,18 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
     num_rows, width = (num_users, num_items) if variant == 'user' else \
         (num_items, num_users)
     formulation = choose_formulation(num_rows, width, len(train), formulation)
-    if formulation == 'dense' and num_rows * width * 4 <= DENSE_LIMIT_BYTES:
+    order = BatchOrder(num_rows, batch_size, shuffle=True,
+                       last_batch='rollover', seed=seed) if shard is None \
+        else ShardOrder(num_rows, batch_size, *shard, seed=seed)
+    if formulation == 'dense' and num_rows * width * 4 <= _it.DENSE_LIMIT:
         transpose = variant == 'user'
         train_mat = interaction_matrix(train, num_users, num_items, transpose)
         test_mat = interaction_matrix(test, num_users, num_items, transpose)
-        return width, ArrayIter(train_mat, batch_size=batch_size,
-                                shuffle=True, last_batch='rollover',
-                                seed=seed), \
+        return width, ArrayIter(train_mat, order=order), \
             ArrayIter(train_mat, test_mat, batch_size=1024)
     train_rows = RatingRows.from_ratings(train, num_users, num_items, variant)
     test_rows = RatingRows.from_ratings(test, num_users, num_items, variant)
-    train_iter = RowIter(train_rows, batch_size=batch_size, shuffle=True,
-                         last_batch='rollover', seed=seed,
+    train_iter = RowIter(train_rows, order=order,
                          sparse=formulation == 'sparse')
     test_iter = RowIter(train_rows, test_rows, batch_size=1024, sparse=True)
     return width, train_iter, test_iter
