@@ -14,9 +14,9 @@ optimizer on pulled gradient sums instead (``update_on_kvstore=False``)
 made the workers' parameters drift apart in about one run of three here,
 with or without a wait after each step; the server-side optimizer gave
 identical workers in every run.  Because the servers' optimizer is fixed
-when training starts, every step must have the same batch size: the
-``data.ShardOrder`` guarantees it.  Every worker evaluates (their parameters are
-the same, and waiting for the slowest costs nothing more); rank 0 alone
+when training starts, every step must have the same batch size:
+``data.ShardOrder`` guarantees it.  Every worker evaluates (their
+parameters are the same, and waiting for the slowest costs nothing more); rank 0 alone
 writes the run folder.
 """
 import os
