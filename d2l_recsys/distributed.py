@@ -16,8 +16,8 @@ with or without a wait after each step; the server-side optimizer gave
 identical workers in every run.  Because the servers' optimizer is fixed
 when training starts, every step must have the same batch size:
 ``data.ShardOrder`` guarantees it.  Every worker evaluates (their
-parameters are the same, and waiting for the slowest costs nothing more); rank 0 alone
-writes the run folder.
+parameters are the same, and waiting for the slowest costs nothing more);
+rank 0 alone writes the run folder.
 """
 import os
 import shutil
