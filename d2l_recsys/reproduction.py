@@ -192,7 +192,8 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             and run the tuned section only.
         rows_matching: run only the rows whose name contains this text and
             keep the others from ``out/reproduction.json`` (each row records
-            the date it was measured).
+            the date it was measured); in the tuned section, the names are
+            the leaderboards' (``TUNED``: ``gmf_ncf``, ``mf_u1``, ...).
 
     Returns:
         The report dict (as written to ``reproduction.json``).
@@ -239,8 +240,10 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
                 print(f"{row['name']}: {row['metric']} {m['mean']:.4f} ± "
                       f"{m['std']:.4f} ({row['status']}, "
                       f"{row['seconds_per_seed']:.0f} s/seed)", flush=True)
-    tuned = tuned_rows(tuning_dir, data_dir, seeds, quick, verbose) \
-        if tuning_dir else []
+    earlier = read_json(previous).get('tuned', []) \
+        if rows_matching and os.path.exists(previous) else []
+    tuned = tuned_rows(tuning_dir, data_dir, seeds, quick, verbose,
+                       rows_matching, earlier) if tuning_dir else []
     report = dict(date=datetime.date.today().isoformat(), seeds=seeds,
                   quick=quick, data_dir=data_dir, ml1m_dir=ml1m_dir,
                   machine=machine(),
@@ -445,8 +448,14 @@ def _tuned_options(board):
 
 def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
     """NeuMF initialised from the tuned GMF and MLP of this seed, fine-tuned
-    with SGD and early stopping on validation."""
-    dirs = {}
+    with SGD and early stopping on validation.
+
+    Returns:
+        ``(results, options, command)``: the NeuMF run's results, its
+        options and the three commands (GMF, MLP, NeuMF) that reproduce it.
+    """
+    from .tuning import command_line
+    dirs, commands = {}, []
     for name in ('gmf', 'mlp'):
         opts = _tuned_options(boards[f'{name}_ncf'])
         if epochs:
@@ -454,6 +463,8 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
         dirs[name] = os.path.join(tmp, f'tuned-{name}-{seed}')
         run_ranking(data_dir=data_dir, seed=seed, out=dirs[name],
                     verbose=False, **opts)
+        commands.append(command_line('neumf', dict(
+            opts, data_dir=data_dir, out=name[0].upper())))
     gmf, mlp = (_tuned_options(boards[f'{n}_ncf']) for n in ('gmf', 'mlp'))
     options = dict(model='neumf', protocol='ncf', validation=True,
                    early_stop=3, epochs=epochs or 20,
@@ -463,11 +474,18 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
     res = run_ranking(data_dir=data_dir, seed=seed, verbose=False,
                       pretrain_gmf=dirs['gmf'], pretrain_mlp=dirs['mlp'],
                       **options)
-    return res, options
+    commands.append(command_line('neumf', dict(
+        options, data_dir=data_dir, pretrain_gmf='G', pretrain_mlp='M')))
+    return res, options, ' && '.join(commands)
+
+
+# The test metrics a tuned row reports: (report name, results key).
+_RATING_METRICS = [('RMSE', 'test_rmse')]
+_RANKING_METRICS = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
 
 
 def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
-               verbose=True):
+               verbose=True, rows_matching=None, previous=()):
     """Run every validation-chosen configuration found in ``tuning_dir``
     over ``seeds`` seeds (or ML-100K's five folds), scoring the test data.
 
@@ -479,10 +497,14 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
         seeds: runs per row (the fold rows always run the five folds).
         quick: at most 2 epochs per run (checks the pipeline only).
         verbose: a line per row.
+        rows_matching: run only the leaderboards whose name contains this
+            text; the others' rows are taken from ``previous``.
+        previous: the ``tuned`` rows of an earlier report.
 
     Returns:
-        A list of ``{model, protocol, split, metric, mean, std, n, values,
-        config, command}``.
+        A list of ``{name, model, protocol, split, metric, mean, std, n,
+        values, config, command, seconds}``, in ``TUNED``'s order; ranking
+        models give two rows (HR@10 and NDCG@10), rating models one (RMSE).
     """
     from .tuning import command_line
     boards = {}
@@ -492,57 +514,71 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
             boards[name] = read_json(path)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, model, protocol, split, metric in TUNED:
+        for name, model, protocol, split, _ in TUNED:
+            if rows_matching and rows_matching not in name:
+                rows += [r for r in previous if r.get('name') == name]
+                continue
             if name == 'neumf_pretrained':
                 if not {'gmf_ncf', 'mlp_ncf'} <= set(boards):
                     continue
             elif name not in boards:
                 continue
             t0 = time.perf_counter()
-            values, options = _tuned_values(name, boards, data_dir, seeds,
-                                            quick, tmp)
-            script = 'mf' if model == 'mf' and protocol is None else \
-                ('autorec' if model == 'autorec' else 'neumf')
-            extra = dict(folds=5) if split == 'u1-u5' else {}
-            command = command_line(script, dict(options, data_dir=data_dir,
-                                                **extra))
+            values, options, command = _tuned_values(name, boards, data_dir,
+                                                     seeds, quick, tmp)
+            if command is None:
+                script = 'mf' if model == 'mf' and protocol is None else \
+                    ('autorec' if model == 'autorec' else 'neumf')
+                extra = dict(folds=5) if split == 'u1-u5' else {}
+                command = command_line(script, dict(
+                    options, data_dir=data_dir, **extra))
+            n = len(next(iter(values.values())))
             if split != 'u1-u5':
-                command += f'  # seeds 0..{len(values) - 1}: --seed S'
-            row = dict(model=model, protocol=protocol, split=split,
-                       metric=metric, mean=float(onp.mean(values)),
-                       std=float(onp.std(values, ddof=1)),
-                       n=len(values), values=values, config=options,
-                       command=command,
-                       seconds=time.perf_counter() - t0)
-            rows.append(row)
-            if verbose:
-                print(f"tuned {name}: {metric} {row['mean']:.4f} ± "
-                      f"{row['std']:.4f} (n={row['n']})", flush=True)
+                command += f'  # seeds 0..{n - 1}: --seed S' + \
+                    (' on all three' if name == 'neumf_pretrained' else '')
+            seconds = time.perf_counter() - t0
+            for metric, vals in values.items():
+                row = dict(name=name, model=model, protocol=protocol,
+                           split=split, metric=metric,
+                           mean=float(onp.mean(vals)),
+                           std=float(onp.std(vals, ddof=1)), n=len(vals),
+                           values=vals, config=options, command=command,
+                           seconds=seconds)
+                rows.append(row)
+                if verbose:
+                    print(f"tuned {name}: {metric} {row['mean']:.4f} ± "
+                          f"{row['std']:.4f} (n={row['n']})", flush=True)
     return rows
 
 
 def _tuned_values(name, boards, data_dir, seeds, quick, tmp):
-    """The test metric of every seed (or fold) of one tuned row."""
+    """The test metrics of every seed (or fold) of one tuned row.
+
+    Returns:
+        ``({metric: values}, options, command or None)``.
+    """
     short = dict(epochs=2) if quick else {}
+
+    def collect(results, metrics):
+        return {m: [r[key] for r in results] for m, key in metrics}
     if name == 'neumf_pretrained':
-        values, options = [], None
-        for seed in range(seeds):
-            res, options = _tuned_neumf(boards, data_dir, seed, tmp,
-                                        short.get('epochs'))
-            values.append(res['hit_rate@10'])
-        return values, options
+        runs = [_tuned_neumf(boards, data_dir, seed, tmp,
+                             short.get('epochs')) for seed in range(seeds)]
+        return collect([r for r, _, _ in runs], _RANKING_METRICS), \
+            runs[0][1], runs[0][2]
     options = dict(_tuned_options(boards[name]), **short)
     if name.endswith('_u1'):
         run = run_mf if name.startswith('mf') else run_autorec
         res = run(data_dir=data_dir, folds=5, verbose=False, **options)
-        return [f['test_rmse'] for f in res['folds']], options
+        return collect(res['folds'], _RATING_METRICS), options, None
     if name == 'mf_seq':
-        return [run_mf(data_dir=data_dir, split='seq-aware', seed=s,
-                       verbose=False, **options)['test_rmse']
-                for s in range(seeds)], dict(options, split='seq-aware')
-    return [run_ranking(data_dir=data_dir, seed=s, verbose=False,
-                        **options)['hit_rate@10']
-            for s in range(seeds)], options
+        return collect([run_mf(data_dir=data_dir, split='seq-aware', seed=s,
+                               verbose=False, **options)
+                        for s in range(seeds)], _RATING_METRICS), \
+            dict(options, split='seq-aware'), None
+    return collect([run_ranking(data_dir=data_dir, seed=s, verbose=False,
+                                **options) for s in range(seeds)],
+                   _RANKING_METRICS), options, None
 
 
 def _portable(command):

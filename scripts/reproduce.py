@@ -35,7 +35,8 @@ def main(argv=None):
     part = p.add_argument_group('which rows')
     part.add_argument('--rows', metavar='TEXT',
                       help='rerun only the rows whose name contains TEXT; '
-                      'keep the others from OUT/reproduction.json')
+                      'keep the others from OUT/reproduction.json (tuned '
+                      'rows: the leaderboard names, e.g. gmf_ncf)')
     part.add_argument('--tuning-dir', metavar='DIR', help='leaderboards of '
                       'scripts/tune.py (NAME/leaderboard.json): adds the '
                       'tuned section')

@@ -84,3 +84,27 @@ def test_tuned_section_from_a_leaderboard(ml_dir, tmp_path):
     text = readme.read_text()
     assert '| mf | — | u1-u5 | RMSE |' in text and 'STALE-TABLE' not in text
     assert text.startswith('a\n') and text.endswith('c\n')
+
+
+def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
+    """A ranking leaderboard gives an HR@10 and an NDCG@10 row over the
+    seeds; with ``rows_matching`` only the matching leaderboards run and
+    the earlier report's other rows are kept as they were."""
+    from d2l_recsys.reproduction import tuned_rows
+    from d2l_recsys.tuning import tune
+    tune('gmf', trials=1, out=str(tmp_path / 'tuning' / 'gmf_ncf'),
+         fixed=dict(data_dir=checker_dir, epochs=2, early_stop=1,
+                    num_test_negatives=20),
+         space=dict(lr=['log', 1e-3, 1e-2]), verbose=False)
+    earlier = [dict(name='mf_u1', model='mf', metric='RMSE', mean=0.93),
+               dict(name='gmf_ncf', model='gmf', metric='HR@10', mean=0.1)]
+    rows = tuned_rows(str(tmp_path / 'tuning'), checker_dir, seeds=2,
+                      rows_matching='gmf', previous=earlier)
+    assert rows[0] is earlier[0]                 # kept, not rerun
+    assert [(r['name'], r['metric'], r['n']) for r in rows[1:]] == \
+        [('gmf_ncf', 'HR@10', 2), ('gmf_ncf', 'NDCG@10', 2)]
+    for r in rows[1:]:
+        assert 0 <= min(r['values']) and max(r['values']) <= 1
+        assert '--model gmf' in r['command'] and \
+            '--num-test-negatives 20' in r['command']
+    assert rows[2]['mean'] <= rows[1]['mean']    # NDCG@10 <= HR@10
