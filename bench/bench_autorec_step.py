@@ -5,7 +5,13 @@ formulation (hybridized, ``MaskedL2Loss``) against the observed-entries one
 (CSR rows, ``ObservedL2Loss``).
 
 The default is ML-100K's row (943 users, 5.7% observed).  Lists of widths
-and densities give the sweep behind ``data.rows.choose_formulation``:
+and densities give the sweep behind ``data.rows.choose_formulation``.
+
+``update ms`` is Adam's update of the full weights alone (fresh gradients,
+no forward or backward): a step that keeps the book's optimizer cannot be
+faster, so ``dense/update`` bounds how much faster than a dense step any
+sparse step can be.  At ML-10M's shape (``--widths 69878 --densities
+0.013``) it is what rules out a 10x faster sparse epoch.
 
     python bench/bench_autorec_step.py
     python bench/bench_autorec_step.py --widths 943,6040,20000,69878 \\
@@ -23,8 +29,26 @@ from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
 from d2l_recsys.models.autorec import ObservedL2Loss
 
 
+def update_ms(net, trainer, batch_size, repeats):
+    """Median milliseconds of the trainer's update alone, with fresh (zero)
+    gradients of every parameter."""
+    params = list(net.collect_params().values())
+    times = []
+    for _ in range(repeats):
+        with autograd.record():
+            zero = sum((p.data() * 0).sum() for p in params)
+        zero.backward()
+        mx.nd.waitall()
+        start = time.perf_counter()
+        trainer.step(batch_size)
+        mx.nd.waitall()
+        times.append(time.perf_counter() - start)
+    return float(onp.median(times)) * 1e3
+
+
 def step_ms(width, density, sparse, repeats):
-    """Median milliseconds of a training step, alternating two batches."""
+    """Median milliseconds of a training step, alternating two batches, and
+    of the update alone (see ``update_ms``)."""
     rng = onp.random.default_rng(0)
     shape = (AUTOREC['batch_size'], width)
     batches = []
@@ -51,7 +75,8 @@ def step_ms(width, density, sparse, repeats):
         trainer.step(shape[0])
         l.sum().asnumpy()
         times.append(time.perf_counter() - start)
-    return float(onp.median(times[2:])) * 1e3
+    return float(onp.median(times[2:])) * 1e3, \
+        update_ms(net, trainer, shape[0], repeats)
 
 
 def main():
@@ -62,13 +87,14 @@ def main():
     p.add_argument('--repeats', type=int, default=10)
     args = p.parse_args()
     print(f"{'width':>7s} {'density':>8s} {'dense ms':>9s} {'sparse ms':>10s}"
-          f" {'dense/sparse':>13s}")
+          f" {'dense/sparse':>13s} {'update ms':>10s} {'dense/update':>13s}")
     for width in map(int, args.widths.split(',')):
         for density in map(float, args.densities.split(',')):
-            dense, sparse = [step_ms(width, density, s, args.repeats)
-                             for s in (False, True)]
+            (dense, _), (sparse, update) = [
+                step_ms(width, density, s, args.repeats) for s in (False, True)]
             print(f'{width:7d} {density:8.3f} {dense:9.1f} {sparse:10.1f} '
-                  f'{dense / sparse:13.2f}', flush=True)
+                  f'{dense / sparse:13.2f} {update:10.1f} '
+                  f'{dense / update:13.2f}', flush=True)
 
 
 if __name__ == '__main__':
