@@ -87,15 +87,23 @@ def _init_worker(threads):
     os.environ['MXNET_CPU_WORKER_NTHREADS'] = str(threads)
 
 
+# Options whose default is neither on nor off (a rule decides): False is
+# written out as --no-OPTION.
+_NEGATABLE = ('sparse_grad',)
+
+
 def command_line(model, options):
     """The command that trains ``options`` with the model's script."""
     script = {'mf': 'train_mf.py', 'autorec': 'train_autorec.py'}.get(
         model, 'train_neumf.py')
     words = ['python', f'scripts/{script}']
     for key, value in options.items():
+        flag = '--' + key.replace('_', '-')
+        if value is False and key in _NEGATABLE:
+            words.append('--no-' + flag[2:])
+            continue
         if value is None or value is False or key in ('verbose',):
             continue
-        flag = '--' + key.replace('_', '-')
         if value is True:
             words.append(flag)
         elif isinstance(value, (list, tuple)):

@@ -71,3 +71,17 @@ def test_command_line_reproduces_options():
                                      pretrain_gmf=None, verbose=False))
     assert cmd == ('python scripts/train_neumf.py --model neumf --lr 0.001 '
                    '--nums-hiddens 8,4 --validation')
+
+
+def test_command_line_writes_a_chosen_off_switch():
+    """sparse_grad=False was chosen, not left to the size rule: the command
+    says --no-sparse-grad, an option the script has."""
+    assert command_line('mf', dict(sparse_grad=False, wd=1e-4)) == \
+        'python scripts/train_mf.py --no-sparse-grad --wd 0.0001'
+    assert command_line('mf', dict(sparse_grad=True)) == \
+        'python scripts/train_mf.py --sparse-grad'
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                     'train_mf.py'),
+                        '--help'], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and '--no-sparse-grad' in p.stdout, p.stderr
