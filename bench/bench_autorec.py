@@ -89,7 +89,7 @@ def child(shape, formulation, data_dir, epochs, dense_steps):
     import numpy as onp
     from mxnet import autograd, gluon, init
     import d2l_recsys as rs
-    from d2l_recsys.models.autorec import ObservedL2Loss
+    from d2l_recsys.losses import ObservedL2Loss
     start = time.perf_counter()
     width, train_iter, test_iter = iterators(shape, formulation, data_dir)
     data_seconds = time.perf_counter() - start

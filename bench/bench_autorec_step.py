@@ -26,7 +26,7 @@ from mxnet import autograd, gluon, init, np
 
 import d2l_recsys as rs
 from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
-from d2l_recsys.models.autorec import ObservedL2Loss
+from d2l_recsys.losses import ObservedL2Loss
 
 
 def update_ms(net, trainer, batch_size, repeats):

@@ -25,7 +25,7 @@ from .devices import parse_devices, split_shards, try_all_gpus  # noqa: E402
 from .evaluation import evaluate_autorec, evaluate_rmse  # noqa: E402
 from .io import load_model, save_model  # noqa: E402
 from .losses import (BPRLoss, HingeLossbRec, MaskedL2Loss,  # noqa: E402
-                     PointwiseBCELoss)
+                     ObservedL2Loss, PointwiseBCELoss)
 from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
                       full_ranking_metrics, hit_rate, ndcg, rank_among, rmse)
 from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402

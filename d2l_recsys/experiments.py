@@ -26,10 +26,9 @@ from .devices import parse_devices
 from .distributed import connect
 from .evaluation import evaluate_autorec, evaluate_rmse, predict_ratings
 from .io import load_checkpoint, load_model, save_model, write_json
-from .losses import LOSSES, MaskedL2Loss
+from .losses import LOSSES, MaskedL2Loss, ObservedL2Loss
 from .metrics import book_running_rmse
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
-from .models.autorec import ObservedL2Loss
 from .models.mf import prefer_sparse_grad
 from .plot import curves_figure, save_figure
 from .ranking import RankingEvaluator, ranking_protocol, recommend

@@ -1,9 +1,12 @@
 """Every loss of the project.  ``MaskedL2Loss`` is AutoRec's (d2l, chapter
-"AutoRec"); the ranking losses follow the chapter "Personalized Ranking for
-Recommender Systems".  Each returns one value per example; ``trainer.step(batch_size)``
+"AutoRec"), ``ObservedL2Loss`` the same for its sparse formulation; the
+ranking losses follow the chapter "Personalized Ranking for Recommender
+Systems".  Each returns one value per example; ``trainer.step(batch_size)``
 then averages, as the book's per-batch sums do.  ``pairwise`` tells the
 training loop whether a batch is ``(u, i, j)`` or ``(u, i, label)``."""
-from mxnet import gluon
+from mxnet import gluon, np
+
+from .csr import Entries, RowSums, is_csr
 
 
 class MaskedL2Loss(gluon.loss.Loss):
@@ -17,6 +20,27 @@ class MaskedL2Loss(gluon.loss.Loss):
     def hybrid_forward(self, F, pred, label):
         err = F.np.sign(label) * pred - label
         return 0.5 * F.np.mean(err * err, axis=1)
+
+
+class ObservedL2Loss(gluon.loss.Loss):
+    """``MaskedL2Loss`` for the sparse formulation: ``loss(pred, rows)``
+    with ``pred`` (nnz,) the predictions at the stored entries of the CSR
+    rows ``rows`` (B, n).  Per row: half the squared error summed over the
+    observed entries, divided by ``n`` (``MaskedL2Loss`` takes the mean
+    over all ``n`` columns).  Returns ``(B,)``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+
+    def forward(self, pred, rows):
+        if not is_csr(rows):
+            raise ValueError('ObservedL2Loss scores CSR rows; use '
+                             'MaskedL2Loss for dense rows')
+        err = pred - rows.data.as_np_ndarray()
+        entries = Entries(rows)
+        if not entries.nnz:     # nothing observed: zero, still on the graph
+            return np.zeros(rows.shape[0], ctx=rows.context) + 0 * err.sum()
+        return RowSums(entries)(err * err) * (0.5 / rows.shape[1])
 
 
 class BPRLoss(gluon.loss.Loss):

@@ -10,7 +10,8 @@ from mxnet import autograd, gluon, init, np
 import d2l_recsys as rs
 from d2l_recsys.data import iterators, rows as R
 from d2l_recsys.data.iterators import ArrayIter, interaction_matrix
-from d2l_recsys.models.autorec import ObservedL2Loss, is_csr
+from d2l_recsys.csr import is_csr
+from d2l_recsys.losses import ObservedL2Loss
 
 
 def _matrix(shape=(13, 11), density=0.3, seed=0):

@@ -3,7 +3,7 @@ then AutoRec's two formulations and its masking in both autograd modes."""
 import mxnet as mx
 import numpy as onp
 import pytest
-from mxnet import autograd, gluon, init, np
+from mxnet import autograd, init, np
 
 import d2l_recsys as rs
 from d2l_recsys.experiments import run_autorec, run_mf

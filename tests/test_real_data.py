@@ -1,7 +1,6 @@
 """Checks on the real MovieLens 100K, read through D2L_RECSYS_DATA as a user
 would give it; skipped (with the reason) when it is not set."""
 import numpy as onp
-import pytest
 
 import d2l_recsys as rs
 from d2l_recsys.experiments import run_autorec, run_mf

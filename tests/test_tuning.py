@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as onp
-import pytest
 
 from d2l_recsys.tuning import command_line, sample, tune
 
