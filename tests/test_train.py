@@ -145,6 +145,7 @@ def test_progress_bar_on_a_terminal_lines_otherwise(ml_dir):
     import pty
     import subprocess
     import sys
+    import threading
     script = os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), 'scripts', 'train_mf.py')
     args = [sys.executable, script, '--data-dir', ml_dir, '--epochs', '2',
@@ -154,18 +155,24 @@ def test_progress_bar_on_a_terminal_lines_otherwise(ml_dir):
     import termios
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))
+    shown = []
+
+    def drain():     # read as it comes: a full pty buffer blocks the writer
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:         # the last writer closed the terminal
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave,
                        text=True, timeout=300)
     os.close(slave)
-    shown = b''
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
+    reader.join(timeout=30)
+    shown = b''.join(shown)
     os.close(master)
     assert p.returncode == 0
     assert b'epoch 2: ' in shown and b'batches/s' in shown   # the bar
