@@ -251,7 +251,8 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
                   tuned=tuned)
     if only_tuned:
         kept = read_json(previous)
-        report = dict(kept, tuned=tuned, tuned_date=report['date'])
+        report = dict(kept, tuned=tuned, tuned_date=report['date'],
+                      tuned_seconds=report['seconds'])
     os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, 'reproduction.json'), report)
     _write_markdown(report, os.path.join(out, 'REPRODUCTION.md'))

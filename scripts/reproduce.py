@@ -17,8 +17,12 @@ def run_report(args):
                            tuning_dir=args.tuning_dir,
                            only_tuned=args.only_tuned,
                            rows_matching=args.rows)
-    return (f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min"
-            f" -> {args.out}/REPRODUCTION.md")
+    if args.only_tuned:
+        done = (f"{len(report['tuned'])} tuned rows in "
+                f"{report['tuned_seconds'] / 60:.1f} min")
+    else:
+        done = f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min"
+    return f'{done} -> {args.out}/REPRODUCTION.md'
 
 
 def main(argv=None):
