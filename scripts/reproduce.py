@@ -17,7 +17,9 @@ def run_report(args):
                            tuning_dir=args.tuning_dir,
                            only_tuned=args.only_tuned,
                            rows_matching=args.rows)
-    if args.only_tuned:
+    if args.from_json:
+        done = f'rewritten from {args.from_json}'
+    elif args.only_tuned:
         done = (f"{len(report['tuned'])} tuned rows in "
                 f"{report['tuned_seconds'] / 60:.1f} min")
     else:

@@ -108,3 +108,16 @@ def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
         assert '--model gmf' in r['command'] and \
             '--num-test-negatives 20' in r['command']
     assert rows[2]['mean'] <= rows[1]['mean']    # NDCG@10 <= HR@10
+
+
+@pytest.mark.parametrize('row, text', [
+    (dict(name='mf_u1', metric='RMSE', mean=0.9202), '≤ 0.910: missed by 0.0102'),
+    (dict(name='autorec_u1', metric='RMSE', mean=0.8991), '≤ 0.900: met'),
+    (dict(name='neumf_pretrained', metric='NDCG@10', mean=0.37),
+     '≥ 0.400: missed by 0.0300'),
+    (dict(name='neumf_pretrained', metric='HR@10', mean=0.70), '≥ 0.680: met'),
+    (dict(name='gmf_ncf', metric='HR@10', mean=0.65), ''),   # no target
+])
+def test_tuned_target_text(row, text):
+    from d2l_recsys.reproduction import target_text
+    assert target_text(row) == text
