@@ -14,9 +14,10 @@ dense run times ``--dense-steps`` training steps and extrapolates to the
 epoch; the table says so.
 
 ``--tuned`` runs the children with OpenMP on every core (MXNet's default is
-half of them: one thread here) and glibc's allocator keeping freed memory
-for reuse (MXNet allocates every big temporary afresh, and page faults
-then cost more than the arithmetic): see ``TUNED``.
+half of them: one thread here) and glibc's transparent huge pages (MXNet
+allocates every big temporary afresh, and 4 KB page faults then cost as
+much as the arithmetic), the settings ``scripts/train_autorec.py`` uses:
+see ``TUNED``.
 
     python bench/bench_autorec.py --data-dir ../shared/data/ml-100k
     python bench/bench_autorec.py --shapes ml-10m,ml-20m --tuned
@@ -40,8 +41,7 @@ SHAPES = {'ml-100k': None, 'ml-1m': (3706, 6040, 1000209),
 PARTIAL = ('ml-10m', 'ml-20m')
 # the process settings of --tuned
 TUNED = {'OMP_NUM_THREADS': str(len(os.sched_getaffinity(0))),
-         'MALLOC_ARENA_MAX': '1', 'MALLOC_MMAP_MAX_': '0',
-         'MALLOC_TRIM_THRESHOLD_': str(2 ** 31 - 1)}
+         'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
 
 
 def synthetic(num_rows, width, nnz, test_ratio=0.1, seed=0):
@@ -149,7 +149,7 @@ def main():
     how.add_argument('--dense-steps', type=int, default=5,
                      help='steps timed for a partial dense epoch')
     how.add_argument('--tuned', action='store_true',
-                     help='all cores for OpenMP, freed memory kept (TUNED)')
+                     help='all cores for OpenMP, huge pages (TUNED)')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
