@@ -20,7 +20,7 @@ os.environ.setdefault('OMP_NUM_THREADS', str(
 # faulting them in 4 KB pages cost about as much as the products filling
 # them: with glibc's hugetlb tunable a transpose into a new array takes
 # 44 ms instead of 118 ms, and one ML-20M epoch with evaluation 128 s
-# instead of 164 s (README, "Bigger data").  glibc reads GLIBC_TUNABLES
+# instead of 153 s (README, "Bigger data").  glibc reads GLIBC_TUNABLES
 # only when a process starts, so the script starts itself again, once, with
 # it set; glibc before 2.35 ignores it.  Set GLIBC_TUNABLES (even empty) to
 # keep your own.
