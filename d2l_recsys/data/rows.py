@@ -116,7 +116,9 @@ def choose_formulation(num_rows, width, nnz, formulation='auto'):
     update of the full weights, the gradients), which is most of a sparse
     step.  So ML-100K (5.7%) and ML-1M (4.0%) keep the book's dense
     formulation; ML-10M (1.3%) and ML-20M (0.54%) are sparse (a training
-    epoch 1.4-1.5x and 1.8-2.0x faster, ``bench/bench_autorec.py``).
+    epoch 1.4-1.5x and 1.8-2.0x faster, ``bench/bench_autorec.py``; 1.7x
+    at ML-10M in ``bench/bench_scale.py`` since the decoder's gradient is
+    built from index arrays, and huge pages in ``train_autorec.py``).
 
     Args:
         num_rows, width: the matrix's shape (rows are AutoRec's examples).
