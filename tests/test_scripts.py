@@ -104,3 +104,26 @@ def test_train_neumf_bad_values(checker_dir, tmp_path, args, needle):
                '--out', tmp_path / 'o', *args)
     assert p.returncode == 2
     assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the huge-page restart is Linux only')
+def test_train_autorec_restarts_once_with_huge_pages(tmp_path):
+    """Without GLIBC_TUNABLES the script starts itself again, once, with
+    glibc's hugetlb tunable (its child sees it); a value the user set is
+    kept as it is."""
+    probe = tmp_path / 'probe.py'     # the script, reporting its environment
+    source = open(os.path.join(ROOT, 'scripts', 'train_autorec.py')).read()
+    probe.write_text(source.replace(
+        'from d2l_recsys import cli  # noqa: E402',
+        'print("TUNABLES=" + repr(os.environ.get("GLIBC_TUNABLES")))\n'
+        'raise SystemExit(0)', 1))
+    env = {k: v for k, v in os.environ.items() if k != 'GLIBC_TUNABLES'}
+    p = subprocess.run([sys.executable, str(probe)], env=env, text=True,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["TUNABLES='glibc.malloc.hugetlb=1'"]
+    p = subprocess.run([sys.executable, str(probe)], text=True,
+                       capture_output=True, timeout=120,
+                       env=dict(env, GLIBC_TUNABLES=''))
+    assert p.stdout.splitlines() == ["TUNABLES=''"]
