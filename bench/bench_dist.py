@@ -249,7 +249,7 @@ class SparseMF(gluon.Block):
 def sparse_worker(args):
     """A worker of the micro-benchmark (under the launcher): the book's MF
     settings, its seq-aware split, the global batch shared out as
-    ``ShardIter`` does; writes OUT/worker-RANK.json."""
+    ``data.ShardOrder`` does; writes OUT/worker-RANK.json."""
     npx.reset_np()   # SparseEmbedding is a legacy-NDArray block
     train, test, num_users, num_items = D.rating_split(args.data_dir,
                                                        split=MF['split'])

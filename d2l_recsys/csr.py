@@ -2,6 +2,8 @@
 loss: a batch's stored entries as index arrays, and products and sums over
 them that MXNet's autograd can run.  Neither models nor losses: both use it.
 """
+import functools
+
 import mxnet as mx
 import numpy as onp
 from mxnet import autograd
@@ -17,9 +19,10 @@ class Entries:
     ``x``'s device, read from ``x``'s own index arrays.
 
     The iterator made those on the host, so reading them waits for no
-    computation.  What a backward pass needs is built here, or there by
-    asynchronous operators only: a backward pass that waits for the device
-    can deadlock MXNet's engine.
+    computation.  What a backward pass needs is built here, before it; the
+    backward pass itself only pushes operators and copies arrays that are
+    ready: one that waits for pending computation can deadlock MXNet's
+    engine.
     """
 
     CHUNK = 2048        # entries per decoder chunk (its rows fit in cache)
@@ -32,14 +35,24 @@ class Entries:
         self.nnz = len(self.cols_np)
         self.rows_np = onp.repeat(onp.arange(x.shape[0]),
                                   onp.diff(self.indptr))
-        self.chunks = self._chunks()
+        self._x_t = None
+
+    # Built on first use: the loss needs the rows only, the decoder the rest.
+    @functools.cached_property
+    def rows(self):
+        return self.array(self.rows_np)
+
+    @functools.cached_property
+    def cols(self):
+        return self.array(self.cols_np)
+
+    @functools.cached_property
+    def chunk_rows(self):
+        """Each entry's row within its decoder chunk."""
         starts = onp.repeat([r for r, _ in self.chunks],
                             [self.indptr[e] - self.indptr[r]
                              for r, e in self.chunks])
-        self.rows, self.cols, self.chunk_rows = [self.array(a) for a in (
-            self.rows_np, self.cols_np, self.rows_np - starts)]
-        self.col_row = mx.nd.stack(self.cols, self.rows)     # (2, nnz)
-        self._x_t = None
+        return self.array(self.rows_np - starts)
 
     def x_t(self):
         """``x.T``, CSR (n, B), made from the host arrays (call it before
@@ -59,7 +72,8 @@ class Entries:
     def array(self, a, dtype='int64'):
         return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
 
-    def _chunks(self):
+    @functools.cached_property
+    def chunks(self):
         """Row ranges ``(start, end)`` with at most ``CHUNK`` entries (or
         one longer row) and ``CHUNK_ROWS`` rows, covering every entry."""
         ptr, num_rows, out, start = self.indptr, self.shape[0], [], 0
@@ -75,21 +89,16 @@ class Entries:
 
     def by_col(self, values):
         """CSR (n, B), the transpose, holding ``values`` (nnz, in row
-        order) at the entries.
-
-        After ``x_t()``: the values in column order, with ``x.T``'s index
-        arrays (the copy into the CSR waits only for that ``take``, whose
-        input is ready).  Before it: through a dense (n, B) scatter, by
-        asynchronous operators only; slower (0.06-0.1 s a step at ML-20M's
-        shape against a few milliseconds).
-        """
-        if self._x_t is not None:
-            order, indices, indptr = self._t_pattern
-            return mx.nd.sparse.csr_matrix(
-                (mx.nd.take(values, order), indices, indptr),
-                shape=self.shape[::-1], ctx=self.ctx)
-        dense = mx.nd.scatter_nd(values, self.col_row, self.shape[::-1])
-        return mx.nd.sparse.cast_storage(dense, 'csr')
+        order) at the entries: the values in column order with ``x.T``'s
+        index arrays (call ``x_t()`` before the backward pass).  The copy
+        into the CSR waits only for that ``take``, whose input is ready; a
+        dense (n, B) scatter cost 0.06-0.1 s a step at ML-20M's shape."""
+        if self._x_t is None:
+            raise RuntimeError('Entries.by_col needs x_t() first')
+        order, indices, indptr = self._t_pattern
+        return mx.nd.sparse.csr_matrix(
+            (mx.nd.take(values, order), indices, indptr),
+            shape=self.shape[::-1], ctx=self.ctx)
 
     def segments(self):
         """CSR (B, nnz) of ones: row ``i`` sums row ``i``'s entries."""

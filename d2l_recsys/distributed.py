@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import mxnet as mx
 
 from .config import KVSTORES
-from .data.iterators import ArrayIter, ShardOrder
 from .io import write_text
 
 
@@ -130,22 +129,3 @@ def connect(kind='device'):
     kv = mx.kv.create(kind)
     return Cluster(kv, kind, kv.rank, kv.num_workers,
                    int(os.environ.get('DMLC_NUM_SERVER', '1')))
-
-
-class ShardIter(ArrayIter):
-    """``ArrayIter`` over one worker's share of each epoch
-    (``data.ShardOrder``: the same permutation on every worker from the
-    shared seed, cut into disjoint equal parts, equal numbers of steps).
-
-    Args:
-        *arrays: aligned arrays (numpy), as for ``ArrayIter``.
-        batch_size: examples per worker and step.
-        rank, num_workers: this worker and the job's size.
-        seed: the shared seed.
-    """
-
-    def __init__(self, *arrays, batch_size, rank, num_workers, seed=0):
-        if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
-            raise ValueError('ShardIter needs arrays of equal length')
-        super().__init__(*arrays, order=ShardOrder(
-            len(arrays[0]), batch_size, rank, num_workers, seed))

@@ -456,17 +456,18 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
         options and the three commands (GMF, MLP, NeuMF) that reproduce it.
     """
     from .tuning import command_line
+    chosen = {name: _tuned_options(boards[f'{name}_ncf'])
+              for name in ('gmf', 'mlp')}
     dirs, commands = {}, []
-    for name in ('gmf', 'mlp'):
-        opts = _tuned_options(boards[f'{name}_ncf'])
+    for name, opts in chosen.items():
         if epochs:
-            opts['epochs'] = epochs
+            opts = dict(opts, epochs=epochs)
         dirs[name] = os.path.join(tmp, f'tuned-{name}-{seed}')
         run_ranking(data_dir=data_dir, seed=seed, out=dirs[name],
                     verbose=False, **opts)
         commands.append(command_line('neumf', dict(
             opts, data_dir=data_dir, out=name[0].upper())))
-    gmf, mlp = (_tuned_options(boards[f'{n}_ncf']) for n in ('gmf', 'mlp'))
+    gmf, mlp = chosen['gmf'], chosen['mlp']
     options = dict(model='neumf', protocol='ncf', validation=True,
                    early_stop=3, epochs=epochs or 20,
                    num_factors=gmf['num_factors'],

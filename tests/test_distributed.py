@@ -11,8 +11,8 @@ import numpy as onp
 import pytest
 
 from d2l_recsys import launch as L
-from d2l_recsys.distributed import ShardIter, connect
-from d2l_recsys.data import NegativeSamplingIter
+from d2l_recsys.distributed import connect
+from d2l_recsys.data import ArrayIter, NegativeSamplingIter, ShardOrder
 from d2l_recsys.experiments import run_mf, run_ranking
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,8 +22,9 @@ NEUMF = os.path.join(ROOT, 'scripts', 'train_neumf.py')
 
 def test_shards_are_disjoint_cover_the_epoch_and_reshuffle():
     n, batch, workers = 103, 5, 3
-    iters = [ShardIter(onp.arange(n), batch_size=batch, rank=r,
-                       num_workers=workers, seed=7) for r in range(workers)]
+    iters = [ArrayIter(onp.arange(n), order=ShardOrder(n, batch, r, workers,
+                                                       seed=7))
+             for r in range(workers)]
     epochs = [[onp.concatenate([b.asnumpy() for b in it]) for it in iters]
               for _ in range(2)]
     for parts in epochs:

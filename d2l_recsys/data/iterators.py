@@ -117,11 +117,13 @@ class ShardOrder(BatchOrder):
     disjoint, together they cover the epoch, and every worker does the same
     number of steps (a ``dist_sync`` push waits for all workers).  The fewer
     than ``num_workers * batch_size`` examples left over change every epoch.
+    ``stream`` tells apart the permutations of two orders with one seed.
     """
 
-    def __init__(self, num_examples, batch_size, rank, num_workers, seed=0):
+    def __init__(self, num_examples, batch_size, rank, num_workers, seed=0,
+                 stream=4):
         super().__init__(num_examples, batch_size, shuffle=True,
-                         last_batch='discard', seed=[seed or 0, 4])
+                         last_batch='discard', seed=[seed or 0, stream])
         self.rank, self.num_workers = rank, num_workers
         self.steps = num_examples // (batch_size * num_workers)
         if self.steps == 0:
@@ -446,30 +448,25 @@ class NegativeSamplingIter:
         self.seen = SeenItems(self.users, self.items, num_users, num_items)
         self.num_negatives, self.pairwise = num_negatives, pairwise
         self.batch_size = batch_size
-        self.rank, self.num_workers = rank, num_workers
-        if num_workers:
-            self._shared = onp.random.default_rng([seed or 0, 5])
+        self.num_workers = num_workers
+        if num_workers:     # this worker's share of positives, one by one
+            self._shard = ShardOrder(len(self.users), 1, rank, num_workers,
+                                     seed, stream=5)
             self._rng = onp.random.default_rng([seed or 0, 6, rank])
         else:
             self._rng = onp.random.default_rng(seed)
 
-    def _share(self):
-        """This worker's number of positives per epoch."""
-        return len(self.users) // self.num_workers
-
     def __len__(self):
         per_positive = self.num_negatives + (not self.pairwise)
         if self.num_workers:
-            return self._share() * per_positive // self.batch_size
+            return len(self._shard) * per_positive // self.batch_size
         return -(-len(self.users) * per_positive // self.batch_size)
 
     def _positives(self):
         """The epoch's positives of this worker: ``(users, items)``."""
         if not self.num_workers:
             return self.users, self.items
-        m = self._share()
-        mine = self._shared.permutation(len(self.users))[
-            self.rank * m:(self.rank + 1) * m]
+        mine, _ = self._shard.epoch()
         return self.users[mine], self.items[mine]
 
     def __iter__(self):

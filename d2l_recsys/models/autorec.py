@@ -68,6 +68,7 @@ class _DecodeAt(autograd.Function):
         # would deadlock (and be wrong), so keep this step's ``w``.
         if self.training:
             self.save_for_backward(h, w.copy())
+            self.entries.x_t()      # the backward pass's index arrays
         e = self.entries
         if not e.nnz:
             return np.zeros((0,), ctx=e.ctx)
