@@ -24,6 +24,6 @@ setup(
         'test': ['pytest', 'nbclient', 'nbformat', 'ipykernel'],
         # scripts/serve.py (FastAPI on uvicorn; pydantic 2), its tests and
         # bench/bench_serve.py (httpx).
-        'serve': ['fastapi>=0.100', 'uvicorn>=0.30', 'httpx>=0.23'],
+        'serve': ['fastapi>=0.100', 'uvicorn>=0.30', 'httpx>=0.23', 'fastapi-offline>=1.6'],
     },
 )

@@ -2,6 +2,9 @@
 may not be redistributed) and the real folder when D2L_RECSYS_DATA names it.
 """
 import os
+import queue
+import threading
+import time
 
 import numpy as onp
 import pytest
@@ -118,3 +121,47 @@ def checker_dir(tmp_path_factory):
         for i in range(1, 61):
             f.write(f'{i}|Movie {i} (1990)|01-Jan-1990||http://x|0\n')
     return str(folder)
+
+
+class LineReader:
+    """The lines of a child's text pipe, read by a daemon thread, so that a
+    test waits for the next one with a deadline instead of hanging on a
+    child that prints nothing and never exits."""
+
+    def __init__(self, pipe):
+        self._lines = queue.Queue()
+        threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
+
+    def _pump(self, pipe):
+        for line in pipe:
+            self._lines.put(line)
+        self._lines.put('')             # end of file
+
+    def readline(self, deadline):
+        """The next line ('' at end of file), or None once
+        ``time.monotonic()`` passes ``deadline``."""
+        try:
+            return self._lines.get(
+                timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+
+    def wait_for(self, predicate, seconds):
+        """The first line for which ``predicate`` holds, or None at end of
+        file or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            line = self.readline(deadline)
+            if not line or predicate(line):
+                return line or None
+
+    def rest(self, seconds):
+        """Every remaining line until end of file; AssertionError if it
+        has not come within ``seconds``."""
+        deadline, lines = time.monotonic() + seconds, []
+        while True:
+            line = self.readline(deadline)
+            assert line is not None, f'no end of output in {seconds} s'
+            if not line:
+                return ''.join(lines)
+            lines.append(line)

@@ -6,6 +6,7 @@ import glob
 import io
 import json
 import os
+import re
 import runpy
 import signal
 import socket
@@ -17,9 +18,10 @@ import urllib.request
 
 import numpy as onp
 import pytest
-from conftest import alive
+from conftest import LineReader, alive
 from mxnet import np
 
+import d2l_recsys
 from d2l_recsys import data as D
 from d2l_recsys.experiments import run_autorec, run_mf, run_ranking
 from d2l_recsys.io import load_model
@@ -387,13 +389,9 @@ def test_service(runs, tmp_path):
         stdout=subprocess.PIPE, stderr=log, text=True)
     workers = []
     try:
-        line = ''
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()
-            if line.startswith('serving'):
-                break
-        assert line.strip() == f'serving {url}', \
+        line = LineReader(proc.stdout).wait_for(
+            lambda line: line.startswith('serving'), 90)
+        assert line == f'serving {url}\n', \
             (tmp_path / 'serve.log').read_text()
         workers = children(proc.pid)
         status, body = post(url + '/recommend', '{"user": 3, "k": 10}')
@@ -412,11 +410,24 @@ def test_service(runs, tmp_path):
         status, body = post(url + '/recommend',
                             '{"user": 999, "cold_start": "popular"}')
         assert status == 200 and body['cold_start']
-        status, body = post(url + '/predict', '{"pairs": [[3, 5], [999, 1]]}')
-        assert status == 200 and body['unknown'] == 1
-        assert body['predictions'][1] is None
+        pred = load_predictor(runs['mf'])
+        users = [3, 999, 1, 7, 40, 3]
+        items = [5, 1, 2, 60, 7, 999]
+        status, body = post(url + '/predict', json.dumps(
+            {'pairs': [list(p) for p in zip(users, items)]}))
+        want, unknown = pred.predict(users, items)
+        assert status == 200 and body['unknown'] == unknown >= 2
+        got = onp.array([onp.nan if p is None else p
+                         for p in body['predictions']])
+        assert onp.isnan(got[[1, 5]]).all()
+        onp.testing.assert_allclose(got, want, rtol=1e-6)   # NaNs aligned
         with DIRECT.open(url + '/health', timeout=10) as r:
-            assert json.loads(r.read())['status'] == 'ok'
+            health = json.loads(r.read())
+        assert health.pop('pid') in workers
+        assert health == {'status': 'ok', 'model': 'MF',
+                          'users': int(pred.known_users.sum()),
+                          'items': pred.num_items,
+                          'version': d2l_recsys.__version__}
         assert post(url + '/recommend', '{"user": 5, "k": 3}')[0] == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -431,3 +442,128 @@ def test_service(runs, tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture
+def client(runs):
+    """A test client of the service over the MF run."""
+    for module in ('fastapi', 'fastapi_offline', 'httpx'):
+        pytest.importorskip(module, reason='the serve extra is not installed')
+    from fastapi.testclient import TestClient
+
+    from d2l_recsys.serving.app import create_app
+    with TestClient(create_app(load_predictor(runs['mf']))) as c:
+        yield c
+
+
+@pytest.mark.parametrize('page, assets', [
+    ('/docs', {'swagger-ui-bundle.js': 'javascript',
+               'swagger-ui.css': 'text/css', 'favicon.png': 'image/png'}),
+    ('/redoc', {'redoc.standalone.js': 'javascript',
+                'favicon.png': 'image/png'})])
+def test_docs_pages_need_no_network(client, page, assets):
+    html = client.get(page)
+    assert html.status_code == 200 and 'text/html' in \
+        html.headers['content-type']
+    assert 'http' not in html.text           # no CDN, no web fonts
+    urls = re.findall(r'(?:src|href|spec-url)="([^"]*)"', html.text)
+    urls += re.findall(r"url: '([^']*)'", html.text)
+    assert urls and all(u.startswith('/') and not u.startswith('//')
+                        for u in urls), urls
+    assert '/openapi.json' in urls
+    assert sorted(u.rsplit('/', 1)[1] for u in urls
+                  if u != '/openapi.json') == sorted(assets)
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 200, url
+        name = url.rsplit('/', 1)[1]
+        if name in assets:
+            assert assets[name] in r.headers['content-type'], url
+            assert len(r.content) > 1000, url
+    script = [u for u in urls if u.endswith('.js')][0]
+    assert ('SwaggerUIBundle' if page == '/docs' else 'Redoc') in \
+        client.get(script).text
+
+
+def test_openapi_documents_models_and_errors(client):
+    spec = client.get('/openapi.json').json()
+    assert spec['info']['version'] == d2l_recsys.__version__
+    paths = spec['paths']
+    assert set(paths) == {'/health', '/recommend', '/predict'}
+
+    def ref(response):
+        return response['content']['application/json']['schema']['$ref'] \
+            .rsplit('/', 1)[1]
+    wanted = {('/health', 'get'): {'200': 'Health'},
+              ('/recommend', 'post'): {'200': 'Recommendations',
+                                       '400': 'Error', '404': 'Error',
+                                       '422': 'InvalidRequest'},
+              ('/predict', 'post'): {'200': 'Predictions', '400': 'Error',
+                                     '422': 'InvalidRequest'}}
+    for (path, method), responses in wanted.items():
+        got = paths[path][method]['responses']
+        assert {code: ref(r) for code, r in got.items()} == responses
+    schemas = spec['components']['schemas']
+    assert schemas['Error']['properties'] == {
+        'detail': {'title': 'Detail', 'type': 'string'}}
+    assert set(schemas['Health']['properties']) == {
+        'status', 'pid', 'model', 'users', 'items', 'version'}
+    user = schemas['RecommendRequest']['properties']['user']['anyOf']
+    assert {s['type'] for s in user} == {'integer', 'string'}
+    assert [s['maxLength'] for s in user if s['type'] == 'string'] == [200]
+    # the documented 422 body is the one the service sends
+    answer = client.post('/recommend', json={'user': []}).json()
+    assert set(answer) == {'detail'} and \
+        set(answer['detail'][0]) == set(schemas['FieldError']['properties'])
+
+
+class StringIds:
+    """A stand-in predictor whose ids are strings, as users' own data may
+    have them: the service must pass them through untouched."""
+    model, num_items = 'Stub', 20
+    user_ids = onp.array(['alice', 'bob'])
+    known_users = onp.array([True, True])
+
+    def knows_user(self, user):
+        return user in self.user_ids
+
+    def user_index(self, user):
+        if not self.knows_user(user):
+            raise ValueError(f'unknown user {user}')
+        return list(self.user_ids).index(user)
+
+    def recommend(self, user, k=10, cold_start=None):
+        items = ['m9', 'm1', 'm5'] if self.knows_user(user) else ['m1']
+        return [dict(rank=r + 1, item=i, title=f'Film {i}', score=3.0 - r)
+                for r, i in enumerate(items[:k])]
+
+    def predict(self, users, items):
+        out = onp.array([len(u + i) if u in self.user_ids else onp.nan
+                         for u, i in zip(users, items)], dtype=float)
+        return out, int(onp.isnan(out).sum())
+
+
+def test_ids_may_be_strings():
+    for module in ('fastapi', 'fastapi_offline', 'httpx'):
+        pytest.importorskip(module, reason='the serve extra is not installed')
+    from fastapi.testclient import TestClient
+
+    from d2l_recsys.serving.app import create_app
+    with TestClient(create_app(StringIds())) as c:
+        r = c.post('/recommend', json={'user': 'bob', 'k': 2})
+        assert r.status_code == 200 and r.json() == {
+            'user': 'bob', 'cold_start': False,
+            'items': [{'item': 'm9', 'title': 'Film m9', 'score': 3.0},
+                      {'item': 'm1', 'title': 'Film m1', 'score': 2.0}]}
+        assert c.post('/recommend', json={'user': 'eve'}).status_code == 404
+        r = c.post('/recommend', json={'user': 'eve',
+                                       'cold_start': 'popular'})
+        assert r.json()['user'] == 'eve' and r.json()['cold_start']
+        r = c.post('/predict', json={'pairs': [['alice', 'm12'],
+                                               ['eve', 'm1']]})
+        assert r.json() == {'predictions': [8.0, None], 'unknown': 1}
+        for bad in ('', 'x' * 201, 1.5, True, None):
+            assert c.post('/recommend', json={'user': bad}).status_code \
+                == 422, bad
+        assert c.post('/recommend', json={'user': 'x' * 200}) \
+            .status_code == 404

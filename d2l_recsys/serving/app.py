@@ -1,19 +1,25 @@
 """The HTTP service: a FastAPI app over one ``Predictor``.
 
-Endpoints (JSON; ids are MovieLens ids):
+Endpoints (JSON; a user or item id is an integer or a string of 1 to 200
+characters, as the model's data has it; ids come back as given or stored):
 
 * ``GET /health`` -> ``{"status": "ok", "pid", "model", "users",
-  "items"}`` (``pid``: the worker process that answered).
+  "items", "version"}`` (``pid``: the worker process that answered;
+  ``version``: d2l_recsys's).
 * ``POST /recommend`` ``{"user": 196, "k": 10}`` (optional ``"cold_start":
   "popular"``) -> ``{"user", "cold_start", "items": [{"item", "title",
   "score"}, ...]}``, best first, without the movies the user has rated.
 * ``POST /predict`` ``{"pairs": [[196, 242], ...]}`` -> ``{"predictions":
   [float or null, ...], "unknown": n}`` (null: unknown user or movie).
+* ``GET /docs`` (Swagger UI) and ``GET /redoc`` over ``/openapi.json``,
+  their scripts and styles served from ``/static/docs`` (the package
+  ``fastapi-offline`` ships them): the pages work without a network.
 
 Bad requests get a 4xx answer with a message and the service carries on:
 422 for malformed JSON or a missing/mistyped field (pydantic's message
 without the echoed input, which may not even be JSON: 1e400), 400 for
-``k`` beyond the catalogue, 404 for an unknown user without cold start.
+``k`` beyond the catalogue or an id the model's data cannot hold, 404 for
+an unknown user without cold start.
 
 Concurrency: MXNet Gluon blocks are not thread-safe, and MXNet's numpy mode
 is set per thread.  Each process therefore runs every model call on one
@@ -29,25 +35,35 @@ import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Annotated, List, Literal, Optional, Tuple
+from pathlib import Path
+from typing import Annotated, List, Literal, Optional, Tuple, Union
 
-from fastapi import FastAPI, HTTPException
+import fastapi_offline
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from .. import __version__
 from .predictor import load_predictor
 from .scorers import ensure_np_mode
 
 MODEL_DIR_ENV = 'D2L_RECSYS_SERVE_MODEL_DIR'
 DATA_DIR_ENV = 'D2L_RECSYS_SERVE_DATA_DIR'
 MAX_PAIRS = 100_000
-Id = Annotated[StrictInt, Field(ge=-2 ** 63, lt=2 ** 63)]
+# swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / 'static'
+DOCS_ASSETS_URL = '/static/docs'
+Id = Union[Annotated[StrictInt, Field(ge=-2 ** 63, lt=2 ** 63)],
+           Annotated[StrictStr, Field(min_length=1, max_length=200)]]
 
 
 class RecommendRequest(BaseModel):
     """Body of ``POST /recommend``."""
-    model_config = ConfigDict(extra='forbid')
+    model_config = ConfigDict(extra='forbid', json_schema_extra={
+        'examples': [{'user': 196, 'k': 10}]})
     user: Id
     k: StrictInt = Field(10, ge=1)
     cold_start: Optional[Literal['popular']] = None
@@ -55,9 +71,64 @@ class RecommendRequest(BaseModel):
 
 class PredictRequest(BaseModel):
     """Body of ``POST /predict``: at most ``MAX_PAIRS`` ``[user, item]``."""
-    model_config = ConfigDict(extra='forbid')
+    model_config = ConfigDict(extra='forbid', json_schema_extra={
+        'examples': [{'pairs': [[196, 242], [186, 302]]}]})
     pairs: List[Tuple[Id, Id]] = Field(
         ..., min_length=1, max_length=MAX_PAIRS)
+
+
+class Health(BaseModel):
+    """Answer of ``GET /health``."""
+    status: Literal['ok']
+    pid: int = Field(description='the worker process that answered')
+    model: str = Field(description="the model's class name")
+    users: int = Field(description='users with training interactions')
+    items: int = Field(description='movies in the catalogue')
+    version: str = Field(description="d2l_recsys's version")
+
+
+class Recommendation(BaseModel):
+    """One recommended movie."""
+    item: Union[int, str]
+    title: str
+    score: float
+
+
+class Recommendations(BaseModel):
+    """Answer of ``POST /recommend``, best first."""
+    user: Union[int, str] = Field(description='as the request gave it')
+    cold_start: bool = Field(description='an unknown user got popular '
+                             'movies')
+    items: List[Recommendation]
+
+
+class Predictions(BaseModel):
+    """Answer of ``POST /predict``, one prediction per pair."""
+    predictions: List[Optional[float]] = Field(
+        description='null where the user or the movie is unknown')
+    unknown: int = Field(description='pairs with an unknown side')
+
+
+class Error(BaseModel):
+    """A 400 or 404 answer."""
+    detail: str
+
+
+class FieldError(BaseModel):
+    """What is wrong with one part of a request."""
+    loc: List[Union[int, str]]
+    msg: str
+    type: str
+
+
+class InvalidRequest(BaseModel):
+    """A 422 answer: the body is not JSON or does not fit the model."""
+    detail: List[FieldError]
+
+
+INVALID = {422: {'model': InvalidRequest,
+                 'description': 'malformed JSON or a missing, mistyped or '
+                                'out-of-range field'}}
 
 
 def create_app(predictor=None, model_dir=None, data_dir=None):
@@ -81,7 +152,7 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
         predictor = load_predictor(
             model_dir, data_dir or os.environ.get(DATA_DIR_ENV) or None)
     # Warm up before the first request: hybridized graphs, AutoRec's cache.
-    predictor.recommend(int(predictor.user_ids[predictor.known_users][0]), 1)
+    predictor.recommend(predictor.user_ids[predictor.known_users][0], 1)
     inference = ThreadPoolExecutor(max_workers=1,
                                    thread_name_prefix='inference',
                                    initializer=ensure_np_mode)
@@ -91,9 +162,12 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
         yield
         inference.shutdown(wait=True)
 
-    app = FastAPI(title='d2l_recsys', lifespan=lifespan,
-                  description=__doc__.split('\n\n')[0])
+    app = FastAPI(title='d2l_recsys', version=__version__, lifespan=lifespan,
+                  description=__doc__.split('\n\n')[0], docs_url=None,
+                  redoc_url=None)
     app.state.predictor = predictor
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS),
+              name='docs-assets')
 
     async def infer(fn, *args):
         """Run ``fn(*args)`` on the inference thread."""
@@ -108,18 +182,44 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
             {'loc': list(e['loc']), 'msg': e['msg'], 'type': e['type']}
             for e in exc.errors()]})
 
-    @app.get('/health')
-    async def health():
-        return {'status': 'ok', 'pid': os.getpid(), 'model': predictor.model,
-                'users': int(predictor.known_users.sum()),
-                'items': predictor.num_items}
+    @app.get('/docs', include_in_schema=False)
+    async def swagger_ui(request: Request):
+        root = request.scope.get('root_path', '') + DOCS_ASSETS_URL
+        return get_swagger_ui_html(
+            openapi_url=request.scope.get('root_path', '') + app.openapi_url,
+            title=f'{app.title} {app.version}',
+            swagger_js_url=f'{root}/swagger-ui-bundle.js',
+            swagger_css_url=f'{root}/swagger-ui.css',
+            swagger_favicon_url=f'{root}/favicon.png')
 
-    @app.post('/recommend')
+    @app.get('/redoc', include_in_schema=False)
+    async def redoc(request: Request):
+        root = request.scope.get('root_path', '') + DOCS_ASSETS_URL
+        return get_redoc_html(
+            openapi_url=request.scope.get('root_path', '') + app.openapi_url,
+            title=f'{app.title} {app.version}',
+            redoc_js_url=f'{root}/redoc.standalone.js',
+            redoc_favicon_url=f'{root}/favicon.png', with_google_fonts=False)
+
+    @app.get('/health', response_model=Health)
+    async def health():
+        return Health(status='ok', pid=os.getpid(), model=predictor.model,
+                      users=int(predictor.known_users.sum()),
+                      items=predictor.num_items, version=__version__)
+
+    @app.post('/recommend', response_model=Recommendations, responses={
+        400: {'model': Error, 'description': '``k`` beyond the catalogue, '
+              'or a user id the model\'s data cannot hold'},
+        404: {'model': Error, 'description': 'an unknown user without '
+              '``"cold_start": "popular"``'}, **INVALID})
     async def recommend(req: RecommendRequest):
         if req.k > predictor.num_items:
             raise HTTPException(400, f'k={req.k}: the catalogue has '
                                 f'{predictor.num_items} movies')
-        known = predictor.knows_user(req.user)
+        try:
+            known = predictor.knows_user(req.user)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
         if not known and req.cold_start is None:
             try:
                 predictor.user_index(req.user)
@@ -132,17 +232,20 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
                                req.cold_start)
         except ValueError as e:
             raise HTTPException(400, str(e)) from None
-        return JSONResponse({
-            'user': req.user, 'cold_start': not known,
-            'items': [{'item': r['item'], 'title': r['title'],
-                       'score': r['score']} for r in recs]})
+        return {'user': req.user, 'cold_start': not known,
+                'items': [{'item': r['item'], 'title': r['title'],
+                           'score': r['score']} for r in recs]}
 
-    @app.post('/predict')
+    @app.post('/predict', response_model=Predictions, responses={
+        400: {'model': Error, 'description': 'an id the model\'s data '
+              'cannot hold'}, **INVALID})
     async def predict(req: PredictRequest):
         users, items = zip(*req.pairs)
-        preds, unknown = await infer(predictor.predict, users, items)
-        return JSONResponse({
-            'predictions': [None if p != p else float(p) for p in preds],
-            'unknown': unknown})
+        try:
+            preds, unknown = await infer(predictor.predict, users, items)
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+        return {'predictions': [None if p != p else float(p) for p in preds],
+                'unknown': unknown}
 
     return app
