@@ -9,6 +9,7 @@ import time
 
 import numpy as onp
 import pytest
+from conftest import LineReader
 
 from d2l_recsys import launch as L
 from d2l_recsys.distributed import connect
@@ -85,19 +86,17 @@ def test_killed_worker_fails_the_job_and_leaves_no_output(ml_dir, tmp_path):
          '4', '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
     family = set()
+    output = LineReader(p.stdout)
     try:
-        deadline = time.time() + 120
-        worker = None
-        while not worker and time.time() < deadline:
-            line = p.stdout.readline()
-            if 'epoch' in line and line.startswith('[worker'):
-                worker = _worker_pids(p.pid)
+        started = output.wait_for(
+            lambda line: line.startswith('[worker') and 'epoch' in line, 120)
+        worker = _worker_pids(p.pid)
         family.update(_descendants(p.pid))
-        assert worker, 'the job never started training'
+        assert started and worker, 'the job never started training'
         os.kill(worker[0], signal.SIGKILL)
         start = time.time()
-        p.stdout.read()
-        p.wait(timeout=60)
+        output.rest(30)
+        p.wait(timeout=10)
         assert time.time() - start < 30
         assert p.returncode != 0
         assert not _descendants(p.pid)
@@ -192,3 +191,46 @@ def test_two_workers_train_neumf_like_one_worker(checker_dir, tmp_path):
     assert one['auc'] > 0.8                          # the data is learnable
     assert saved['auc'] == pytest.approx(one['auc'], abs=0.05)
     assert saved['hit_rate@5'] == pytest.approx(one['hit_rate@5'], abs=0.1)
+
+
+def test_two_workers_take_the_global_batch_step_with_sgd(checker_dir,
+                                                         tmp_path):
+    """2 workers x batch 64 take the steps of 1 worker x batch 128.
+
+    Adam is invariant to the scale of the gradient, so the tests above
+    would pass with a step normalised by the wrong batch size; plain SGD's
+    step is proportional to it.  In GMF's first epochs under BCE the loss
+    falls as the output bias moves toward the log-odds of the 1:4 positive
+    ratio: a smooth path, nearly the same whatever the batches hold, whose
+    speed is the learning rate.  Measured: the two workers' losses stay
+    within 0.007 of one worker's (seeds 0-2), while halving or doubling the
+    learning rate, what a factor-2 normalisation error amounts to, moves
+    them by 0.03 or more; the test checks both sides of ``TOL``.  Stepping
+    by the local batch instead of the global one fails it (by 0.034) while
+    the Adam tests above still pass.
+    """
+    TOL = 0.015
+    opts = dict(data_dir=checker_dir, devices='cpu', model='gmf',
+                loss='bce', optimizer='sgd', num_factors=8,
+                num_test_negatives=20, top_k=5, epochs=3)
+    out = tmp_path / 'dist'
+    argv = [f"--{k.replace('_', '-')}={v}" for k, v in opts.items()]
+    code = L.launch([sys.executable, NEUMF, '--kvstore', 'dist_sync',
+                     '--batch-size', '64', '--lr', '0.1', '--quiet',
+                     '--out', str(out)] + argv,
+                    num_workers=2, num_servers=1, timeout=240)
+    assert code == 0
+    saved = json.loads((out / 'metrics.json').read_text())
+    assert (saved['config']['optimizer'], saved['num_workers']) == ('sgd', 2)
+
+    def losses(history):
+        return onp.array([h['train_loss'] for h in history])
+
+    two = losses(saved['history'])
+    one, half, double = (
+        losses(run_ranking(batch_size=128, lr=lr, verbose=False,
+                           **opts)['history']) for lr in (0.1, 0.05, 0.2))
+    assert len(two) == len(one) == 3
+    assert abs(two - one).max() < TOL, (two, one)
+    for wrong in (half, double):              # the test can see a factor 2
+        assert abs(wrong - one).max() > 2 * TOL, (wrong, one)

@@ -1,3 +1,5 @@
+import ast
+import inspect
 import json
 import os
 import subprocess
@@ -9,6 +11,7 @@ from d2l_recsys.reproduction import _status
 from conftest import block_ratings, make_movielens, write_u_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATUSES = {'match', 'better', 'worse', 'no reference'}
 
 
 @pytest.mark.parametrize('row, mean, std, expected', [
@@ -21,6 +24,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ])
 def test_status_rules(row, mean, std, expected):
     assert _status(row, mean, std) == expected
+
+
+def test_statuses_are_all_listed():
+    """``STATUSES`` is every string ``_status`` can return, and the rules
+    above reach each of them."""
+    returns = [n.value for r in ast.walk(ast.parse(inspect.getsource(
+        _status))) if isinstance(r, ast.Return) for n in ast.walk(r)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert set(returns) == STATUSES
+    rules = test_status_rules.pytestmark[0].args[1]
+    assert {case[-1] for case in rules} == STATUSES
 
 
 def test_reproduce_quick_writes_report(tmp_path):
@@ -46,7 +60,8 @@ def test_reproduce_quick_writes_report(tmp_path):
     for row in report['rows']:
         main = row['metrics'][row['metric']]
         assert len(main['values']) == 2
-        assert row['status'] in ('match', 'better', 'worse', 'no reference')
+        assert row['status'] in STATUSES
+        assert row['status'] == _status(row, main['mean'], main['std'])
     md = (out / 'REPRODUCTION.md').read_text()
     assert 'QUICK MODE' in md and '| MF, book settings' in md
     assert (out / 'reproduction.html').is_file()
