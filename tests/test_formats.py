@@ -12,6 +12,7 @@ import pytest
 
 import d2l_recsys as rs
 from d2l_recsys.data import formats as F
+from d2l_recsys.data import locate as L
 from d2l_recsys.data import synthetic as S
 
 LIKES = list(S.SHAPES)
@@ -346,11 +347,11 @@ def test_download_checks_md5_where_no_sha1(tmp_path, monkeypatch):
         return path
     monkeypatch.setattr(d2l, 'download', fake_download)
     with pytest.raises(ValueError, match='MD5 .* does not match'):
-        F._download_with_d2l('ml-1m', cache_dir=str(tmp_path))
-    assert calls == [(F.DATA_HUB['ml-1m'][0], None)]
+        L._download_with_d2l('ml-1m', cache_dir=str(tmp_path))
+    assert calls == [(L.DATA_HUB['ml-1m'][0], None)]
     fake_md5 = hashlib.md5(b'not the real zip').hexdigest()
-    monkeypatch.setitem(F.DATA_MD5, 'ml-1m', fake_md5)
-    path = F._download_with_d2l('ml-1m', cache_dir=str(tmp_path))
+    monkeypatch.setitem(L.DATA_MD5, 'ml-1m', fake_md5)
+    path = L._download_with_d2l('ml-1m', cache_dir=str(tmp_path))
     assert path == str(tmp_path / 'ml-1m.zip') and len(calls) == 1  # cached
 
 
@@ -377,6 +378,27 @@ def test_densify_same_result_for_small_and_huge_ids():
     assert a['user_id'].tolist() == [2, 1, 2, 3]
     assert b.attrs['user_ids'].tolist() == [3 * 10 ** 12, 7 * 10 ** 12,
                                             900 * 10 ** 12]
+
+
+
+def test_densify_string_ids():
+    import pandas as pd
+    train = pd.DataFrame({'user_id': ['zoe', 'al', 'zoe'],
+                          'item_id': ['b', 'a', 'c'], 'rating': [1, 2, 3]})
+    test = pd.DataFrame({'user_id': ['mo'], 'item_id': ['a'], 'rating': [4]})
+    (a, b), nu, ni = F.densify([train, test])
+    assert (nu, ni) == (3, 3)
+    assert a['user_id'].tolist() == [3, 1, 3] and b['user_id'].tolist() == [2]
+    assert a['item_id'].tolist() == [2, 1, 3]
+    assert a.attrs['user_ids'].tolist() == ['al', 'mo', 'zoe']   # sorted
+    assert b.attrs['item_ids'].tolist() == ['a', 'b', 'c']
+    assert a['rating'].tolist() == [1, 2, 3]
+    # ids of mixed types: numbers sort before strings, nothing is merged
+    mixed = pd.DataFrame({'user_id': onp.array([5, 'x', '5', 5], object),
+                          'item_id': [1, 1, 1, 2]})
+    (m,), nu, _ = F.densify([mixed])
+    assert nu == 3 and m['user_id'].tolist() == [1, 3, 2, 1]
+    assert m.attrs['user_ids'].tolist() == [5, '5', 'x']
 
 
 # --- the real ML-100K (when D2L_RECSYS_DATA names it) ------------------------
