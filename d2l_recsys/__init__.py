@@ -17,6 +17,7 @@ npx.set_np()  # the book's numpy interface, as every chapter begins
 from .data import (ArrayIter, NegativeSamplingIter, rating_iters,  # noqa
                    interaction_mask, interaction_matrix, load_data_ml100k,
                    read_data_ml100k, read_item_titles, read_ratings,
+                   read_table,
                    read_train_test, resolve_ratings_file, sample_negatives,
                    sample_test_negatives, split_and_load_ml100k,
                    split_data_ml100k)

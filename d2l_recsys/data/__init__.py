@@ -18,5 +18,6 @@ from .iterators import (ArrayIter, BatchOrder, ShardOrder,  # noqa: F401
                         split_and_load_ml100k)
 from .splits import (kfold_split, official_fold_files,  # noqa: F401
                      rating_split, split_data_ml100k, validation_split)
+from .tables import from_frame, parse_columns, read_table  # noqa: F401
 from .rows import (RatingRows, RowIter, autorec_iters,  # noqa: F401
                    choose_formulation)
