@@ -45,11 +45,11 @@ TUNED = {'OMP_NUM_THREADS': str(len(os.sched_getaffinity(0))),
 
 
 def synthetic(num_rows, width, nnz, test_ratio=0.1, seed=0):
-    """Train/test ``RatingRows`` with ``nnz`` ratings 1-5 in all, rows and
+    """Train/test ``Interactions`` with ``nnz`` ratings 1-5 in all, rows and
     columns drawn with log-normal popularity (a few rows and columns hold
     most ratings, as in MovieLens)."""
     import numpy as onp
-    from d2l_recsys.data.rows import RatingRows
+    from d2l_recsys.data import Interactions
     rng = onp.random.default_rng(seed)
     p_row, p_col = [w / w.sum() for w in (rng.lognormal(0, 1.5, num_rows),
                                           rng.lognormal(0, 1.2, width))]
@@ -62,8 +62,8 @@ def synthetic(num_rows, width, nnz, test_ratio=0.1, seed=0):
     keys = keys[rng.permutation(len(keys))[:nnz]]
     values = rng.integers(1, 6, nnz).astype(onp.float32)
     test = rng.random(nnz) < test_ratio
-    return [RatingRows.from_entries(keys[m] // width, keys[m] % width,
-                                    values[m], (num_rows, width))
+    return [Interactions.from_pairs(keys[m] // width, keys[m] % width,
+                                    values[m], num_rows, width)
             for m in (~test, test)]
 
 
@@ -79,8 +79,8 @@ def iterators(shape, formulation, data_dir):
     return (train.shape[1],
             RowIter(train, batch_size=256, shuffle=True,
                     last_batch='rollover', seed=0,
-                    sparse=formulation == 'sparse'),
-            RowIter(train, test, batch_size=1024, sparse=True))
+                    csr=formulation == 'sparse'),
+            RowIter(train, test, batch_size=1024, csr=True))
 
 
 def child(shape, formulation, data_dir, epochs, dense_steps):

@@ -35,7 +35,7 @@ from mxnet import autograd, gluon, init, np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import d2l_recsys as rs  # noqa: E402
-from d2l_recsys.data.iterators import SeenItems  # noqa: E402
+from d2l_recsys.data import Interactions  # noqa: E402
 from d2l_recsys.ranking import RankingEvaluator  # noqa: E402
 
 ML20M = dict(num_users=138_493, num_items=26_744, num_ratings=20_000_263)
@@ -182,7 +182,8 @@ def bench_ml20m(num_factors, protocols, chunk_users):
         negatives = None
         if protocol.startswith('ncf'):
             start = time.perf_counter()
-            seen = SeenItems(onp.r_[tu, su], onp.r_[ti, si], nu, ni)
+            seen = Interactions.from_pairs(onp.r_[tu, su], onp.r_[ti, si],
+                                           None, nu, ni)
             negatives = rs.sample_test_negatives(
                 seen, 99, onp.random.default_rng(0))
             del seen

@@ -266,10 +266,8 @@ def all_users_bench(args):
     U, I, N = ML20M['users'], ML20M['items'], ML20M['ratings']
     start = time.perf_counter()
     rng = onp.random.default_rng(0)
-    indptr = onp.r_[0, onp.cumsum(onp.bincount(rng.integers(0, U, N),
-                                               minlength=U))]
-    train = Interactions(indptr, rng.integers(0, I, N, dtype=onp.int32),
-                         onp.ones(N, onp.float32), I)
+    train = Interactions.from_pairs(rng.integers(0, U, N),
+                                    rng.integers(0, I, N), None, U, I)
     net = MF(30, U, I) if args.model == 'mf' else GMF(32, U, I)
     net.initialize(mx.init.Normal(0.1))
     pred = Predictor(net, type(net).__name__, {}, onp.arange(1, U + 1),

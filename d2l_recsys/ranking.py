@@ -24,7 +24,8 @@ from mxnet import np
 
 from . import metrics
 from .data import rating_arrays, rating_split
-from .data.iterators import SeenItems, sample_test_negatives
+from .data.interactions import Interactions
+from .data.iterators import sample_test_negatives
 from .devices import split_shards
 
 CHUNK_BYTES = 64 << 20
@@ -146,7 +147,8 @@ class RankingEvaluator:
 
     Users are scored ``chunk_users`` at a time and only per-user results
     are kept, so memory is bounded by the chunk and by the interactions
-    (kept as ``SeenItems``); the results equal those of one chunk exactly.
+    (kept as ``Interactions``); the results equal those of one chunk
+    exactly.
 
     Args:
         train_users, train_items: 0-based training interactions.
@@ -205,11 +207,12 @@ class RankingEvaluator:
         self.test_items = onp.asarray(test_items, dtype=onp.int64)
         self.test_negatives = None if test_negatives is None else \
             onp.asarray(test_negatives)
-        self.train = SeenItems(train_users, train_items, num_users, num_items)
-        self.test = SeenItems(self.test_users, self.test_items, num_users,
-                              num_items)
+        self.train = Interactions.from_pairs(train_users, train_items, None,
+                                             num_users, num_items)
+        self.test = Interactions.from_pairs(self.test_users, self.test_items,
+                                            None, num_users, num_items)
         # the users evaluated, ascending
-        self.users = onp.flatnonzero(self.test.counts() > 0)
+        self.users = onp.flatnonzero(self.test.row_counts() > 0)
         if eval_users is not None and eval_users < len(self.users):
             rng = onp.random.default_rng(seed)
             self.users = onp.sort(rng.choice(self.users, eval_users,
@@ -280,8 +283,8 @@ class RankingEvaluator:
             ranks = onp.zeros(len(self.test_users), dtype=onp.int64)
         book, full = [], []
         for users, scores in chunks:               # scores: (n, items)
-            relevant = self.test.dense(users)       # (n, items) booleans
-            unseen = ~self.train.dense(users)
+            relevant = self.test.mask(users)        # (n, items) booleans
+            unseen = ~self.train.mask(users)
             if self.protocol == 'ncf' and from_chunks:
                 p = self._chunk_pairs(users)
                 rows = onp.searchsorted(users, self.test_users[p])
@@ -439,8 +442,8 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
     su, si, _ = rating_arrays(test)
     negatives = None
     if protocol == 'ncf':
-        seen = SeenItems(onp.r_[tu, su], onp.r_[ti, si], num_users,
-                         num_items)
+        seen = Interactions.from_pairs(onp.r_[tu, su], onp.r_[ti, si], None,
+                                       num_users, num_items)
         negatives = sample_test_negatives(
             seen, num_test_negatives, onp.random.default_rng(seed or 0))
     evaluator = RankingEvaluator(

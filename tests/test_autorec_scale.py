@@ -1,5 +1,6 @@
-"""AutoRec at scale: the CSR rows of ``data.rows``, the observed-entries
-(sparse) formulation and its equivalence with the book's dense one."""
+"""AutoRec at scale: the CSR rows of ``data.rows`` (``Interactions``), the
+observed-entries (sparse) formulation and its equivalence with the book's
+dense one."""
 import math
 
 import mxnet as mx
@@ -8,7 +9,8 @@ import pytest
 from mxnet import autograd, gluon, init, np
 
 import d2l_recsys as rs
-from d2l_recsys.data import iterators, rows as R
+from d2l_recsys.data import interactions, rows as R
+from d2l_recsys.data.interactions import Interactions
 from d2l_recsys.data.iterators import ArrayIter, interaction_matrix
 from d2l_recsys.csr import is_csr
 from d2l_recsys.losses import ObservedL2Loss
@@ -24,7 +26,7 @@ def _matrix(shape=(13, 11), density=0.3, seed=0):
 
 def _rows(mat):
     r, c = onp.nonzero(mat)
-    return R.RatingRows.from_entries(r, c, mat[r, c], mat.shape)
+    return Interactions.from_pairs(r, c, mat[r, c], *mat.shape)
 
 
 def _csr(mat):
@@ -55,50 +57,51 @@ def _loss_and_grads(net, x, loss):
 
 
 # --------------------------------------------------------------------------
-# RatingRows and the row iterators
+# Interactions as AutoRec rows and the row iterators
 # --------------------------------------------------------------------------
 def test_rating_rows_match_the_dense_matrix(ml_dir):
     train, _, num_users, num_items = rs.data.rating_split(ml_dir, seed=0)
     for variant in ('item', 'user'):
-        rows = R.RatingRows.from_ratings(train, num_users, num_items, variant)
+        rows = Interactions.from_ratings(train, num_users, num_items,
+                                         variant)
         dense = interaction_matrix(train, num_users, num_items,
                                    transpose=variant == 'user')
-        onp.testing.assert_array_equal(rows.dense(), dense)
+        onp.testing.assert_array_equal(rows.dense_rows(), dense)
         assert rows.nnz == onp.count_nonzero(dense)
         pick = [5, 0, 5, 2]
-        onp.testing.assert_array_equal(rows.dense(pick), dense[pick])
+        onp.testing.assert_array_equal(rows.dense_rows(pick), dense[pick])
 
 
 def test_repeated_entry_keeps_its_last_value():
-    rows = R.RatingRows.from_entries([1, 0, 1], [2, 2, 2], [3, 4, 5], (2, 3))
-    onp.testing.assert_array_equal(rows.dense(), [[0, 0, 4], [0, 0, 5]])
+    rows = Interactions.from_pairs([1, 0, 1], [2, 2, 2], [3, 4, 5], 2, 3)
+    onp.testing.assert_array_equal(rows.dense_rows(), [[0, 0, 4], [0, 0, 5]])
 
 
 def test_bad_csr_arrays_are_refused():
     with pytest.raises(ValueError, match='CSR'):
-        R.RatingRows([0, 2], [0], [1.0], (1, 3))
+        Interactions([0, 2], [0], [1.0], (1, 3))
 
 
-@pytest.mark.parametrize('sparse', [False, True])
-def test_row_iter_gives_array_iter_batches(sparse):
+@pytest.mark.parametrize('csr', [False, True])
+def test_row_iter_gives_array_iter_batches(csr):
     mat = _matrix()
     old = ArrayIter(mat, batch_size=5, shuffle=True, last_batch='rollover',
                     seed=3)
     new = R.RowIter(_rows(mat), batch_size=5, shuffle=True,
-                    last_batch='rollover', seed=3, sparse=sparse)
+                    last_batch='rollover', seed=3, csr=csr)
     for _ in range(4):                        # rollover carries over epochs
         assert len(new) == len(old)
         got, want = list(new), list(old)
         assert len(got) == len(want)
         for a, b in zip(got, want):
-            assert is_csr(a) == sparse
+            assert is_csr(a) == csr
             onp.testing.assert_array_equal(_dense(a), b.asnumpy())
 
 
 def test_row_iter_pairs_in_order():
     mat, held = _matrix(seed=1), _matrix(seed=2)
     old = ArrayIter(mat, held, batch_size=4)
-    new = R.RowIter(_rows(mat), _rows(held), batch_size=4, sparse=True)
+    new = R.RowIter(_rows(mat), _rows(held), batch_size=4, csr=True)
     for (a, b), (c, d) in zip(new, old, strict=True):
         onp.testing.assert_array_equal(_dense(a), c.asnumpy())
         onp.testing.assert_array_equal(_dense(b), d.asnumpy())
@@ -124,7 +127,7 @@ def test_large_data_streams_the_same_batches(ml_dir, monkeypatch, variant):
     train, test, num_users, num_items = rs.data.rating_split(ml_dir, seed=0)
     args = (train, test, num_users, num_items, variant)
     smalls = [R.autorec_iters(*args, batch_size=16, seed=4) for _ in '12']
-    monkeypatch.setattr(iterators, 'DENSE_LIMIT', 0)   # no dense matrix
+    monkeypatch.setattr(interactions, 'DENSE_LIMIT', 0)  # no dense matrix
     for formulation, small in zip(('dense', 'sparse'), smalls):
         width, train_iter, test_iter = R.autorec_iters(
             train, test, num_users, num_items, variant, batch_size=16,
@@ -201,7 +204,7 @@ def test_evaluation_from_csr_equals_dense(ml_dir, monkeypatch):
     train, test, num_users, num_items = rs.data.rating_split(ml_dir, seed=0)
     net = _net(num_users)
     dense_iters = R.autorec_iters(train, test, num_users, num_items)
-    monkeypatch.setattr(iterators, 'DENSE_LIMIT', 0)
+    monkeypatch.setattr(interactions, 'DENSE_LIMIT', 0)
     csr_iters = R.autorec_iters(train, test, num_users, num_items)
     devices = [mx.cpu()]
     want = rs.evaluate_autorec(net, dense_iters[2], devices)

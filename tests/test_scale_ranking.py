@@ -10,7 +10,8 @@ from mxnet.gluon import nn
 
 import d2l_recsys as rs
 from d2l_recsys import metrics as M
-from d2l_recsys.data import iterators as it
+from d2l_recsys.data import interactions as inter, iterators as it
+from d2l_recsys.data.interactions import Interactions
 from d2l_recsys.models import neumf
 from d2l_recsys.ranking import (RankingEvaluator, block_scores,
                                 ranking_protocol, score_matrix, score_users)
@@ -25,24 +26,25 @@ def random_pairs(num_users, num_items, n, seed):
 
 @pytest.fixture(params=['dense', 'csr'])
 def layout(request, monkeypatch):
-    """Run a test with SeenItems' dense mask, then with its CSR keys only."""
+    """Run a test with the dense lookup mask of ``Interactions``, then with
+    its CSR keys only."""
     if request.param == 'csr':
-        monkeypatch.setattr(it, 'DENSE_LIMIT', 0)
+        monkeypatch.setattr(inter, 'DENSE_LIMIT', 0)
     return request.param
 
 
-# --- SeenItems and sampling --------------------------------------------------
-def test_seen_items_lookups_match_a_dense_mask(layout):
+# --- Interactions lookups and sampling ---------------------------------------
+def test_interactions_lookups_match_a_dense_mask(layout):
     users, items = random_pairs(9, 13, 60, seed=0)
     mask = rs.interaction_mask(users, items, 9, 13)
-    seen = it.SeenItems(users, items, 9, 13)
-    assert (seen._dense is None) == (layout == 'csr')
+    seen = Interactions.from_pairs(users, items, None, 9, 13)
+    assert (seen.dense_mask() is None) == (layout == 'csr')
     rng = onp.random.default_rng(1)
     qu, qi = rng.integers(0, 9, (40, 1)), rng.integers(0, 13, (40, 5))
     assert (seen.contains(qu, qi) == mask[qu, qi]).all()
-    assert (seen.counts() == mask.sum(axis=1)).all()
+    assert (seen.row_counts() == mask.sum(axis=1)).all()
     some = onp.array([7, 2, 2, 0])
-    assert (seen.dense(some) == mask[some]).all()
+    assert (seen.mask(some) == mask[some]).all()
     rows, got = seen.pairs(some)
     want_rows, want_items = onp.nonzero(mask[some])
     assert (rows == want_rows).all() and (got == want_items).all()
@@ -51,7 +53,7 @@ def test_seen_items_lookups_match_a_dense_mask(layout):
         ranks = onp.arange(len(unseen))
         assert (seen.nth_unseen(u, ranks) == unseen).all()
     with pytest.raises(ValueError, match='item ids'):
-        it.SeenItems([0], [13], 9, 13)
+        Interactions.from_pairs([0], [13], None, 9, 13)
 
 
 def old_test_negatives(mask, num, rng):
@@ -66,7 +68,7 @@ def test_test_negatives_distinct_unseen_and_as_drawn_before(layout):
     users, items = random_pairs(30, 50, 700, seed=2)
     mask = rs.interaction_mask(users, items, 30, 50)
     num = int((~mask).sum(axis=1).min())           # some users use them all
-    seen = it.SeenItems(users, items, 30, 50)
+    seen = Interactions.from_pairs(users, items, None, 30, 50)
     neg = rs.sample_test_negatives(seen, num, onp.random.default_rng(5))
     assert neg.shape == (30, num)
     for u in range(30):
@@ -82,7 +84,7 @@ def test_test_negatives_distinct_unseen_and_as_drawn_before(layout):
 def test_training_negatives_same_draws_for_both_layouts(layout):
     users, items = random_pairs(20, 30, 300, seed=3)
     mask = rs.interaction_mask(users, items, 20, 30)
-    seen = it.SeenItems(users, items, 20, 30)
+    seen = Interactions.from_pairs(users, items, None, 20, 30)
     picks = onp.random.default_rng(0).integers(0, 20, 500)
     got = rs.sample_negatives(picks, seen, 4, onp.random.default_rng(9))
     assert not mask[picks[:, None], got].any()

@@ -19,5 +19,6 @@ from .iterators import (ArrayIter, BatchOrder, ShardOrder,  # noqa: F401
 from .splits import (kfold_split, official_fold_files,  # noqa: F401
                      rating_split, split_data_ml100k, validation_split)
 from .tables import from_frame, parse_columns, read_table  # noqa: F401
-from .rows import (RatingRows, RowIter, autorec_iters,  # noqa: F401
+from .interactions import Interactions  # noqa: F401
+from .rows import (RowIter, autorec_iters,  # noqa: F401
                    choose_formulation)

@@ -1,18 +1,16 @@
 """Ratings DataFrames -> arrays and mini-batch iterators (explicit ratings,
-AutoRec rows, implicit feedback with negative sampling)."""
+implicit feedback with negative sampling; AutoRec's rows are in
+``rows``).
+
+Who interacted with what is an ``interactions.Interactions`` (CSR users x
+items): the negative samplers draw the items outside it."""
 import numpy as onp
 import pandas as pd
 from mxnet import np
 
 from .formats import read_data_ml100k
+from .interactions import Interactions, rating_arrays
 from .splits import split_data_ml100k
-
-
-def rating_arrays(data):
-    """(user index, item index, rating) as numpy, by position like d2l."""
-    cols = data.iloc[:, :3].to_numpy()
-    return cols[:, 0].astype(onp.int64) - 1, cols[:, 1].astype(onp.int64) - 1, \
-        cols[:, 2]
 
 
 def interaction_matrix(data, num_users, num_items, transpose=False):
@@ -218,129 +216,19 @@ def split_and_load_ml100k(split_mode='seq-aware', feedback='explicit',
 # --------------------------------------------------------------------------
 # Implicit feedback: interactions and negative sampling
 # --------------------------------------------------------------------------
-DENSE_LIMIT = 64 << 20
-"""Bytes up to which a users x items table may be held dense: the "seen"
-booleans here, AutoRec's float32 rating matrix in ``rows`` (ML-100K fits;
-ML-20M's 138,493 x 26,744 booleans are 3.7 GB and do not)."""
-
-
 def interaction_mask(users, items, num_users, num_items):
     """Boolean users x items matrix: True where a (user, item) pair occurs.
 
-    Dense by design: for small data and tests.  ``SeenItems`` answers the
+    Dense by design: for small data and tests.  ``Interactions`` answers the
     same questions in memory that grows with the interactions."""
     mask = onp.zeros((num_users, num_items), dtype=bool)
     mask[onp.asarray(users), onp.asarray(items)] = True
     return mask
 
 
-class SeenItems:
-    """The items each user has interacted with, as sorted CSR rows, with
-    vectorised lookups.
-
-    Each distinct pair is one sorted int64 key ``u * num_items + j``; user
-    ``u``'s keys are ``keys[indptr[u]:indptr[u + 1]]``.  Memory grows with
-    the interactions, not with users x items.  When users x items booleans
-    fit in ``DENSE_LIMIT`` bytes a dense mask is kept as well, because
-    indexing it is the fastest lookup; answers are the same either way.
-
-    Args:
-        users, items: 0-based ids of the interactions (repeats allowed).
-        num_users, num_items: sizes of the id spaces.
-
-    Raises:
-        ValueError: an id outside its space.
-    """
-
-    def __init__(self, users, items, num_users, num_items, _dense=None):
-        users = onp.asarray(users, dtype=onp.int64).ravel()
-        items = onp.asarray(items, dtype=onp.int64).ravel()
-        if len(users) != len(items):
-            raise ValueError(f'SeenItems: {len(users)} users but '
-                             f'{len(items)} items')
-        for name, ids, size in (('user', users, num_users),
-                                ('item', items, num_items)):
-            if len(ids) and (ids.min() < 0 or ids.max() >= size):
-                raise ValueError(f'SeenItems: {name} ids must lie in '
-                                 f'[0, {size}), got {ids.min()}..{ids.max()}')
-        self.num_users, self.num_items = num_users, num_items
-        self.keys = onp.unique(users * num_items + items)          # sorted
-        self.indptr = onp.searchsorted(
-            self.keys, onp.arange(num_users + 1, dtype=onp.int64) * num_items)
-        self._dense = _dense
-        if _dense is None and num_users * num_items <= DENSE_LIMIT:
-            self._dense = self.dense()
-
-    @classmethod
-    def from_mask(cls, mask):
-        """The pairs of a dense boolean users x items ``mask`` (kept for
-        lookups)."""
-        mask = onp.asarray(mask, dtype=bool)
-        return cls(*onp.nonzero(mask), *mask.shape, _dense=mask)
-
-    def counts(self):
-        """Distinct items per user, shape (num_users,)."""
-        return onp.diff(self.indptr)
-
-    def contains(self, users, items):
-        """Whether each user has seen each item; ``users`` and ``items``
-        broadcast against each other.  Large lookups are fastest with the
-        queries grouped by user (see ``sample_negatives``)."""
-        users, items = onp.broadcast_arrays(onp.asarray(users),
-                                            onp.asarray(items))
-        if self._dense is not None:
-            return self._dense[users, items]
-        keys = users.astype(onp.int64) * self.num_items + items
-        pos = onp.searchsorted(self.keys, keys)
-        found = onp.zeros(keys.shape, dtype=bool)
-        inside = pos < len(self.keys)
-        found[inside] = self.keys[pos[inside]] == keys[inside]
-        return found
-
-    def pairs(self, users):
-        """The interactions of the given users: ``(rows, items)`` where
-        ``rows`` indexes ``users``; rows ascend and items ascend per row."""
-        users = onp.asarray(users, dtype=onp.int64)
-        starts, stops = self.indptr[users], self.indptr[users + 1]
-        lengths = stops - starts
-        rows = onp.repeat(onp.arange(len(users)), lengths)
-        # position of every pair in ``keys``: its row's start plus its rank
-        first = onp.cumsum(lengths) - lengths
-        at = onp.arange(lengths.sum()) - onp.repeat(first - starts, lengths)
-        return rows, self.keys[at] - users[rows] * self.num_items
-
-    def dense(self, users=None):
-        """Boolean mask (len(users), num_items) of the given users (default
-        all of them, which the caller must know to be small)."""
-        users = onp.arange(self.num_users) if users is None else users
-        if self._dense is not None:
-            return self._dense[onp.asarray(users)]
-        rows, items = self.pairs(users)
-        mask = onp.zeros((len(users), self.num_items), dtype=bool)
-        mask[rows, items] = True
-        return mask
-
-    def nth_unseen(self, users, ranks):
-        """The ``ranks``-th (0-based) item each user has not seen, in item
-        order, without listing the unseen items: if user ``u`` has seen the
-        sorted items ``s_0 < s_1 < ...``, the ``r``-th unseen item is ``r``
-        plus the number of ``j`` with ``s_j - j <= r``.  ``users`` and
-        ``ranks`` broadcast; ranks must be below the user's unseen count."""
-        users, ranks = onp.broadcast_arrays(
-            onp.asarray(users, dtype=onp.int64),
-            onp.asarray(ranks, dtype=onp.int64))
-        counts = self.counts()
-        owner = onp.repeat(onp.arange(self.num_users), counts)
-        before = onp.arange(len(self.keys)) - self.indptr[owner]    # j
-        # s_j - j per row, made globally sorted by a per-user offset
-        stride = self.num_items + 1
-        gaps = owner * stride + (self.keys - owner * self.num_items) - before
-        below = onp.searchsorted(gaps, users * stride + ranks, side='right')
-        return ranks + below - self.indptr[users]
-
-
 def _as_seen(mask):
-    return mask if isinstance(mask, SeenItems) else SeenItems.from_mask(mask)
+    return mask if isinstance(mask, Interactions) else \
+        Interactions.from_mask(mask)
 
 
 def sample_negatives(users, mask, num, rng):
@@ -350,7 +238,8 @@ def sample_negatives(users, mask, num, rng):
 
     Args:
         users: user ids, shape (n,).
-        mask: a ``SeenItems``, or a dense boolean users x items matrix.
+        mask: an ``Interactions``, or a dense boolean users x items
+            matrix.
         num: negatives per entry.
         rng: a ``numpy.random.Generator``.
 
@@ -363,12 +252,12 @@ def sample_negatives(users, mask, num, rng):
     """
     seen = _as_seen(mask)
     users = onp.asarray(users, dtype=onp.int64)
-    full = seen.counts() >= seen.num_items
+    full = seen.row_counts() >= seen.num_items
     if full[users].any():
         raise ValueError(f'user {int(users[full[users]][0])} has interacted '
                          'with every item: no negative to sample')
     out = rng.integers(0, seen.num_items, (len(users), num))
-    if seen._dense is not None:
+    if seen.dense_mask() is not None:
         bad = seen.contains(users[:, None], out)
     else:
         # group the first, large lookup by user: its searches then stay in
@@ -392,11 +281,12 @@ def sample_test_negatives(mask, num, rng):
     The draws are those of ``rng.choice(unseen_items, num, replace=False)``
     user after user, so a generator gives the same negatives as it always
     has; only the positions are drawn per user (one C call each), and they
-    are mapped to items for all users at once (``SeenItems.nth_unseen``),
-    without listing any user's unseen items.
+    are mapped to items for all users at once
+    (``Interactions.nth_unseen``), without listing any user's unseen
+    items.
 
     Args:
-        mask: a ``SeenItems`` of every known interaction (training and
+        mask: an ``Interactions`` of every known interaction (training and
             test), or a dense boolean users x items matrix.
         num: negatives per user.
         rng: a ``numpy.random.Generator``.
@@ -408,7 +298,7 @@ def sample_test_negatives(mask, num, rng):
         ValueError: a user has fewer than ``num`` items without interaction.
     """
     seen = _as_seen(mask)
-    free = seen.num_items - seen.counts()
+    free = seen.num_items - seen.row_counts()
     short = onp.flatnonzero(free < num)
     if len(short):
         u = int(short[0])
@@ -445,7 +335,8 @@ class NegativeSamplingIter:
                  num_workers=None):
         self.users = onp.asarray(users, dtype=onp.int64)
         self.items = onp.asarray(items, dtype=onp.int64)
-        self.seen = SeenItems(self.users, self.items, num_users, num_items)
+        self.seen = Interactions.from_pairs(self.users, self.items, None,
+                                            num_users, num_items)
         self.num_negatives, self.pairwise = num_negatives, pairwise
         self.batch_size = batch_size
         self.num_workers = num_workers

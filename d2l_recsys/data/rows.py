@@ -2,9 +2,9 @@
 
 A row is an item's ratings (one column per user, the book's item-based
 AutoRec) or a user's (``variant='user'``).  The matrix is stored densely
-only when it is small (``iterators.DENSE_LIMIT``); otherwise it stays in CSR
-form (``RatingRows``: numpy ``indptr``/``indices``/``data``) and every
-batch is built on the fly, as dense rows or as an MXNet CSR matrix.
+only when it is small (``interactions.DENSE_LIMIT``); otherwise it stays an
+``Interactions`` (CSR) and every batch is built on the fly, as dense rows
+or as an MXNet CSR matrix.
 
 ``autorec_iters`` is what a run calls.  Its ``formulation`` decides what a
 training batch is:
@@ -22,84 +22,15 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np
 
-from . import iterators as _it
-from .iterators import (ArrayIter, BatchOrder, ShardOrder,
-                        interaction_matrix, rating_arrays)
+from . import interactions as _inter
+from .interactions import Interactions
+from .iterators import ArrayIter, BatchOrder, ShardOrder, interaction_matrix
 
 SPARSE_MAX_DENSITY = 0.02
 """``'auto'`` picks the sparse formulation below this fraction of observed
 entries (see ``choose_formulation``)."""
 
 FORMULATIONS = ('auto', 'dense', 'sparse')
-
-
-class RatingRows:
-    """A float32 rating matrix in CSR form, rows x width, with numpy arrays.
-
-    Attributes:
-        indptr: (num_rows + 1,) int64 row starts into ``indices``/``data``.
-        indices: (nnz,) int64 column of each stored entry, sorted per row.
-        data: (nnz,) float32 ratings.
-        shape: ``(num_rows, width)``.
-    """
-
-    def __init__(self, indptr, indices, data, shape):
-        self.indptr = onp.asarray(indptr, dtype=onp.int64)
-        self.indices = onp.asarray(indices, dtype=onp.int64)
-        self.data = onp.asarray(data, dtype=onp.float32)
-        self.shape = tuple(int(s) for s in shape)
-        if len(self.indptr) != self.shape[0] + 1 or \
-                not self.indptr[-1] == len(self.indices) == len(self.data):
-            raise ValueError('RatingRows: indptr, indices and data do not '
-                             f'describe a {self.shape} CSR matrix')
-
-    @classmethod
-    def from_entries(cls, rows, cols, values, shape):
-        """CSR of the entries ``(rows[k], cols[k]) = values[k]``; a repeated
-        position keeps its last value, as a dense assignment would."""
-        rows, cols = onp.asarray(rows), onp.asarray(cols)
-        values = onp.asarray(values, dtype=onp.float32)
-        order = onp.lexsort((cols, rows))   # stable: ties keep data order
-        rows, cols, values = rows[order], cols[order], values[order]
-        last = onp.ones(len(rows), dtype=bool)
-        last[:-1] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-        rows, cols, values = rows[last], cols[last], values[last]
-        counts = onp.bincount(rows, minlength=shape[0])
-        return cls(onp.r_[0, onp.cumsum(counts)], cols, values, shape)
-
-    @classmethod
-    def from_ratings(cls, data, num_users, num_items, variant='item'):
-        """The rating matrix of a ratings DataFrame: items x users for the
-        item-based AutoRec, users x items for ``variant='user'``."""
-        users, items, scores = rating_arrays(data)
-        if variant == 'user':
-            return cls.from_entries(users, items, scores,
-                                    (num_users, num_items))
-        return cls.from_entries(items, users, scores, (num_items, num_users))
-
-    @property
-    def nnz(self):
-        return len(self.data)
-
-    def select(self, rows):
-        """The CSR arrays ``(indptr, indices, data)`` of ``rows`` (in that
-        order), gathered in one vectorised pass."""
-        rows = onp.asarray(rows, dtype=onp.int64)
-        starts, counts = self.indptr[rows], onp.diff(self.indptr)[rows]
-        indptr = onp.r_[0, onp.cumsum(counts)]
-        # position of every selected entry: its row's start + rank in row
-        pos = onp.repeat(starts - indptr[:-1], counts) + \
-            onp.arange(indptr[-1])
-        return indptr, self.indices[pos], self.data[pos]
-
-    def dense(self, rows=None):
-        """The rows (all by default) as a dense float32 numpy matrix."""
-        rows = onp.arange(self.shape[0]) if rows is None else rows
-        indptr, indices, data = self.select(rows)
-        out = onp.zeros((len(indptr) - 1, self.shape[1]), dtype=onp.float32)
-        out[onp.repeat(onp.arange(len(out)), onp.diff(indptr)), indices] = \
-            data
-        return out
 
 
 def choose_formulation(num_rows, width, nnz, formulation='auto'):
@@ -138,20 +69,20 @@ def choose_formulation(num_rows, width, nnz, formulation='auto'):
 
 
 class RowIter:
-    """Mini-batches of rows of ``RatingRows`` matrices, ``ArrayIter``'s
+    """Mini-batches of rows of ``Interactions`` matrices, ``ArrayIter``'s
     order without a dense copy of the matrices.
 
     Rows are drawn by the same ``BatchOrder`` as ``ArrayIter(*dense
     matrices, ...)`` (same permutation from the same seed, same
     ``last_batch`` handling), and each batch is built when it is needed: a
-    dense ``(B, width)`` array, or with ``sparse=True`` an MXNet
+    dense ``(B, width)`` array, or with ``csr=True`` an MXNet
     ``CSRNDArray`` of the same rows.  The entries of a whole epoch are
     gathered in one vectorised pass.  One matrix yields arrays, several
     yield tuples.
     """
 
     def __init__(self, *matrices, batch_size=None, shuffle=False,
-                 last_batch='keep', seed=None, sparse=False, order=None):
+                 last_batch='keep', seed=None, csr=False, order=None):
         if not matrices or any(m.shape[0] != matrices[0].shape[0]
                                for m in matrices):
             raise ValueError('RowIter needs one or more matrices with the '
@@ -160,7 +91,7 @@ class RowIter:
             order = BatchOrder(matrices[0].shape[0], batch_size, shuffle,
                                last_batch, seed)
         self.order = order
-        self.matrices, self.sparse = matrices, sparse
+        self.matrices, self.csr = matrices, csr
         self.num_examples = matrices[0].shape[0]
 
     def __len__(self):
@@ -171,7 +102,7 @@ class RowIter:
         lo, hi = indptr[start], indptr[end]
         local = indptr[start:end + 1] - lo          # (B + 1,)
         shape = (end - start, self.matrices[0].shape[1])
-        if self.sparse:
+        if self.csr:
             return mx.nd.sparse.csr_matrix(
                 (data[lo:hi], indices[lo:hi], local), shape=shape)
         out = onp.zeros(shape, dtype=onp.float32)
@@ -189,11 +120,10 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
                   batch_size=256, seed=None, formulation='dense', shard=None):
     """AutoRec's iterators over rows of the rating matrix.
 
-    A small matrix (``iterators.DENSE_LIMIT`` bytes) under the dense
-    formulation
-    gives exactly the book's data: ``ArrayIter`` over the dense matrices.
-    Otherwise the matrices stay in CSR form and ``RowIter`` builds each
-    batch, in the same order.
+    A small matrix (``interactions.DENSE_LIMIT`` bytes) under the dense
+    formulation gives exactly the book's data: ``ArrayIter`` over the dense
+    matrices.  Otherwise the matrices stay ``Interactions`` (CSR) and
+    ``RowIter`` builds each batch, in the same order.
 
     Args:
         train, test: ratings DataFrames with dense 1-based ids.
@@ -222,15 +152,17 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
     order = BatchOrder(num_rows, batch_size, shuffle=True,
                        last_batch='rollover', seed=seed) if shard is None \
         else ShardOrder(num_rows, batch_size, *shard, seed=seed)
-    if formulation == 'dense' and num_rows * width * 4 <= _it.DENSE_LIMIT:
+    if formulation == 'dense' and \
+            num_rows * width * 4 <= _inter.DENSE_LIMIT:
         transpose = variant == 'user'
         train_mat = interaction_matrix(train, num_users, num_items, transpose)
         test_mat = interaction_matrix(test, num_users, num_items, transpose)
         return width, ArrayIter(train_mat, order=order), \
             ArrayIter(train_mat, test_mat, batch_size=1024)
-    train_rows = RatingRows.from_ratings(train, num_users, num_items, variant)
-    test_rows = RatingRows.from_ratings(test, num_users, num_items, variant)
+    train_rows = Interactions.from_ratings(train, num_users, num_items,
+                                           variant)
+    test_rows = Interactions.from_ratings(test, num_users, num_items, variant)
     train_iter = RowIter(train_rows, order=order,
-                         sparse=formulation == 'sparse')
-    test_iter = RowIter(train_rows, test_rows, batch_size=1024, sparse=True)
+                         csr=formulation == 'sparse')
+    test_iter = RowIter(train_rows, test_rows, batch_size=1024, csr=True)
     return width, train_iter, test_iter

@@ -40,9 +40,9 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
+from ..data.interactions import Interactions
 from ..io import read_json, write_json
 from ..models import MODELS
-from .interactions import Interactions
 from .scorers import copy_block, ensure_np_mode
 
 FORMAT = 'd2l_recsys-export/1'

@@ -32,7 +32,7 @@ import numpy as onp
 from .. import data as D
 from ..io import load_model
 from .export import EXPORT_FILE, read_export
-from .interactions import Interactions
+from ..data.interactions import Interactions
 from .scorers import CHUNK_ELEMENTS, dense_autorec, make_scorer
 
 
