@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import book  # noqa: E402
 
 import d2l_recsys as rs  # noqa: E402
-from d2l_recsys.experiments import run_autorec, run_mf  # noqa: E402
+from d2l_recsys.runs import run_autorec, run_mf  # noqa: E402
 
 
 def main():

@@ -18,7 +18,7 @@ import book  # noqa: E402
 from book import d2l  # noqa: E402
 
 import d2l_recsys as rs  # noqa: E402
-from d2l_recsys.experiments import run_ranking  # noqa: E402
+from d2l_recsys.runs import run_ranking  # noqa: E402
 
 
 def main():

@@ -6,9 +6,15 @@ Use it as the book uses ``d2l``::
     import d2l_recsys as rs
     data, num_users, num_items = rs.read_data_ml100k(data_dir)
 
+or as a library, on your own data (original ids of any type)::
+
+    p = rs.fit('mf', df)            # columns user, item, rating[, timestamp]
+    p.recommend('alice', k=10)
+
 This module only re-exports; each name lives in the module of its layer:
-``data`` -> ``models`` / ``losses`` / ``metrics`` -> ``train`` (the loop),
-``evaluation`` / ``ranking`` -> ``experiments`` (whole runs).
+``data`` -> ``models`` / ``losses`` / ``metrics`` -> ``registry`` (one
+entry per model) -> ``train`` (the loop), ``evaluation`` / ``ranking`` ->
+``runs`` (whole runs) -> ``serving`` (predictions of saved models).
 """
 from mxnet import npx
 
@@ -33,7 +39,10 @@ from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402
                      load_pretrained)
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
                       ranking_protocol, recommend, score_matrix)
-from .train import (Callback, fit, train_ranking,  # noqa: E402
+from .train import (Callback, train_ranking,  # noqa: E402
                     train_recsys_rating)
+from . import registry  # noqa: E402,F401
+from .runs import (fit, reevaluate, run, run_autorec, run_mf,  # noqa: E402
+                   run_ranking)
 
 __version__ = '0.2.0'

@@ -17,13 +17,32 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show a default only where there is one (not None or False)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False):
+        if any(action.default is v for v in (None, False,
+                                             argparse.SUPPRESS)):
             return action.help or ''
         return super()._get_help_string(action)
 
 
+def typed_options(parser, argv):
+    """The options typed on the command line, without the defaults of the
+    others (so that a resumed run keeps its stored values)."""
+    saved = [(a, a.default) for a in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        return vars(parser.parse_args(argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block) and exit code 2."""
+    """argparse with one-line errors (no usage block), exit code 2, and
+    every default shown by ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('formatter_class', _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message}\n')
@@ -72,16 +91,28 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
     p.add_argument('--train-file', help='ratings to train on, in a '
                    'release\'s format (with --test-file; replaces the split)')
     p.add_argument('--test-file', help='held-out ratings')
+    p.add_argument('--ratings', metavar='FILE', help='your own ratings: a '
+                   'CSV or TSV file with a header naming user, item and '
+                   'optionally rating and timestamp (ids of any type)')
+    p.add_argument('--columns', metavar='MAP', help='column names of '
+                   '--ratings, e.g. user=user_id,item=sku,rating=stars,'
+                   'timestamp=ts')
+    p.add_argument('--folds', type=_number(int, lambda v: v >= 2,
+                                           'an integer >= 2'),
+                   metavar='K', help='K-fold cross-validation (ML-100K: its '
+                   'own u1..u5 files for K=5 when present)')
     helps = dict(helps or {})
     p.add_argument('--epochs', type=positive_int, default=epochs,
-                   help=helps.get('epochs'))
+                   help=helps.get('epochs', 'training epochs'))
     p.add_argument('--lr', type=positive_float, default=lr,
                    help=helps.get('lr', 'learning rate'))
     p.add_argument('--wd', type=nonneg_float, default=wd,
                    help=helps.get('wd', 'weight decay'))
     p.add_argument('--batch-size', type=positive_int, default=batch_size,
-                   help=helps.get('batch_size'))
-    p.add_argument('--seed', type=int, default=defaults.COMMON['seed'])
+                   help=helps.get('batch_size', 'examples per step'))
+    p.add_argument('--seed', type=int, default=defaults.COMMON['seed'],
+                   help='seeds the split, the shuffles, the sampling and '
+                   'MXNet')
     p.add_argument('--devices', default=defaults.COMMON['devices'],
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--kvstore', choices=KVSTORES,
@@ -108,9 +139,10 @@ def base_parser(description, *, epochs=None, batch_size=None, lr=None,
                       default=defaults.LIFECYCLE['checkpoint_every'],
                       help='epochs between checkpoints in --out')
     life.add_argument('--resume', metavar='DIR',
-                      help='continue the run in DIR from its checkpoint up '
-                      'to --epochs (its stored options are used; only '
-                      '--epochs and --devices may change)')
+                      help='continue the run in DIR from its checkpoint '
+                      '(its stored options are used; only --epochs, '
+                      '--devices, --out and --checkpoint-every may be '
+                      'typed to change them)')
     return p
 
 
@@ -129,13 +161,10 @@ def rating_parser(description, book):
                     batch_size=book['batch_size'], lr=book['lr'],
                     wd=book['wd'])
     p.add_argument('--split', choices=['random', 'seq-aware'],
-                   default=book['split'])
+                   default=book['split'], help='random: a --test-ratio of '
+                   "the ratings; seq-aware: each user's latest rating")
     p.add_argument('--test-ratio', type=ratio, default=book['test_ratio'],
                    help='test fraction of the random split')
-    p.add_argument('--folds', type=_number(int, lambda v: v >= 2,
-                                           'an integer >= 2'),
-                   metavar='K', help='K-fold cross-validation (ML-100K: its '
-                   'own u1..u5 files for K=5 when present)')
     return p
 
 
@@ -211,7 +240,8 @@ def main(parser, run, name, argv=None, summary=rating_summary):
     args = vars(parser.parse_args(argv))
     verbose = not args.pop('quiet')
     if args.get('resume'):
-        args = {k: args[k] for k in ('resume', 'epochs', 'devices', 'out')}
+        args = typed_options(parser, argv)
+        args.pop('quiet', None)
     elif not args['out']:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
         args['out'] = os.path.join('runs', f'{name}-{stamp}')
@@ -225,7 +255,7 @@ def main(parser, run, name, argv=None, summary=rating_summary):
     secs = results['seconds']
     timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
                      if k != 'total')
-    out = results['config']['out']
+    out = results['config'].get('out')
     where = f'  -> {out}' if out else '  (rank 0 writes the outputs)'
     print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
           f"{where}")

@@ -2,11 +2,12 @@
 place and stored as-is (``asdict``) in the run folder's ``model.json`` and
 ``metrics.json``.  Defaults come from ``defaults``.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import List, Optional
 
 from . import defaults as D
 from .data.formats import DATASETS
+from .data.spec import DataSpec
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync',
             'dist_async')
@@ -34,6 +35,14 @@ class RunConfig:
             ``ml-20m``, ``ml-25m``, ``ml-32m``), or None for whatever
             ``data_dir`` holds (ML-100K when downloading).
         train_file, test_file: a given train/test pair instead of a split.
+        ratings: the user's own ratings file (CSV/TSV with a header naming
+            user, item and optionally rating and timestamp).
+        columns: its column names, ``user=...,item=...,rating=...,
+            timestamp=...`` (default: those names).
+        folds: cross-validation with this many folds (ML-100K's own
+            u1..u5 files when the data folder has them and folds is 5,
+            else a seeded split); None trains once.
+        fold: the one fold a run trains on (set by the cross-validation).
         epochs, lr, wd, batch_size: training (Adam unless said otherwise).
         seed: seeds the split, the shuffles, the sampling and MXNet.
         devices: ``auto | cpu | cpu:K | gpu | gpu:0,1``.
@@ -53,6 +62,10 @@ class RunConfig:
     dataset: Optional[str] = None
     train_file: Optional[str] = None
     test_file: Optional[str] = None
+    ratings: Optional[str] = None
+    columns: Optional[str] = None
+    folds: Optional[int] = None
+    fold: Optional[int] = None
     epochs: Optional[int] = None
     lr: Optional[float] = None
     wd: Optional[float] = None
@@ -90,9 +103,12 @@ class RunConfig:
         check('lr', self.lr, self.lr > 0, 'a positive number')
         check('wd', self.wd, self.wd >= 0, 'a number >= 0')
         _positive_int('batch_size', self.batch_size)
-        if bool(self.train_file) != bool(self.test_file):
-            raise ValueError('train_file and test_file must be given '
-                             'together')
+        if self.folds is not None:
+            check('folds', self.folds, isinstance(self.folds, int) and
+                  self.folds >= 2, 'an integer >= 2')
+            check('folds', self.folds, not self.train_file,
+                  'no train_file/test_file (the folds make the splits)')
+        self.data_spec()    # the data options, checked where they live
         check('valid_ratio', self.valid_ratio, 0 < self.valid_ratio < 1,
               'a number between 0 and 1')
         if self.early_stop is not None:
@@ -114,6 +130,10 @@ class RunConfig:
                   "1.9's parameter server cannot apply them to dense "
                   'embedding weights)')
 
+    def data_spec(self):
+        """The ``DataSpec`` of this run's data options."""
+        return DataSpec.from_options(self)
+
     def to_dict(self):
         """The configuration as a JSON-ready dict."""
         return asdict(self)
@@ -131,15 +151,9 @@ class RatingConfig(RunConfig):
     Attributes:
         split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
         test_ratio: test fraction of the random split.
-        folds: cross-validation with this many folds (ML-100K's own
-            u1..u5 files when the data folder has them and folds is 5,
-            else a seeded split); None trains once.
-        fold: the one fold a run trains on (set by the cross-validation).
     """
     split: Optional[str] = None
     test_ratio: Optional[float] = None
-    folds: Optional[int] = None
-    fold: Optional[int] = None
 
     def validate(self):
         super().validate()
@@ -147,14 +161,6 @@ class RatingConfig(RunConfig):
               'a number between 0 and 1')
         check('split', self.split, self.split in ('random', 'seq-aware'),
               "'random' or 'seq-aware'")
-        if self.folds is not None:
-            check('folds', self.folds, isinstance(self.folds, int) and
-                  self.folds >= 2, 'an integer >= 2')
-            check('folds', self.folds, not self.train_file,
-                  'no train_file/test_file (the folds make the splits)')
-        if self.fold is not None:
-            check('fold', self.fold, self.folds and 0 <= self.fold <
-                  self.folds, 'an integer in 0..folds-1')
 
 
 @dataclass
@@ -182,8 +188,6 @@ class AutoRecConfig(RatingConfig):
 
     Attributes:
         variant: ``'item'`` (the book) or ``'user'``.
-        sparse: the old observed-entries flag of ``models.AutoRec`` (dense
-            rows, outputs zeroed where unobserved); see ``formulation``.
         formulation: ``'dense'`` (the book's dense rows), ``'sparse'``
             (CSR rows, observed entries only) or ``'auto'``: sparse below
             2% observed entries (``data.rows.choose_formulation``).
@@ -191,7 +195,6 @@ class AutoRecConfig(RatingConfig):
     num_hiddens: Optional[int] = None
     dropout: Optional[float] = None
     variant: Optional[str] = None
-    sparse: bool = False
     formulation: Optional[str] = None
 
     def book_defaults(self):
@@ -209,8 +212,6 @@ class AutoRecConfig(RatingConfig):
               "'auto', 'dense' or 'sparse'")
 
 
-RANKING_MODELS = {'gmf': 'GMF', 'mlp': 'MLP', 'neumf': 'NeuMF',
-                  'itempop': 'ItemPop', 'mf': 'MF'}
 LOSS_NAMES = ('bce', 'bpr', 'hinge')
 
 
@@ -220,9 +221,10 @@ class RankingConfig(RunConfig):
     defaults (``defaults.PROTOCOL_DEFAULTS``) when the object is made.
 
     Attributes:
-        model: ``neumf``, ``gmf``, ``mlp``, ``itempop`` or ``mf`` (the
-            dot-product baseline of Rendle et al. 2020: MF trained for
-            ranking with sampled negatives).
+        model: a ranking model of the registry: ``neumf``, ``gmf``,
+            ``mlp``, ``itempop`` or ``dmf`` (alias ``mf``: the dot-product
+            baseline of Rendle et al. 2020, MF trained for ranking with
+            sampled negatives).
         protocol: ``ncf`` (the NCF paper) or ``book`` (d2l).
         loss: ``bce``, ``bpr`` or ``hinge``.
         num_factors, mlp_factors, nums_hiddens: the model's sizes.
@@ -264,8 +266,6 @@ class RankingConfig(RunConfig):
     def book_defaults(self):
         check('protocol', self.protocol,
               self.protocol in D.PROTOCOL_DEFAULTS, "'ncf' or 'book'")
-        check('model', self.model, self.model in RANKING_MODELS,
-              'one of ' + ', '.join(RANKING_MODELS))
         return D.PROTOCOL_DEFAULTS[self.protocol]
 
     def fill_defaults(self):
@@ -273,6 +273,12 @@ class RankingConfig(RunConfig):
         self.nums_hiddens = list(self.nums_hiddens)
         if self.optimizer is None:
             self.optimizer = 'sgd' if self.pretrain_gmf else 'adam'
+
+    def data_spec(self):
+        """Both protocols hold out each user's latest interaction, and
+        validation takes the latest remaining one."""
+        return replace(super().data_spec(), split='seq-aware',
+                       valid_split='seq-aware')
 
     def validate(self):
         super().validate()

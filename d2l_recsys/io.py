@@ -10,7 +10,9 @@ import tempfile
 
 import mxnet as mx
 
-from .models import MODELS
+from . import registry
+
+RUN_FILE = 'run.json'
 
 
 def atomic_write(path, write):
@@ -60,19 +62,56 @@ def read_json(path):
         raise ValueError(f'{path}: not valid JSON ({e})') from None
 
 
-def save_model(net, directory, **extra):
-    """Save a network with what rebuilds it.
+def write_run(directory, entry, config):
+    """Store a run's definition, once: its registry entry and its
+    configuration (data source, split, model and training options)."""
+    write_json(os.path.join(directory, RUN_FILE),
+               dict(entry=entry, config=config))
+
+
+def read_run(directory):
+    """``{entry, config}`` of a run folder (``write_run``).
+
+    Raises:
+        FileNotFoundError: the folder has no run definition.
+    """
+    path = os.path.join(directory, RUN_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{directory}: not a run folder (no '
+                                f'{RUN_FILE})')
+    return read_json(path)
+
+
+def load_run(directory, data_dir=None):
+    """``(entry, config)`` of a run folder: its registry entry and its
+    configuration object, the data folder replaced by ``data_dir`` if
+    given (a folder that moved).
+
+    Raises:
+        ValueError: a cross-validation folder (its folds are runs).
+    """
+    stored = read_run(directory)
+    entry = registry.get(stored['entry'])
+    options = dict(stored['config'], out=None, resume=None)
+    if data_dir:
+        options['data_dir'] = data_dir
+    if options.get('folds') and options.get('fold') is None:
+        raise ValueError(f'{directory}: a cross-validation folder; use one '
+                         'of its fold-K folders')
+    return entry, entry.config(**options)
+
+
+def save_model(net, directory):
+    """Save a network with what rebuilds it: ``model.params`` and
+    ``model.json`` (its class and constructor arguments) in ``directory``.
 
     Args:
         net: a model of ``d2l_recsys.models`` (it has a ``config`` dict).
-        directory: the run folder; ``model.params`` and ``model.json`` are
-            written there.
-        **extra: more facts stored in ``model.json`` (the run's config, the
-            data it was trained on).
+        directory: the run folder.
     """
     atomic_write(os.path.join(directory, 'model.params'), net.save_parameters)
     write_json(os.path.join(directory, 'model.json'),
-               dict(model=type(net).__name__, config=net.config, **extra))
+               dict(model=type(net).__name__, config=net.config))
 
 
 def load_model(directory, ctx=None):
@@ -86,10 +125,11 @@ def load_model(directory, ctx=None):
         ``(net, info)``: the network and the content of ``model.json``.
     """
     info = read_json(os.path.join(directory, 'model.json'))
-    if info.get('model') not in MODELS:
-        raise ValueError(f"{directory}/model.json: unknown model "
-                         f"{info.get('model')!r}; known: {sorted(MODELS)}")
-    net = MODELS[info['model']](**info['config'])
+    try:
+        block = registry.block_class(info.get('model'))
+    except ValueError as e:
+        raise ValueError(f'{directory}/model.json: {e}') from None
+    net = block(**info['config'])
     net.load_parameters(os.path.join(directory, 'model.params'),
                         ctx=ctx or mx.cpu())
     return net, info

@@ -355,8 +355,11 @@ def main(argv=None):
                         'hostfile (default: the first host)')
     parser.add_argument('--timeout', type=float,
                         help='stop everything after this many seconds')
+    parser.usage = '%(prog)s -n N [options] -- COMMAND ...'
     try:
         if '--' not in argv:
+            if {'-h', '--help'} & set(argv):
+                parser.parse_args(['--help'])       # prints, exits 0
             raise ValueError('missing COMMAND: use -- COMMAND ...')
         split = argv.index('--')
         args = parser.parse_args(argv[:split])

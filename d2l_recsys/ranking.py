@@ -452,3 +452,54 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
         eval_users=eval_users, seed=seed or 0)
     return dict(train_users=tu, train_items=ti, num_users=num_users,
                 num_items=num_items, num_test=len(su), evaluator=evaluator)
+
+
+def protocol_evaluator(data, protocol='ncf', num_test_negatives=99, top_k=10,
+                       book_item_range=False, seed=0, ties='pessimistic',
+                       eval_users=None, validation=False):
+    """A ranking protocol's evaluator on materialized data
+    (``data.spec.materialize``).
+
+    The test evaluator ranks each held-out item against the items unseen in
+    training (``'book'``), or against ``num_test_negatives`` items the user
+    never interacted with at all, drawn once with a generator seeded by
+    ``seed`` (``'ncf'``).  ``validation=True`` gives the validation
+    evaluator instead: the fit part is the training data, the validation
+    ratings are held out, and the NCF candidates avoid every known
+    interaction (fit, validation and test), drawn from a stream of their
+    own.
+
+    Args:
+        data: a ``RunData``.
+        protocol, top_k, ties, eval_users: see ``RankingEvaluator``.
+        num_test_negatives: sampled candidates per held-out item (ncf).
+        book_item_range: rank only items ``0..num_users-1`` (the book's bug).
+        seed: seed of the candidates and of the ``eval_users`` sample.
+        validation: score the validation ratings.
+
+    Returns:
+        A ``RankingEvaluator``.
+    """
+    if validation:
+        train, test = data.train, data.valid
+        known = [data.train, data.valid, data.test]
+        rng, sample = onp.random.default_rng([seed, 3]), {}
+    else:
+        train, test = data.train_all, data.test
+        known = [data.train_all, data.test]
+        rng = onp.random.default_rng(seed or 0)
+        sample = dict(eval_users=eval_users, seed=seed or 0, ties=ties)
+    tu, ti, _ = rating_arrays(train)
+    su, si, _ = rating_arrays(test)
+    negatives = None
+    if protocol == 'ncf':
+        pairs = [rating_arrays(part)[:2] for part in known]
+        seen = Interactions.from_pairs(
+            onp.concatenate([p[0] for p in pairs]),
+            onp.concatenate([p[1] for p in pairs]), None,
+            data.num_users, data.num_items)
+        negatives = sample_test_negatives(seen, num_test_negatives, rng)
+    return RankingEvaluator(
+        tu, ti, su, si, data.num_users, data.num_items, protocol, top_k,
+        negatives, item_range=data.num_users if book_item_range else None,
+        **sample)

@@ -18,7 +18,8 @@ import mxnet as mx
 import numpy as onp
 import plotly.graph_objects as go
 
-from .experiments import run_autorec, run_mf, run_ranking
+from .runs import run_autorec, run_mf, run_ranking
+from . import registry
 from .plot import save_figure
 from .devices import parse_devices
 from .io import load_model, read_json, write_json, write_text
@@ -441,9 +442,9 @@ _KEPT = ('epochs', 'early_stop', 'validation', 'devices', 'protocol',
 def _tuned_options(board):
     options = {k: v for k, v in board['fixed'].items() if k in _KEPT}
     options.update(board['best']['config'])
-    if board['model'] in ('gmf', 'mlp', 'neumf', 'dmf'):
-        options['model'] = 'mf' if board['model'] == 'dmf' else \
-            board['model']
+    entry = registry.get(board['model'])
+    if entry.kind == 'ranking':
+        options['model'] = entry.name
     return options
 
 

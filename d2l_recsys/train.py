@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import mxnet as mx
-from mxnet import autograd
+from mxnet import autograd, gluon
 
 from .devices import split_shards, try_all_gpus
 from .progress import Progress as Bar
@@ -279,9 +279,42 @@ def ranking_shard_loss(net, loss):
     return lambda s: loss(net(s[0], s[1]), s[2])
 
 
-def train_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
-                  evaluator=None, eval_step=1, verbose=True, callbacks=(),
-                  seed=None, num_workers=1):
+def train_ranking(net, train_iter, *args, **kwargs):
+    """Train a ranking model and return its history.
+
+    Two argument lists are accepted.  This project's, in the style of
+    ``train_recsys_rating``: ``train_ranking(net, train_iter, loss,
+    trainer, num_epochs, devices=None, evaluator=None, eval_step=1,
+    verbose=True, callbacks=(), seed=None, num_workers=1)`` (see
+    ``fit_ranking``); and the book's, as the NeuMF chapter prints it:
+    ``train_ranking(net, train_iter, test_iter, loss, trainer,
+    test_seq_iter, num_users, num_items, num_epochs, devices, evaluator,
+    candidates, eval_step=1)``, where ``evaluator`` is the book's
+    ``evaluate_ranking(net, test_iter, test_seq_iter, candidates,
+    num_users, num_items, devices) -> (hit_rate, auc)``; its history then
+    holds ``hit_rate`` and ``auc``.  The third argument tells them apart:
+    a loss here, the test data in the book.
+    """
+    if args and isinstance(args[0], gluon.loss.Loss):
+        return fit_ranking(net, train_iter, *args, **kwargs)
+    return _book_train_ranking(net, train_iter, *args, **kwargs)
+
+
+def _book_train_ranking(net, train_iter, test_iter, loss, trainer,
+                        test_seq_iter, num_users, num_items, num_epochs,
+                        devices, evaluator, candidates, eval_step=1):
+    """The book's ``train_ranking`` argument list on ``fit_ranking``."""
+    def evaluate(net, devices):
+        hit_rate, auc = evaluator(net, test_iter, test_seq_iter, candidates,
+                                  num_users, num_items, devices)
+        return {'hit_rate': float(hit_rate), 'auc': float(auc)}
+    return fit_ranking(net, train_iter, loss, trainer, num_epochs, devices,
+                       evaluate, eval_step)
+
+
+def fit_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
+                evaluator=None, eval_step=1, verbose=True, callbacks=(),
+                seed=None, num_workers=1):
     """Train a ranking model and return its history, in the style of
     ``train_recsys_rating``.
 

@@ -4,7 +4,9 @@ Every trial trains with ``validation=True`` and early stopping and is
 ranked by its validation metric; the test data is scored once, by the best
 configuration, after the search.  Trials run in ``jobs`` processes, each
 finished trial is a file of its own (a second call skips it), and a line per
-trial reports progress.
+trial reports progress.  A trial whose training diverges is recorded as
+failed (with the error) and ranked last; a resumed search does not run it
+again.
 
 This module imports no MXNet at the top: worker processes set their thread
 count before MXNet loads.
@@ -20,18 +22,20 @@ from multiprocessing import get_context
 
 import numpy as onp
 
-from .defaults import SEARCH_SPACES
+from . import registry
+from .defaults import PROTOCOL_DEFAULTS, RANKING
 from .io import read_json, write_json
 from .progress import Progress as Bar
 
-MODELS = ('mf', 'autorec', 'gmf', 'mlp', 'neumf', 'dmf')
-# The metric each model is chosen by, and whether lower is better.
-OBJECTIVE = {'rating': ('valid_rmse', True),
-             'ranking': ('valid_hit_rate@10', False)}
 
-
-def kind(model):
-    return 'rating' if model in ('mf', 'autorec') else 'ranking'
+def objective(model, fixed):
+    """The metric a model's trials are ranked by, and whether lower is
+    better: validation RMSE, or validation HR at the protocol's cut-off."""
+    if registry.get(model).kind == 'rating':
+        return 'valid_rmse', True
+    protocol = fixed.get('protocol') or RANKING['protocol']
+    k = fixed.get('top_k') or PROTOCOL_DEFAULTS[protocol]['top_k']
+    return f'valid_hit_rate@{k}', False
 
 
 def sample(space, rng):
@@ -61,24 +65,21 @@ def sample(space, rng):
     return config
 
 
-def _options(model, fixed, trial):
-    """The run options of one trial."""
-    options = dict(fixed, **trial)
-    if model in ('gmf', 'mlp', 'neumf', 'dmf'):
-        options['model'] = 'mf' if model == 'dmf' else model
-    return options
-
-
 def run_trial(model, options):
     """Train one configuration (in a worker process).
 
     Returns:
-        The results dict of the run, without its history.
+        The results dict of the run, without its history; a run whose
+        training diverged gives ``{'failed': message, 'seconds': ...}``.
     """
-    from . import experiments as E
-    run = {'mf': E.run_mf, 'autorec': E.run_autorec}.get(model,
-                                                          E.run_ranking)
-    res = run(verbose=False, **options)
+    from .runs import run
+    started = time.perf_counter()
+    try:
+        options = dict(options)
+        res = run(options.pop('model', model), verbose=False, **options)
+    except FloatingPointError as e:
+        return dict(failed=str(e),
+                    seconds={'total': time.perf_counter() - started})
     return {k: v for k, v in res.items() if k != 'history'}
 
 
@@ -93,9 +94,15 @@ _NEGATABLE = ('sparse_grad',)
 
 
 def command_line(model, options):
-    """The command that trains ``options`` with the model's script."""
-    script = {'mf': 'train_mf.py', 'autorec': 'train_autorec.py'}.get(
-        model, 'train_neumf.py')
+    """The command that trains ``options`` with the model's script (a
+    ranking model's is ``train_neumf.py --model NAME``)."""
+    entry = registry.get(model)
+    if entry.kind == 'ranking':
+        options = dict(options)
+        options.setdefault('model', entry.name)
+        script = 'train_neumf.py'
+    else:
+        script = f'train_{entry.name}.py'
     words = ['python', f'scripts/{script}']
     for key, value in options.items():
         flag = '--' + key.replace('_', '-')
@@ -135,17 +142,19 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
         The leaderboard dict (``trials`` sorted best first, ``best``, its
         ``command`` and its ``test`` results).
     """
-    if model not in MODELS:
-        raise ValueError(f"model={model!r}: expected one of "
-                         f"{', '.join(MODELS)}")
+    entry = registry.get(model)
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f'trials={trials!r}: expected a positive integer')
-    space = space or SEARCH_SPACES[model]
+    space = space or entry.space
+    if not space:
+        raise ValueError(f'model={model!r} has no search space')
     fixed = dict(fixed or {})
     fixed.setdefault('validation', True)
     fixed.setdefault('early_stop', 5)
     fixed.setdefault('devices', 'cpu')
-    metric, lower = OBJECTIVE[kind(model)]
+    if entry.kind == 'ranking':
+        fixed['model'] = entry.name
+    metric, lower = objective(model, fixed)
     rng = onp.random.default_rng(seed)
     configs = [sample(space, rng) for _ in range(trials)]
     folder = os.path.join(out, 'trials')
@@ -165,30 +174,34 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
                              initializer=_init_worker,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_trial, model,
-                               _options(model, fixed, configs[k])): k
-                   for k in todo}
+                               dict(fixed, **configs[k])): k for k in todo}
         for future in as_completed(futures):
             k = futures[future]
             res = future.result()
-            entry = dict(trial=k, config=configs[k], metric=metric,
+            trial = dict(trial=k, config=configs[k], metric=metric,
                          value=res.get(metric), best_epoch=res.get(
                              'best_epoch'), seconds=res['seconds']['total'])
-            write_json(os.path.join(folder, f'trial-{k:03d}.json'), entry)
-            done[k] = entry
+            if 'failed' in res:
+                trial['failed'] = res['failed']
+            write_json(os.path.join(folder, f'trial-{k:03d}.json'), trial)
+            done[k] = trial
             bar.update(1)
             if verbose:
-                print(f'trial {len(done):3d}/{trials}  {metric} '
-                      f'{entry["value"]:.4f}  best epoch '
-                      f'{entry["best_epoch"]}  ({entry["seconds"]:.0f} s)  '
+                print(f'trial {len(done):3d}/{trials}  {_outcome(trial)}  '
+                      f'({trial["seconds"]:.0f} s)  '
                       f'{json.dumps(configs[k])}', flush=True)
-    ranked = sorted(done.values(), key=lambda e: e['value'],
-                    reverse=not lower)
+    ranked = _ranked(done.values(), lower)
     best = ranked[0]
+    if 'failed' in best:
+        raise FloatingPointError(f'every trial of the search diverged; the '
+                                 f'first: {best["failed"]}')
     # The final run keeps the early stopping of the search: its best epoch
     # is chosen on the same validation data; the test is scored once.
-    options = _options(model, fixed, best['config'])
+    options = dict(fixed, **best['config'])
     test_out = os.path.join(out, 'best')
     test = run_trial(model, dict(options, out=test_out))
+    if 'failed' in test:
+        raise FloatingPointError(f'the final run diverged: {test["failed"]}')
     board = dict(model=model, metric=metric, lower_is_better=lower,
                  trials=ranked, best=best,
                  command=command_line(model, dict(options, out=test_out)),
@@ -200,3 +213,19 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
                 os.path.join(out, 'leaderboard.html'))
     return board
 
+
+
+def _outcome(trial):
+    """A trial's result for its progress line."""
+    if 'failed' in trial:
+        return f'failed: {trial["failed"]}'
+    return (f'{trial["metric"]} {trial["value"]:.4f}  best epoch '
+            f'{trial["best_epoch"]}')
+
+
+def _ranked(trials, lower):
+    """Trials best first; failed ones (no value) last."""
+    ok = [t for t in trials if t.get('value') is not None]
+    failed = [t for t in trials if t.get('value') is None]
+    return sorted(ok, key=lambda t: t['value'], reverse=not lower) + \
+        sorted(failed, key=lambda t: t['trial'])

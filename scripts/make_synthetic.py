@@ -27,7 +27,8 @@ def main(argv=None):
     p.add_argument('--like', required=True, choices=list(SHAPES),
                    help='the release whose shape and files to imitate')
     p.add_argument('--out', required=True, help='folder to write')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0, help='seeds the '
+                   'generator')
     p.add_argument('--users', type=cli.positive_int,
                    help="number of users (default: the release's)")
     p.add_argument('--items', type=cli.positive_int,

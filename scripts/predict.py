@@ -21,8 +21,8 @@ def main(argv=None):
     cli.add_model_dir(p, 'run folder of a training script, or an export '
                       '(--data-dir: run folders only)')
     p.add_argument('--pairs', required=True,
-                   help='CSV with a header naming user and item (MovieLens '
-                   'ids)')
+                   help='CSV with a header naming user and item (the '
+                   "data's own ids)")
     p.add_argument('--out', required=True, help='CSV file to write')
     return cli.run(p, argv, predict)
 

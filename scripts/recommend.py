@@ -26,10 +26,12 @@ def main(argv=None):
     p.add_argument('--model-dir', required=True,
                    help='run folder of a training script, or an export')
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument('--user', type=int, help='MovieLens user id')
+    who.add_argument('--user', help="a user's id in the data (MovieLens "
+                     'or your own ratings file)')
     who.add_argument('--all-users', action='store_true',
                      help='every user, into the CSV file --out')
-    p.add_argument('-k', type=cli.positive_int, default=10)
+    p.add_argument('-k', type=cli.positive_int, default=10,
+                   help='recommendations per user')
     p.add_argument('--cold-start', choices=['popular'],
                    help='an unknown user gets the most popular movies '
                    'instead of an error')

@@ -34,7 +34,8 @@ def main(argv=None):
                       '$D2L_RECSYS_DATA, else download through d2l)')
     data.add_argument('--ml1m-dir',
                       help="MovieLens 1M folder, for the papers' own settings")
-    data.add_argument('--seeds', type=cli.positive_int, default=5)
+    data.add_argument('--seeds', type=cli.positive_int, default=5,
+                      help='runs per row (seeds 0..N-1)')
     data.add_argument('--quick', action='store_true', help='one or two '
                       'epochs per run: checks the pipeline, reproduces '
                       'nothing')
@@ -50,7 +51,8 @@ def main(argv=None):
                       help='keep the book-settings rows of '
                       'OUT/reproduction.json, run the tuned section only')
     report = p.add_argument_group('the report')
-    report.add_argument('--out', default='results')
+    report.add_argument('--out', default='results', help='folder of the '
+                        'report')
     report.add_argument('--readme', metavar='README.md', help='also '
                         'regenerate the reproduction table of this README')
     report.add_argument('--from-json', metavar='FILE',

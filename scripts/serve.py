@@ -73,8 +73,10 @@ def main(argv=None):
                    help='run folder of a training script, or an export')
     p.add_argument('--data-dir', help='MovieLens folder, if not the one the '
                    'run recorded (run folders only)')
-    p.add_argument('--host', default='127.0.0.1')
-    p.add_argument('--port', type=cli.positive_int, default=8000)
+    p.add_argument('--host', default='127.0.0.1', help='address to listen '
+                   'on')
+    p.add_argument('--port', type=cli.positive_int, default=8000,
+                   help='port to listen on')
     p.add_argument('--workers', type=cli.positive_int, default=1,
                    help='server processes, each with its own copy of the '
                    'model (inference is serialised within a process)')

@@ -31,15 +31,16 @@ if __name__ == '__main__' and sys.platform.startswith('linux') and \
 
 from d2l_recsys import cli  # noqa: E402
 from d2l_recsys.defaults import AUTOREC  # noqa: E402
-from d2l_recsys.experiments import run_autorec  # noqa: E402
+from d2l_recsys.runs import run_autorec  # noqa: E402
 
 
 def parser():
     """The script's options, defaults from d2l_recsys.defaults."""
     p = cli.rating_parser(__doc__, AUTOREC)
     p.add_argument('--num-hiddens', type=cli.positive_int,
-                   default=AUTOREC['num_hiddens'])
-    p.add_argument('--dropout', type=cli.ratio, default=AUTOREC['dropout'])
+                   default=AUTOREC['num_hiddens'], help='hidden units')
+    p.add_argument('--dropout', type=cli.ratio, default=AUTOREC['dropout'],
+                   help='dropout on the hidden layer')
     p.add_argument('--variant', choices=['item', 'user'],
                    default=AUTOREC['variant'],
                    help='item-based (the book) or user-based AutoRec')
@@ -48,9 +49,6 @@ def parser():
                    help='dense rows (the book) or CSR rows scored at the '
                    'observed entries only (same model and loss); auto: '
                    'sparse below 2%% observed entries (ML-10M and larger)')
-    p.add_argument('--sparse', action='store_true',
-                   help='the old observed-entries flag (dense rows, '
-                   'unobserved outputs zeroed); prefer --formulation')
     return p
 
 

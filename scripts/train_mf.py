@@ -7,14 +7,15 @@ import sys
 
 from d2l_recsys import cli
 from d2l_recsys.defaults import MF
-from d2l_recsys.experiments import run_mf
+from d2l_recsys.runs import run_mf
 
 
 def parser():
     """The script's options, defaults from d2l_recsys.defaults."""
     p = cli.rating_parser(__doc__, MF)
     p.add_argument('--num-factors', type=cli.positive_int,
-                   default=MF['num_factors'])
+                   default=MF['num_factors'], help='latent factors per user '
+                   'and item')
     cli.add_sparse_grad(p)
     return p
 

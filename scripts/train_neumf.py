@@ -10,10 +10,9 @@ Every run also reports full-ranking HR, NDCG and Recall@10."""
 import argparse
 import sys
 
-from d2l_recsys import cli
-from d2l_recsys.config import RANKING_MODELS
+from d2l_recsys import cli, registry
 from d2l_recsys.defaults import PROTOCOL_DEFAULTS, RANKING
-from d2l_recsys.experiments import run_ranking
+from d2l_recsys.runs import run_ranking
 
 
 def layer_sizes(text):
@@ -30,6 +29,10 @@ def layer_sizes(text):
 
 def summary(res):
     k = res['config']['top_k']
+    if 'folds' in res:
+        return (f"HR@{k} {res[f'hit_rate@{k}']:.4f} ± "
+                f"{res[f'hit_rate@{k}_std']:.4f} over {len(res['folds'])} "
+                'folds')
     full = res['full_ranking']
     return (f"HR@{k} {res[f'hit_rate@{k}']:.4f}  NDCG@{k} "
             f"{res[f'ndcg@{k}']:.4f}  AUC {res['auc']:.4f}  (full ranking: "
@@ -51,10 +54,13 @@ def sizes_text(sizes):
 def main(argv=None):
     p = cli.base_parser(__doc__, helps={
         key: by_protocol(key) for key in ('epochs', 'lr', 'wd', 'batch_size')})
-    p.add_argument('--model', choices=list(RANKING_MODELS),
-                   default=RANKING['model'])
+    p.add_argument('--model', choices=registry.names('ranking',
+                                                     aliases=True),
+                   default=RANKING['model'], help='mf and dmf: dot-product '
+                   'MF trained for ranking (Rendle et al. 2020)')
     p.add_argument('--protocol', choices=list(PROTOCOL_DEFAULTS),
-                   default=RANKING['protocol'])
+                   default=RANKING['protocol'], help='ncf: the NCF paper; '
+                   "book: the book's NeuMF section")
     p.add_argument('--loss', choices=['bce', 'bpr', 'hinge'],
                    help=by_protocol('loss'))
     p.add_argument('--num-factors', type=cli.positive_int,
@@ -69,7 +75,8 @@ def main(argv=None):
                    help='training negatives per positive; '
                    + by_protocol('num_negatives'))
     p.add_argument('--num-test-negatives', type=cli.positive_int,
-                   default=RANKING['num_test_negatives'])
+                   default=RANKING['num_test_negatives'],
+                   help='sampled candidates per held-out item (ncf)')
     p.add_argument('--top-k', type=cli.positive_int,
                    help=by_protocol('top_k'))
     p.add_argument('--pretrain-gmf', metavar='DIR',

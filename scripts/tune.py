@@ -7,17 +7,19 @@ command line that reproduces the best run.  A stopped search resumes: the
 trials already in DIR/trials/ are not run again."""
 import sys
 
-from d2l_recsys import cli
+from d2l_recsys import cli, registry
 from d2l_recsys.defaults import TUNING
-from d2l_recsys.tuning import MODELS, tune
+from d2l_recsys.tuning import tune
 
 
 def search(args):
-    fixed = dict(data_dir=args.data_dir, train_file=args.train_file,
-                 test_file=args.test_file, seed=args.seed,
+    fixed = dict(data_dir=args.data_dir, dataset=args.dataset,
+                 train_file=args.train_file, test_file=args.test_file,
+                 ratings=args.ratings, columns=args.columns, seed=args.seed,
                  devices=args.devices, epochs=args.max_epochs,
                  early_stop=args.patience)
-    if args.model in ('mf', 'autorec'):
+    fixed = {k: v for k, v in fixed.items() if v is not None}
+    if registry.get(args.model).kind == 'rating':
         if args.split:
             fixed['split'] = args.split
     else:
@@ -40,33 +42,45 @@ def search(args):
 def main(argv=None):
     p = cli.Parser(description=__doc__,
                    formatter_class=cli._Formatter)
-    p.add_argument('--model', choices=MODELS, required=True,
+    p.add_argument('--model', required=True,
+                   choices=[n for n in registry.names()
+                            if registry.get(n).space],
                    help='dmf: dot-product MF for ranking (Rendle et al. '
                    '2020)')
     p.add_argument('--protocol', choices=['ncf', 'book'], default='ncf',
                    help='ranking models only')
     p.add_argument('--num-test-negatives', type=cli.positive_int,
-                   help='ranking, ncf protocol (default 99)')
+                   help='ranking, ncf protocol (default: 99)')
     p.add_argument('--trials', type=cli.positive_int,
-                   default=TUNING['trials'])
+                   default=TUNING['trials'], help='configurations to try')
     p.add_argument('--jobs', type=cli.positive_int, default=1,
                    help='trials run at once, one process each')
-    p.add_argument('--out', required=True)
+    p.add_argument('--out', required=True, help='folder of the trials, '
+                   'the leaderboard and the final run')
     p.add_argument('--seed', type=int, default=0,
                    help='seeds the search and every run')
+    p.add_argument('--dataset', help='the MovieLens release in --data-dir')
+    p.add_argument('--ratings', metavar='FILE', help='your own ratings '
+                   '(CSV/TSV with a header; see train_mf.py --help)')
+    p.add_argument('--columns', metavar='MAP', help='column names of '
+                   '--ratings, e.g. user=user_id,item=sku')
     p.add_argument('--max-epochs', type=cli.positive_int,
-                   default=TUNING['max_epochs'])
+                   default=TUNING['max_epochs'], help='epochs per trial, at '
+                   'most')
     p.add_argument('--patience', type=cli.positive_int,
-                   default=TUNING['patience'])
+                   default=TUNING['patience'], help='early stopping: epochs '
+                   'without a better validation metric')
     p.add_argument('--data-dir', help='MovieLens folder or zip')
     p.add_argument('--split', choices=['random', 'seq-aware'],
                    help='rating models: the test split (default: the '
                    "book's for the model)")
     p.add_argument('--train-file', help='a given train/test pair, e.g. '
                    'u1.base (with --test-file)')
-    p.add_argument('--test-file')
-    p.add_argument('--devices', default='cpu')
-    p.add_argument('--quiet', action='store_true')
+    p.add_argument('--test-file', help='held-out ratings of the pair')
+    p.add_argument('--devices', default='cpu',
+                   help='auto | cpu | cpu:K | gpu | gpu:0,1')
+    p.add_argument('--quiet', action='store_true',
+                   help='no line per trial')
     return cli.run(p, argv, search)
 
 if __name__ == '__main__':

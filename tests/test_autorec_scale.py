@@ -241,7 +241,7 @@ def test_both_formulations_learn_alike(ml_dir):
 
 
 def test_run_autorec_formulations_agree_and_are_recorded(ml_dir):
-    from d2l_recsys.experiments import run_autorec
+    from d2l_recsys.runs import run_autorec
     kw = dict(data_dir=ml_dir, epochs=3, batch_size=8, num_hiddens=20,
               devices='cpu', verbose=False)
     dense = run_autorec(formulation='dense', **kw)

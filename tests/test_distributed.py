@@ -14,7 +14,7 @@ from conftest import LineReader
 from d2l_recsys import launch as L
 from d2l_recsys.distributed import connect
 from d2l_recsys.data import ArrayIter, NegativeSamplingIter, ShardOrder
-from d2l_recsys.experiments import run_mf, run_ranking
+from d2l_recsys.runs import run_mf, run_ranking
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MF = os.path.join(ROOT, 'scripts', 'train_mf.py')

@@ -6,7 +6,7 @@ import pytest
 from mxnet import autograd, init, np
 
 import d2l_recsys as rs
-from d2l_recsys.experiments import run_autorec, run_mf
+from d2l_recsys.runs import run_autorec, run_mf
 
 
 class RatingModelChecks:
@@ -90,21 +90,14 @@ def test_masked_loss_by_hand():
     assert rs.MaskedL2Loss()(pred, label).item() == pytest.approx(2 / 3)
 
 
-def test_sparse_and_dense_autorec_agree():
-    x, query = _rows(0), _rows(1)
-    nets = []
-    for sparse in (False, True):
-        mx.random.seed(0)
-        net = rs.AutoRec(7, 9, dropout=0.0, sparse=sparse)
-        net.initialize(init.Normal(0.1))
-        nets.append(net)
-    (l1, g1), (l2, g2) = [_loss_and_grads(n, x) for n in nets]
-    assert onp.allclose(l1, l2, atol=1e-6)
-    for a, b in zip(g1, g2):
-        assert onp.allclose(a, b, atol=1e-6)
-    p1, p2 = [n.predict(x, query).asnumpy() for n in nets]
-    assert onp.allclose(p1, p2, atol=1e-6)
-    assert (p2[query.asnumpy() == 0] == 0).all()
+def test_autorec_takes_the_books_keyword_and_refuses_the_old_flag():
+    book = rs.AutoRec(num_hidden=7, num_users=9)
+    assert book.config == rs.AutoRec(7, 9).config == dict(
+        num_hiddens=7, num_users=9, dropout=0.05)
+    with pytest.raises(ValueError, match='CSR rows'):
+        rs.AutoRec(7, 9, sparse=True)
+    with pytest.raises(ValueError, match='give one of them'):
+        rs.AutoRec(7, 9, num_hidden=8)
 
 
 @pytest.mark.parametrize('first_call', ['predict', 'train'])

@@ -2,7 +2,7 @@
 model (a test that would pass with the option ignored is not enough)."""
 import pytest
 
-from d2l_recsys.experiments import run_autorec, run_mf, run_ranking
+from d2l_recsys.runs import run_autorec, run_mf, run_ranking
 
 QUIET = dict(devices='cpu', verbose=False)
 RANK = dict(num_factors=2, mlp_factors=4, nums_hiddens=[8], batch_size=64,

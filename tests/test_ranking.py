@@ -11,7 +11,7 @@ from mxnet import init, np
 import d2l_recsys as rs
 from d2l_recsys import data as D
 from d2l_recsys import metrics as M
-from d2l_recsys.experiments import reevaluate, run_ranking
+from d2l_recsys.runs import reevaluate, run_ranking
 from d2l_recsys.ranking import ranking_protocol
 from d2l_recsys.ranking import RankingEvaluator, evaluate_ranking, \
     score_matrix

@@ -3,7 +3,7 @@ would give it; skipped (with the reason) when it is not set."""
 import numpy as onp
 
 import d2l_recsys as rs
-from d2l_recsys.experiments import run_autorec, run_mf
+from d2l_recsys.runs import run_autorec, run_mf
 
 
 def test_real_seq_aware_split_identical_to_d2l(real_data_dir, monkeypatch):

@@ -353,7 +353,7 @@ def test_sparse_grad_on_two_devices(checker_dir):
 
 
 def test_eval_users_and_sparse_grad_reach_the_run(checker_dir):
-    from d2l_recsys.experiments import run_ranking
+    from d2l_recsys.runs import run_ranking
     kw = dict(data_dir=checker_dir, model='gmf', num_factors=2, epochs=1,
               num_test_negatives=20, top_k=5, devices='cpu', verbose=False)
     sample = run_ranking(eval_users=10, batch_size=64, **kw)
@@ -368,7 +368,7 @@ def test_eval_users_and_sparse_grad_reach_the_run(checker_dir):
 
 def test_mf_sparse_grad_rule_and_dist_refusal(ml_dir):
     from d2l_recsys.config import MFConfig
-    from d2l_recsys.experiments import run_mf
+    from d2l_recsys.runs import run_mf
     from d2l_recsys.models.mf import prefer_sparse_grad
     assert prefer_sparse_grad(138493, 26744, 4096)           # ML-20M
     assert not prefer_sparse_grad(138493, 26744, 65536)      # 16 x batch

@@ -23,8 +23,8 @@ from mxnet import np
 
 import d2l_recsys
 from d2l_recsys import data as D
-from d2l_recsys.experiments import run_autorec, run_mf, run_ranking
-from d2l_recsys.io import load_model
+from d2l_recsys.runs import run_autorec, run_mf, run_ranking
+from d2l_recsys.io import load_model, read_run
 from d2l_recsys.serving import load_predictor, top_k_rows, write_export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,7 +108,7 @@ def test_scores_match_the_saved_networks(runs, ml_dir):
         onp.testing.assert_allclose(got[ok], want[ok], rtol=1e-5, atol=1e-6)
     for variant in ('item', 'user'):
         run = runs[f'autorec_{variant}']
-        opts = load_model(run)[1]['run']
+        opts = read_run(run)['config']
         train, _, num_users, num_items = D.rating_split(
             ml_dir, split=opts['split'], test_ratio=opts['test_ratio'],
             seed=opts['seed'])

@@ -12,7 +12,7 @@ import pytest
 import d2l_recsys as rs
 from d2l_recsys.data import rating_split
 from d2l_recsys.data import synthetic as S
-from d2l_recsys.experiments import run_mf
+from d2l_recsys.runs import run_mf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ import pytest
 from mxnet import gluon, init, np
 
 import d2l_recsys as rs
-from d2l_recsys.experiments import reevaluate, run_autorec, run_mf
+from d2l_recsys.runs import reevaluate, run_autorec, run_mf
 from d2l_recsys.io import atomic_write
 
 
@@ -120,10 +120,13 @@ def test_outputs_and_reload_give_same_rmse(ml_dir, tmp_path, run, kwargs):
     assert reevaluate(out) == pytest.approx(res['test_rmse'], abs=1e-6)
 
 
-def test_sparse_autorec_runs_like_dense(ml_dir):
+def test_csr_autorec_runs_like_dense(ml_dir):
     kw = dict(data_dir=ml_dir, devices='cpu', verbose=False, epochs=3,
               num_hiddens=10, dropout=0.0)
-    dense, sparse = run_autorec(**kw), run_autorec(sparse=True, **kw)
+    dense = run_autorec(formulation='dense', **kw)
+    sparse = run_autorec(formulation='sparse', **kw)
+    assert (dense['formulation'], sparse['formulation']) == ('dense',
+                                                             'sparse')
     for a, b in zip(dense['history'], sparse['history']):
         assert a['train_loss'] == pytest.approx(b['train_loss'], rel=1e-4)
         assert a['test_rmse'] == pytest.approx(b['test_rmse'], rel=1e-4)

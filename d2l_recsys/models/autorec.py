@@ -99,7 +99,8 @@ class _DecodeAt(autograd.Function):
 
 
 class AutoRec(nn.HybridBlock):
-    """``AutoRec(num_hiddens, num_users, dropout=0.05, sparse=False)``.
+    """``AutoRec(num_hiddens, num_users, dropout=0.05)``; the book's
+    ``AutoRec(num_hidden=500, num_users=...)`` keyword works too.
 
     ``num_users`` is the length of an input row: the number of users for the
     book's item-based AutoRec (rows are items), the number of items for the
@@ -112,18 +113,28 @@ class AutoRec(nn.HybridBlock):
     elsewhere, or ``(nnz,)`` at the stored entries of a CSR ``query``; that
     is how held-out ratings are scored.
 
-    ``sparse=True`` is kept for configurations and saved models of earlier
-    versions: with dense rows it returns the reconstruction at the observed
-    entries only (zero elsewhere), the same numbers as before.  Use CSR
-    rows for the observed-entries computation.
+    The observed-entries computation takes CSR rows; the former
+    ``sparse=True`` flag (dense rows, outputs zeroed where unobserved) is
+    refused with a pointer to them.
     """
 
-    def __init__(self, num_hiddens, num_users, dropout=0.05, sparse=False,
-                 **kwargs):
+    def __init__(self, num_hiddens=None, num_users=None, dropout=0.05,
+                 num_hidden=None, sparse=False, **kwargs):
+        if sparse:
+            raise ValueError('AutoRec(sparse=True) was removed: give the '
+                             'block CSR rows (formulation="sparse" in a run) '
+                             'to score the observed entries only')
+        if num_hidden is not None:
+            if num_hiddens not in (None, num_hidden):
+                raise ValueError(f'num_hidden={num_hidden} and num_hiddens='
+                                 f'{num_hiddens}: give one of them')
+            num_hiddens = num_hidden
+        if num_hiddens is None or num_users is None:
+            raise TypeError('AutoRec needs num_hiddens (the book: '
+                            'num_hidden) and num_users')
         super().__init__(**kwargs)
         self.config = dict(num_hiddens=num_hiddens, num_users=num_users,
-                           dropout=dropout, sparse=sparse)
-        self.sparse = sparse
+                           dropout=dropout)
         self.encoder = nn.Dense(num_hiddens, activation='sigmoid',
                                 in_units=num_users)
         self.decoder = nn.Dense(num_users, in_units=num_hiddens)
@@ -150,8 +161,7 @@ class AutoRec(nn.HybridBlock):
     def forward(self, x):
         if is_csr(x):
             return self._observed(x, x)
-        out = super().forward(x)
-        return out * np.sign(x) if self.sparse else out
+        return super().forward(x)
 
     def predict(self, x, query):
         """Predictions at the nonzero entries of ``query`` given the

@@ -122,3 +122,11 @@ class MF(nn.HybridBlock):
         b_u = rows(self.user_bias, users)                      # (U, 1)
         b_i = rows(self.item_bias, items).reshape(1, -1)       # (1, I)
         return np.dot(P_u, Q_i.T) + b_u + b_i                  # (U, I)
+
+    def dot_factors(self):
+        """The scores as a dot product, for scoring outside MXNet:
+        ``(P, Q, user bias, item bias, 0, False)`` as numpy arrays."""
+        def get(block):
+            return block.weight.data(block.weight.list_ctx()[0]).asnumpy()
+        return (get(self.P), get(self.Q), get(self.user_bias).reshape(-1),
+                get(self.item_bias).reshape(-1), 0.0, False)

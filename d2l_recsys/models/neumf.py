@@ -37,6 +37,7 @@ an item part, ``W [u; v] = W_u u + W_v v``, each computed once), for
 evaluation and recommendation.  ``sparse_grad=True`` gives the embeddings
 row-sparse gradients (see ``mf.embedding``).
 """
+import numpy as onp
 from mxnet import init, np
 from mxnet.gluon import nn
 
@@ -157,6 +158,19 @@ class GMF(_Scorer):
         h = self.prediction_layer.weight.data(users.ctx)       # (1, k)
         P_u = rows(self.P, users)                               # (U, k)
         return self._predict(np.dot(P_u * h, rows(self.Q, items).T))
+
+    def dot_factors(self):
+        """The scores as a dot product, for scoring outside MXNet:
+        ``(user factors, item factors, user bias, item bias, bias,
+        sigmoid)`` as numpy, with ``h`` folded into the user factors."""
+        def get(param):
+            return param.data(param.list_ctx()[0]).asnumpy()
+        layer = self.prediction_layer
+        p, q = get(self.P.weight), get(self.Q.weight)
+        bias = float(get(layer.bias)[0]) if layer.bias is not None else 0.0
+        return (p * get(layer.weight).reshape(-1), q, onp.zeros(len(p)),
+                onp.zeros(len(q)), bias,
+                self.config.get('output_activation') == 'sigmoid')
 
 
 class MLP(_Scorer):

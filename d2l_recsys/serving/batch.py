@@ -12,7 +12,8 @@ from ..progress import Progress
 def write_all_recommendations(predictor, path, k, exclude='rated',
                               quiet=False):
     """Write the top ``k`` of every known user as CSV rows ``user, rank,
-    item, score, title`` (MovieLens ids), one chunk of users at a time.
+    item, score, title`` (the data's original ids), one chunk of users at a
+    time.
 
     Args:
         predictor: a ``Predictor``.
@@ -51,11 +52,14 @@ def write_all_recommendations(predictor, path, k, exclude='rated',
     return tuple(counts)
 
 
-def _ids(frame, column, path):
-    """A column of MovieLens ids as int64, or a ``ValueError`` naming the
-    file and line of the first bad value (the frame's index counts data
-    lines from 0)."""
+def _ids(frame, column, path, known):
+    """A column of ids in the form of the model's ids ``known``: int64 for
+    integer ids (else a ``ValueError`` naming the file and line of the
+    first bad value; the frame's index counts data lines from 0), the
+    stripped text for string ids."""
     text = frame[column].str.strip()
+    if known.dtype.kind not in 'iu':
+        return text.to_numpy(dtype=object)
     values = pd.to_numeric(text, errors='coerce')
     bad = values.isna() | (values % 1 != 0)
     if bad.any():
@@ -71,8 +75,8 @@ def predict_file(predictor, path, out, chunk_rows=1 << 20):
 
     Args:
         predictor: a ``Predictor``.
-        path: a CSV with a header naming ``user`` and ``item`` (MovieLens
-            ids; other columns are copied).
+        path: a CSV with a header naming ``user`` and ``item`` (the data's
+            original ids; other columns are copied).
         out: the CSV to write (atomically); the prediction is empty for a
             pair with an unknown user or item.
         chunk_rows: pairs read and scored at a time.
@@ -100,8 +104,8 @@ def predict_file(predictor, path, out, chunk_rows=1 << 20):
                             f'{path}, line 1: no {column!r} column (the '
                             'header must name user and item, got '
                             f"{', '.join(frame.columns)})")
-                users = _ids(frame, 'user', path)
-                items = _ids(frame, 'item', path)
+                users = _ids(frame, 'user', path, predictor.user_ids)
+                items = _ids(frame, 'item', path, predictor.item_ids)
                 preds, unknown = predictor.predict(users, items)
                 frame = frame.assign(prediction=preds)
                 frame.to_csv(tmp, mode='w' if header else 'a', index=False,

@@ -17,16 +17,16 @@ everything needed to serve it and nothing that needs MovieLens.
                                          ['data0', 'data1'],
                                          'model-0000.params')
 
-* ``ids.json`` -- ``user_ids`` and ``item_ids``: the MovieLens id of each
-  0-based index.
+* ``ids.json`` -- ``user_ids`` and ``item_ids``: the original id (integer
+  or string) of each 0-based index.
 * ``titles.json`` -- the title of each item index.
 * ``interactions.npz`` -- the training interactions (CSR arrays
   ``train_indptr``, ``train_indices``, ``train_values``: users x items, with
   ratings), the held-out ones (``heldout_*``) and ``popularity`` (training
   interactions per item).
-* ``export.json``, written last -- the model class, its constructor
-  arguments, the run's configuration, the symbol's input names and the
-  parameter names in the order of ``net.collect_params()``.
+* ``export.json``, written last -- the registry entry, the model class,
+  its constructor arguments, the run's configuration, the symbol's input
+  names and the parameter names in the order of ``net.collect_params()``.
 
 The folder is built next to ``out`` and renamed into place, so a crash
 leaves the previous export or the new one, never a mix.
@@ -40,12 +40,12 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
+from .. import registry
 from ..data.interactions import Interactions
 from ..io import read_json, write_json
-from ..models import MODELS
 from .scorers import copy_block, ensure_np_mode
 
-FORMAT = 'd2l_recsys-export/1'
+FORMAT = 'd2l_recsys-export/2'
 EXPORT_FILE = 'export.json'
 SYMBOL_FILE = 'model-symbol.json'
 PARAMS_FILE = 'model-0000.params'
@@ -57,11 +57,12 @@ INPUTS_MEANING = {
 }
 
 
-def _trace(net, model):
-    """Run the hybridized network once so that it has a graph to export."""
+def _trace(net, entry):
+    """Run the hybridized network once so that it has a graph to export:
+    on one input row (``rows`` scorers) or one (user, item) pair."""
     ensure_np_mode()
     net.hybridize()
-    if model == 'AutoRec':
+    if entry.scorer == 'rows':
         net(np.zeros((1, net.config['num_users'])))
     else:
         net(np.zeros(1, dtype='int32'), np.zeros(1, dtype='int32'))
@@ -111,9 +112,8 @@ def write_export(predictor, out):
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
     try:
-        model = predictor.model
         net = copy_block(predictor.net)
-        _trace(net, model)
+        _trace(net, predictor.entry)
         net.export(os.path.join(tmp, 'model'), epoch=0)
         params = [p.name for p in net.collect_params().values()]
         inputs = _symbol_inputs(os.path.join(tmp, SYMBOL_FILE), set(params))
@@ -125,8 +125,9 @@ def write_export(predictor, out):
                   popularity=predictor.popularity,
                   **predictor.train.arrays('train'),
                   **predictor.heldout.arrays('heldout'))
-        info = dict(format=FORMAT, model=model, config=net.config,
-                    run=predictor.run, variant=predictor.variant,
+        info = dict(format=FORMAT, entry=predictor.entry.name,
+                    model=predictor.model, config=net.config,
+                    run=predictor.run,
                     num_users=predictor.num_users,
                     num_items=predictor.num_items,
                     symbol=SYMBOL_FILE, params_file=PARAMS_FILE,
@@ -143,11 +144,12 @@ def write_export(predictor, out):
 
 def _load_net(folder, info):
     """The Gluon block of ``info['model']`` with the exported weights."""
-    if info.get('model') not in MODELS:
-        raise ValueError(f"{folder}/{EXPORT_FILE}: unknown model "
-                         f"{info.get('model')!r}; known: {sorted(MODELS)}")
+    try:
+        block = registry.block_class(info.get('model'))
+    except ValueError as e:
+        raise ValueError(f'{folder}/{EXPORT_FILE}: {e}') from None
     ensure_np_mode()
-    net = MODELS[info['model']](**info['config'])
+    net = block(**info['config'])
     net.initialize(ctx=mx.cpu())
     saved = {k.split(':', 1)[-1]: v for k, v in
              npx.load(os.path.join(folder, info['params_file'])).items()}
@@ -170,7 +172,7 @@ def read_export(folder):
         folder: written by ``write_export``.
 
     Returns:
-        The keyword arguments of ``Predictor`` (``net``, ``model``, ``run``,
+        The keyword arguments of ``Predictor`` (``net``, ``entry``, ``run``,
         ids, interactions, titles).
 
     Raises:
@@ -184,7 +186,11 @@ def read_export(folder):
     with onp.load(os.path.join(folder, 'interactions.npz')) as arrays:
         train = Interactions.from_arrays(arrays, 'train')
         heldout = Interactions.from_arrays(arrays, 'heldout')
-    return dict(net=_load_net(folder, info), model=info['model'],
+    try:
+        entry = registry.get(info.get('entry'))
+    except ValueError as e:
+        raise ValueError(f'{folder}/{EXPORT_FILE}: {e}') from None
+    return dict(net=_load_net(folder, info), entry=entry,
                 run=info.get('run') or {}, user_ids=ids['user_ids'],
                 item_ids=ids['item_ids'], train=train, heldout=heldout,
                 titles=read_json(os.path.join(folder, 'titles.json')))

@@ -1,26 +1,25 @@
 """One object that answers for any saved model: predictions for pairs and
-top-k recommendations, in original MovieLens ids.
+top-k recommendations, in the data's original ids (integers or strings).
 
-``load_predictor(folder)`` reads a run folder (``model.json`` and
-``model.params``, written by the training scripts) or an export folder
+``load_predictor(folder)`` reads a run folder (``run.json``, ``model.json``
+and ``model.params``, written by every training path) or an export folder
 (``export.json``, written by ``scripts/export.py``).  A run folder's data
-(ids, titles, the training interactions) is rebuilt from the MovieLens files
-its run recorded, with the same split; an export carries all of it, so
-serving from an export needs no MovieLens file.
+(ids, titles, the training interactions) is rebuilt by materializing the
+data spec its run stored (``data.spec``), exactly as training and
+re-evaluation see it; an export carries all of it, so serving from an
+export needs no data file.
 
 Terms used throughout:
 
-* **training interactions**: the training part of the run's recorded split
-  (a rating run's ``rating_split``; the leave-latest-out split a ranking
-  run's protocol holds out from, or its train/test file pair).  Ratings a
-  run set aside for validation are part of it: the user gave them.
+* **training interactions**: the ratings the model was fit on (the
+  training part of the run's split, less any validation carve-out).
 * **known** user or item: one with at least one training interaction.  The
   model never learnt anything about the others (their parameters are still
   at initialisation): ``recommend`` refuses an unknown user unless asked for
   a cold start, ``predict`` returns NaN for a pair with an unknown side, and
   unknown items are never recommended.
 * **rated**: the user's training interactions and the ones the run held out
-  for testing.  Recommendations leave out every rated movie by default
+  (for validation and for testing).  Recommendations leave out every rated movie by default
   (``exclude='rated'``: the user has seen them); ``exclude='train'`` leaves
   out only the training ones, as the ranking evaluation does, so a held-out
   movie can come back.
@@ -28,12 +27,15 @@ Terms used throughout:
 import os
 
 import numpy as onp
+import pandas as pd
 
 from .. import data as D
-from ..io import load_model
+from .. import registry
+from ..data.spec import materialize
+from ..io import load_model, load_run
 from .export import EXPORT_FILE, read_export
 from ..data.interactions import Interactions
-from .scorers import CHUNK_ELEMENTS, dense_autorec, make_scorer
+from .scorers import CHUNK_ELEMENTS, make_scorer
 
 
 def top_k_rows(scores, k):
@@ -84,14 +86,45 @@ def top_k_rows(scores, k):
 
 def _lookup(ids, query):
     """Positions of ``query`` in the sorted array ``ids`` and whether each
-    was found."""
+    was found.  Integer ids are searched in O(log n) each; other ids
+    (strings) through a hash index."""
+    query = list(query) if not isinstance(query, (list, onp.ndarray)) \
+        else query
+    if ids.dtype.kind in 'iu':
+        try:
+            query = onp.asarray(query, dtype=onp.int64).reshape(-1)
+        except OverflowError:
+            raise ValueError('ids must be 64-bit integers') from None
+        except (ValueError, TypeError):     # a string among integer ids
+            query = onp.asarray([_as_int(q) for q in query], onp.int64)
+        pos = onp.clip(onp.searchsorted(ids, query), 0, max(len(ids) - 1, 0))
+        found = ids[pos] == query if len(ids) else onp.zeros(len(query), bool)
+        return pos, found
+    pos = pd.Index(ids).get_indexer(pd.Index(onp.asarray(query, object)
+                                             .astype(str)))
+    return onp.maximum(pos, 0), pos >= 0
+
+
+def _as_int(value):
+    """An id asked of an integer-id model: the integer it spells, else the
+    smallest int64 (an id no data set uses)."""
     try:
-        query = onp.asarray(query, dtype=onp.int64).reshape(-1)
-    except OverflowError:
-        raise ValueError('ids must be 64-bit integers') from None
-    pos = onp.clip(onp.searchsorted(ids, query), 0, max(len(ids) - 1, 0))
-    found = ids[pos] == query if len(ids) else onp.zeros(len(query), bool)
-    return pos, found
+        return int(value)
+    except (ValueError, TypeError):
+        return onp.iinfo(onp.int64).min
+
+
+def plain(value):
+    """An id as a JSON-ready Python value (int or str)."""
+    return value.item() if isinstance(value, onp.generic) else value
+
+
+def _ids(values):
+    """Original ids as an array: int64 when they are integers, else str."""
+    values = onp.asarray(values)
+    if values.dtype.kind in 'iu':
+        return values.astype(onp.int64)
+    return values.astype(str).astype(object)
 
 
 class Predictor:
@@ -111,11 +144,11 @@ class Predictor:
 
     Args:
         net: the block (a class of ``d2l_recsys.models``).
-        model: its class name.
+        entry: its ``registry.Entry`` (or registry name).
         run: the run's configuration (a dict; AutoRec's ``variant`` is read
             from it).
-        user_ids, item_ids: the original MovieLens id of each 0-based
-            index, ascending.
+        user_ids, item_ids: the original id of each 0-based index
+            (integers or strings), ascending.
         train: the training interactions, ``Interactions`` (users x items,
             ratings as values).
         heldout: the held-out interactions, or None.
@@ -123,21 +156,22 @@ class Predictor:
         cache_bytes: see ``scorers.AutoRecScorer``.
 
     Attributes:
-        model, run, net, user_ids, item_ids, titles, train, heldout: as
-            given (``net`` is the dense twin of a sparse AutoRec).
+        entry, run, net, user_ids, item_ids, titles, train, heldout: as
+            given.
+        model: the block's class name.
         num_users, num_items: sizes of the id spaces.
         popularity: training interactions per item.
         known_users, known_items: boolean masks (see the module docstring).
     """
 
-    def __init__(self, net, model, run, user_ids, item_ids, train,
+    def __init__(self, net, entry, run, user_ids, item_ids, train,
                  heldout=None, titles=None, cache_bytes=1 << 30):
-        self.model, self.run = model, dict(run or {})
-        self.user_ids = onp.asarray(user_ids, dtype=onp.int64)
-        self.item_ids = onp.asarray(item_ids, dtype=onp.int64)
+        self.entry = registry.get(entry) if isinstance(entry, str) else entry
+        self.model, self.run = type(net).__name__, dict(run or {})
+        self.user_ids, self.item_ids = _ids(user_ids), _ids(item_ids)
         self.num_users, self.num_items = len(self.user_ids), len(self.item_ids)
         for name, ids in (('user', self.user_ids), ('item', self.item_ids)):
-            if (onp.diff(ids) <= 0).any():
+            if (ids[1:] <= ids[:-1]).any():
                 raise ValueError(f'{name} ids must be unique and ascending')
         shape = (self.num_users, self.num_items)
         if (train.num_users, train.num_items) != shape:
@@ -145,7 +179,7 @@ class Predictor:
                              f'{train.num_items}, the ids {self.num_users} x '
                              f'{self.num_items}')
         self._check_net(net)
-        self.net = dense_autorec(net) if model == 'AutoRec' else net
+        self.net = net
         self.train = train
         self.heldout = heldout if heldout is not None else \
             Interactions.from_pairs([], [], [], self.num_users, self.num_items)
@@ -154,31 +188,28 @@ class Predictor:
         self.popularity = train.item_counts()
         self.known_users = train.row_counts() > 0
         self.known_items = self.popularity > 0
-        self.variant = self.run.get('variant', 'item') \
-            if model == 'AutoRec' else None
-        self.scorer = make_scorer(self.net, model, train, self.variant,
-                                  cache_bytes)
+        self.scorer = make_scorer(self.net, self.entry.scorer, train,
+                                  self.run, cache_bytes)
 
     def _check_net(self, net):
-        cfg, model = net.config, type(net).__name__
-        if model == 'AutoRec':
-            variant = self.run.get('variant', 'item')
-            want = self.num_users if variant == 'item' else self.num_items
-            have = {'num_users': cfg['num_users']}
-            need = {'num_users': want}
-        else:
-            have = {k: cfg[k] for k in ('num_users', 'num_items')}
-            need = {'num_users': self.num_users, 'num_items': self.num_items}
+        need = self.entry.sizes(self.run, self.num_users, self.num_items)
+        have = {k: net.config.get(k) for k in need}
         if have != need:
-            raise ValueError(f'the {model} model was built for {have}, the '
-                             f'data has {need}: is it the data the model was '
-                             'trained on?')
+            raise ValueError(f'the {self.model} model was built for {have}, '
+                             f'the data has {need}: is it the data the model '
+                             'was trained on?')
+
+    def save(self, folder):
+        """Write an export folder (``serving.export``): everything needed
+        to serve the model, without the training data's files."""
+        from .export import write_export
+        return write_export(self, folder)
 
     # ------------------------------------------------------------------
     # Ids
     # ------------------------------------------------------------------
     def knows_user(self, user):
-        """Whether ``user`` (a MovieLens id) has training interactions."""
+        """Whether ``user`` (an original id) has training interactions."""
         pos, found = _lookup(self.user_ids, [user])
         return bool(found[0] and self.known_users[pos[0]])
 
@@ -206,7 +237,7 @@ class Predictor:
         count (ItemPop).
 
         Args:
-            users, items: MovieLens ids, aligned sequences.
+            users, items: original ids, aligned sequences.
 
         Returns:
             ``(predictions, num_unknown)``: a float64 array with NaN where
@@ -263,7 +294,7 @@ class Predictor:
                              f'catalogue size, {self.num_items}')
 
     def _entries(self, items, scores):
-        return [dict(rank=r + 1, item=int(self.item_ids[i]),
+        return [dict(rank=r + 1, item=plain(self.item_ids[i]),
                      title=self.titles[i], score=float(s))
                 for r, (i, s) in enumerate(zip(items, scores))
                 if onp.isfinite(s)]
@@ -272,7 +303,7 @@ class Predictor:
         """Top ``k`` movies for a user, best first.
 
         Args:
-            user: a MovieLens user id.
+            user: an original user id.
             k: how many, from 1 to the catalogue size (fewer come back when
                 fewer movies are left to recommend).
             cold_start: None, or ``'popular'``: an unknown user then gets
@@ -281,7 +312,7 @@ class Predictor:
             exclude: ``'rated'`` or ``'train'`` (module docstring).
 
         Returns:
-            A list of ``{rank, item, title, score}`` with MovieLens item ids.
+            A list of ``{rank, item, title, score}`` with original item ids.
 
         Raises:
             ValueError: an unknown user without ``cold_start``, a bad ``k``
@@ -306,8 +337,8 @@ class Predictor:
             exclude: ``'rated'`` or ``'train'``.
 
         Yields:
-            ``(user_ids, item_ids, scores, indices)``: MovieLens user ids
-            ``(n,)``, MovieLens item ids ``(n, k)``, scores ``(n, k)``
+            ``(user_ids, item_ids, scores, indices)``: original user ids
+            ``(n,)``, original item ids ``(n, k)``, scores ``(n, k)``
             (``-inf`` pads a user with fewer candidates) and the 0-based
             item indices ``(n, k)`` (to look titles up).
         """
@@ -323,68 +354,27 @@ class Predictor:
 # --------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------
-def _frames_of_run(model, run):
-    """``(train, test)`` DataFrames of the split a run recorded (as
-    ``experiments.reevaluate`` rebuilds it)."""
-    get = run.get
-    if get('train_file') or get('test_file'):
-        return D.rating_split(train_file=get('train_file'),
-                              test_file=get('test_file'))[:2]
-    if 'protocol' in run:     # a ranking run
-        # The protocols hold out each user's latest interaction
-        # (ranking.ranking_protocol).
-        return D.rating_split(get('data_dir'), split='seq-aware')[:2]
-    if get('fold') is not None:
-        return _fold_frames(run)
-    return D.rating_split(get('data_dir'), split=get('split', 'random'),
-                          test_ratio=get('test_ratio', 0.1),
-                          seed=get('seed', 0))[:2]
+def _interactions(frame, num_users, num_items):
+    u, i, r = D.rating_arrays(frame)
+    return Interactions.from_pairs(u, i, r, num_users, num_items)
 
 
-def _fold_frames(run):
-    """A cross-validation fold (``RatingConfig.folds``/``fold``): ML-100K's
-    own file pair when 5 folds and the folder has it, else the seeded
-    split."""
-    folder = os.path.dirname(D.resolve_ratings_file(run.get('data_dir')))
-    files = D.official_fold_files(folder, run['fold']) \
-        if run.get('folds') == 5 else None
-    if files:
-        return D.read_train_test(*files)[:2]
-    data = D.read_data_ml100k(run.get('data_dir'))[0]
-    return D.kfold_split(data, run['folds'], run['fold'],
-                         seed=run.get('seed', 0))
+def _from_run(model_dir, data_dir, cache_bytes, frame=None):
+    """A run folder's predictor: its stored spec materialized."""
+    entry, cfg = load_run(model_dir, data_dir)
+    data = materialize(cfg.data_spec(), frame)
+    net = load_model(model_dir)[0]
+    return Predictor(net, entry, cfg.to_dict(), data.user_ids,
+                     data.item_ids,
+                     _interactions(data.train, data.num_users,
+                                   data.num_items),
+                     _interactions(data.heldout(), data.num_users,
+                                   data.num_items),
+                     data.titles(), cache_bytes)
 
 
-def _titles(run, item_ids):
-    """Titles of the run's movies from ``u.item`` / ``movies.dat``, or empty
-    strings when the folder has none."""
-    folder = os.path.dirname(run['train_file']) if run.get('train_file') \
-        else run.get('data_dir')
-    try:
-        titles = D.read_item_titles(folder, item_ids)
-    except (OSError, ValueError):
-        return None
-    return [titles.get(k + 1, '') for k in range(len(item_ids))]
-
-
-def _from_run(model_dir, data_dir, cache_bytes):
-    net, info = load_model(model_dir)
-    run = dict(info.get('run') or info.get('data') or {})
-    if data_dir:
-        run['data_dir'] = data_dir
-    train, test = _frames_of_run(info['model'], run)
-    attrs = train.attrs
-    num_users, num_items = len(attrs['user_ids']), len(attrs['item_ids'])
-    parts = []
-    for frame in (train, test):
-        u, i, r = D.rating_arrays(frame)
-        parts.append(Interactions.from_pairs(u, i, r, num_users, num_items))
-    return Predictor(net, info['model'], run, attrs['user_ids'],
-                     attrs['item_ids'], parts[0], parts[1],
-                     _titles(run, attrs['item_ids']), cache_bytes)
-
-
-def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30):
+def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
+                   frame=None):
     """A ``Predictor`` for a run folder or an export folder.
 
     Args:
@@ -394,6 +384,8 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30):
             (run folders only; an export carries its data).
         cache_bytes: the largest item-based AutoRec reconstruction to cache
             (see ``scorers.AutoRecScorer``).
+        frame: the DataFrame a run folder was trained on, when it was
+            trained on one (``rs.fit``).
 
     Returns:
         A ``Predictor``.
@@ -411,4 +403,4 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30):
         raise FileNotFoundError(f'{model_dir}: neither a run folder (no '
                                 f'model.json) nor an export (no '
                                 f'{EXPORT_FILE})')
-    return _from_run(model_dir, data_dir, cache_bytes)
+    return _from_run(model_dir, data_dir, cache_bytes, frame)

@@ -17,7 +17,6 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..models import MODELS
 from ..ranking import score_matrix
 
 CHUNK_ELEMENTS = 1 << 22     # scores computed per step (16 MB of float32)
@@ -45,9 +44,9 @@ def copy_block(net, **changes):
 
     Used to export a block loaded from a checkpoint (a loaded ``ItemPop``
     holds a legacy NDArray, which ``HybridBlock.export`` refuses in numpy
-    mode) and to turn a sparse AutoRec into its dense twin.
+    mode).
     """
-    twin = MODELS[type(net).__name__](**dict(net.config, **changes))
+    twin = type(net)(**dict(net.config, **changes))
     twin.initialize(ctx=mx.cpu())
     for d, s in zip(twin.collect_params().values(),
                     net.collect_params().values()):
@@ -56,12 +55,6 @@ def copy_block(net, **changes):
             data = data.as_np_ndarray()
         d.set_data(data)
     return twin
-
-
-def dense_autorec(net):
-    """A hybridizable (``sparse=False``) AutoRec with the weights of ``net``
-    (the same predictions; ``net`` itself when already dense)."""
-    return copy_block(net, sparse=False) if net.config.get('sparse') else net
 
 
 class DotScorer:
@@ -87,26 +80,12 @@ class DotScorer:
 
     @classmethod
     def from_net(cls, net):
-        """The scorer of a trained ``MF`` or ``GMF`` block.
-
-        Args:
-            net: the block.
+        """The scorer of a trained block with ``dot_factors()`` (MF, GMF).
 
         Returns:
             A ``DotScorer`` giving the block's scores.
         """
-        def get(param):
-            return param.data(mx.cpu()).asnumpy()
-        if type(net).__name__ == 'MF':
-            return cls(get(net.P.weight), get(net.Q.weight),
-                       get(net.user_bias.weight), get(net.item_bias.weight))
-        layer = net.prediction_layer
-        h = get(layer.weight).reshape(-1)                   # (k,)
-        p = get(net.P.weight)
-        bias = float(get(layer.bias)[0]) if layer.bias is not None else 0.0
-        return cls(p * h, get(net.Q.weight), onp.zeros(len(p)),
-                   onp.zeros(get(net.Q.weight).shape[0]), bias,
-                   net.config.get('output_activation') == 'sigmoid')
+        return cls(*net.dot_factors())
 
     def rows(self, users):
         """Scores of ``users`` for every item, ``(len(users), num_items)``."""
@@ -174,7 +153,7 @@ class AutoRecScorer:
     only the asked-for columns.
 
     Args:
-        net: a dense (``sparse=False``) ``AutoRec``.
+        net: an ``AutoRec``.
         train: the training ratings, an ``Interactions`` (users x items).
         variant: ``'item'`` or ``'user'``.
         cache_bytes: the largest item-based reconstruction kept in memory.
@@ -243,22 +222,22 @@ class AutoRecScorer:
         return out
 
 
-def make_scorer(net, model, train, variant=None,
-                cache_bytes=1 << 30):
-    """The scorer for a block of ``d2l_recsys.models``.
+def make_scorer(net, kind, train, run, cache_bytes=1 << 30):
+    """The scorer of a block, by its registry entry's ``scorer``.
 
     Args:
-        net: the block (a dense AutoRec for AutoRec).
-        model: its class name.
+        net: the block.
+        kind: ``'dot'``, ``'pairs'`` or ``'rows'`` (``registry.Entry``).
         train: the training ``Interactions`` (AutoRec's inputs).
-        variant: AutoRec's ``'item'`` or ``'user'``.
+        run: the run's options (AutoRec's ``variant``).
         cache_bytes: see ``AutoRecScorer``.
 
     Returns:
         A ``DotScorer``, ``PairScorer`` or ``AutoRecScorer``.
     """
-    if model in ('MF', 'GMF'):
+    if kind == 'dot':
         return DotScorer.from_net(net)
-    if model == 'AutoRec':
-        return AutoRecScorer(net, train, variant, cache_bytes)
+    if kind == 'rows':
+        return AutoRecScorer(net, train, run.get('variant', 'item'),
+                             cache_bytes)
     return PairScorer(net, train.num_items)

@@ -1,0 +1,253 @@
+"""Which data a run uses, said once: ``DataSpec`` describes it and
+``materialize`` turns it into everything a consumer needs.
+
+A run folder stores its spec (inside the run's configuration); training,
+resuming, re-evaluation, tuning, the predictor, export and the service all
+call ``materialize`` on it, so they see the same ratings, the same split
+and the same id maps.  Nothing here knows a model or a training loop.
+
+Sources (first that is set wins):
+
+* ``ratings`` -- the user's own CSV/TSV file with a header (``tables``),
+  columns mapped by ``columns``; ids of any type.
+* ``train_file`` + ``test_file`` -- a given pair (e.g. ``u1.base``,
+  ``u1.test``): the files' own split.
+* an in-memory DataFrame handed to ``materialize(spec, frame=df)``.
+* ``data_dir`` / ``dataset`` -- a MovieLens release (``formats``).
+
+Splits of a single source: ``split='random'`` (a ``test_ratio`` of the
+ratings, seeded), ``'seq-aware'`` (each user's latest rating: the book's MF
+split and the ranking protocols' leave-one-out) or fold ``fold`` of
+``folds`` (ML-100K's own ``u1..u5`` files when ``folds`` is 5 and they are
+beside the ratings, else a seeded k-fold split).  ``validation`` carves
+validation data out of the training part only (``valid_split``: each
+user's latest remaining rating, or a random ``valid_ratio``; by default
+seq-aware exactly when the test split is a seq-aware split of one source).
+"""
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional
+
+import numpy as onp
+import pandas as pd
+
+from .formats import (densify, read_data_ml100k, read_item_titles,
+                      read_train_test, resolve_ratings_file)
+from .splits import (kfold_split, official_fold_files, split_data_ml100k,
+                     validation_split)
+
+SPLITS = ('random', 'seq-aware')
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a run's ratings come from and how they are split.
+
+    Attributes:
+        data_dir, dataset: a MovieLens folder (its parent or zip) and
+            release (None: ``$D2L_RECSYS_DATA``, else d2l's download).
+        train_file, test_file: a given train/test pair.
+        ratings: the user's own ratings file (CSV or TSV with a header).
+        columns: its column names, ``'user=...,item=...[,rating=...]
+            [,timestamp=...]'`` or a dict (default: those names).
+        split: ``'random'`` or ``'seq-aware'``.
+        test_ratio: test fraction of the random split.
+        folds, fold: cross-validation: fold ``fold`` (0-based) of ``folds``.
+        seed: seeds the random split, the folds and the carve-out.
+        validation: carve validation data out of the training data.
+        valid_ratio: its fraction under a random carve-out.
+        valid_split: ``'random'``, ``'seq-aware'`` or None (the rule in the
+            module docstring).
+    """
+    data_dir: Optional[str] = None
+    dataset: Optional[str] = None
+    train_file: Optional[str] = None
+    test_file: Optional[str] = None
+    ratings: Optional[str] = None
+    columns: object = None
+    split: str = 'random'
+    test_ratio: float = 0.1
+    folds: Optional[int] = None
+    fold: Optional[int] = None
+    seed: int = 0
+    validation: bool = False
+    valid_ratio: float = 0.1
+    valid_split: Optional[str] = None
+
+    def __post_init__(self):
+        if bool(self.train_file) != bool(self.test_file):
+            raise ValueError('train_file and test_file must be given '
+                             'together')
+        if self.ratings and self.train_file:
+            raise ValueError('ratings: give an own ratings file or a '
+                             'train/test pair, not both')
+        if self.split not in SPLITS:
+            raise ValueError(f"split={self.split!r}: expected 'random' or "
+                             "'seq-aware'")
+        if self.valid_split not in (None,) + SPLITS:
+            raise ValueError(f'valid_split={self.valid_split!r}: expected '
+                             "'random', 'seq-aware' or None")
+        if self.fold is not None and not (
+                self.folds and 0 <= self.fold < self.folds):
+            raise ValueError(f'fold={self.fold!r}: expected an integer in '
+                             f'0..folds-1 (folds={self.folds!r})')
+
+    @classmethod
+    def from_options(cls, options):
+        """The spec of a run's options (a dict or a config object): the
+        fields of ``DataSpec`` it has; the rest is ignored."""
+        get = options.get if isinstance(options, dict) else \
+            (lambda k, d=None: getattr(options, k, d))
+        values = {f.name: get(f.name) for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+    def to_dict(self):
+        return asdict(self)
+
+    def carve_out(self):
+        """The validation split's rule: ``'seq-aware'`` or ``'random'``."""
+        if self.valid_split:
+            return self.valid_split
+        single = self.fold is None and not self.train_file
+        return 'seq-aware' if self.split == 'seq-aware' and single \
+            else 'random'
+
+    def describe(self):
+        """A short text naming the source and the split (for messages)."""
+        source = self.ratings or (self.train_file and
+                                  f'{self.train_file} + {self.test_file}') \
+            or self.data_dir or os.environ.get('D2L_RECSYS_DATA') or \
+            'MovieLens (download)'
+        split = 'files' if self.train_file else (
+            f'fold {self.fold + 1}/{self.folds}' if self.fold is not None
+            else self.split)
+        return f'{source} ({split})'
+
+
+@dataclass
+class RunData:
+    """A materialized spec: DataFrames with dense 1-based ids, all sharing
+    one id map.
+
+    Attributes:
+        spec: the ``DataSpec``.
+        train: the ratings to fit on (after the validation carve-out).
+        valid: the validation ratings, or None.
+        test: the held-out ratings.
+        train_all: the training part before the carve-out (``train`` when
+            there is no validation).
+        num_users, num_items: sizes of the id spaces.
+        user_ids, item_ids: the original id of each 0-based index.
+        folder: where titles may be found (None for an own file or frame).
+    """
+    spec: DataSpec
+    train: pd.DataFrame
+    valid: Optional[pd.DataFrame]
+    test: pd.DataFrame
+    train_all: pd.DataFrame
+    num_users: int
+    num_items: int
+    user_ids: onp.ndarray
+    item_ids: onp.ndarray
+    folder: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def rating_scale(self):
+        """``(lowest, highest, step)`` of the ratings, read from the data."""
+        return self.train_all.attrs.get('rating_scale')
+
+    @property
+    def implicit(self):
+        """Whether the data has no ratings (every score is 1)."""
+        return bool(self.train_all.attrs.get('implicit'))
+
+    def heldout(self):
+        """Validation and test ratings together (what a user rated that
+        the model did not fit on)."""
+        if self.valid is None:
+            return self.test
+        return pd.concat([self.valid, self.test], ignore_index=True)
+
+    def titles(self):
+        """A title per item index ('' where unknown), or None when the
+        source has no titles file."""
+        if self.folder is None:
+            return None
+        try:
+            titles = read_item_titles(self.folder, self.item_ids)
+        except (OSError, ValueError):
+            return None
+        return [titles.get(k + 1, '') for k in range(self.num_items)]
+
+
+def _own(spec, frame):
+    """The user's own ratings (a file or a DataFrame), ids densified."""
+    from .tables import from_frame, parse_columns, read_table
+    columns = spec.columns
+    if isinstance(columns, str):
+        columns = parse_columns(columns)
+    data = read_table(spec.ratings, columns) if spec.ratings else \
+        from_frame(frame, columns)
+    (data,), num_users, num_items = densify([data])
+    return data, num_users, num_items
+
+
+def _single(spec, frame):
+    """All ratings of a single source and the folder of its titles."""
+    if spec.ratings or frame is not None:
+        return _own(spec, frame), None
+    data, num_users, num_items = read_data_ml100k(spec.data_dir,
+                                                  spec.dataset)
+    return (data, num_users, num_items), \
+        os.path.dirname(data.attrs['source'])
+
+
+def _train_test(spec, frame):
+    """``(train, test, folder)`` of the spec's source and split."""
+    if spec.train_file:
+        train, test = read_train_test(spec.train_file, spec.test_file)[:2]
+        return train, test, os.path.dirname(os.path.abspath(
+            os.path.expanduser(spec.train_file)))
+    if spec.fold is not None and spec.folds == 5 and not spec.ratings \
+            and frame is None:
+        folder = os.path.dirname(resolve_ratings_file(spec.data_dir,
+                                                      spec.dataset))
+        files = official_fold_files(folder, spec.fold)
+        if files:
+            return (*read_train_test(*files)[:2], folder)
+    (data, num_users, num_items), folder = _single(spec, frame)
+    if spec.fold is not None:
+        train, test = kfold_split(data, spec.folds, spec.fold, spec.seed)
+    else:
+        if spec.split == 'seq-aware' and \
+                data.attrs.get('has_timestamp') is False:
+            raise ValueError(f'{spec.describe()}: the seq-aware split holds '
+                             "out each user's latest rating and needs a "
+                             'timestamp column; map one with --columns '
+                             'timestamp=NAME or use --split random')
+        train, test = split_data_ml100k(data, num_users, num_items,
+                                        spec.split, spec.test_ratio,
+                                        seed=spec.seed)
+    return train, test, folder
+
+
+def materialize(spec, frame=None):
+    """Everything a consumer needs of a spec's data.
+
+    Args:
+        spec: a ``DataSpec``.
+        frame: the in-memory DataFrame of a run on one (``rs.fit``).
+
+    Returns:
+        A ``RunData``.
+    """
+    train_all, test, folder = _train_test(spec, frame)
+    train, valid = train_all, None
+    if spec.validation:
+        train, valid = validation_split(train_all, spec.carve_out(),
+                                        spec.valid_ratio, spec.seed)
+    attrs = train_all.attrs
+    return RunData(spec, train, valid, test, train_all,
+                   len(attrs['user_ids']), len(attrs['item_ids']),
+                   onp.asarray(attrs['user_ids']),
+                   onp.asarray(attrs['item_ids']), folder)

@@ -1,0 +1,211 @@
+"""One entry per model: everything the generic paths need to know of it.
+
+Training, re-evaluation, tuning, the predictor, export and the service look
+a model up here and never branch on its name.  Adding a model is its block
+(a file in ``models/``) and one ``register(Entry(...))``.
+
+An entry says:
+
+* ``block`` -- the Gluon block class; ``build(cfg, num_users, num_items)``
+  makes an untrained one from a run configuration.
+* ``family`` -- how it trains and is evaluated: ``'pairs'`` (explicit
+  ratings as ``(user, item, rating)`` batches, L2 loss, test RMSE),
+  ``'rows'`` (AutoRec: rows of the rating matrix) or ``'ranking'``
+  (implicit feedback with sampled negatives; HR / NDCG).
+* ``config`` -- the configuration class (``config.py``).
+* ``scorer`` -- how the predictor scores users: ``'dot'`` (the block's
+  ``dot_factors()``: one matrix product), ``'pairs'`` (``net(users,
+  items)``) or ``'rows'`` (reconstructed rating-matrix rows).
+* ``space`` -- its random-search space (``defaults.SEARCH_SPACES``).
+* ``aliases`` -- other names it answers to within its kind.
+* ``counts`` -- for a block fitted by counting (ItemPop), the function
+  ``(net, items)`` that fits it instead of gradient steps.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from mxnet import init
+
+from . import defaults as D
+from .config import AutoRecConfig, MFConfig, RankingConfig
+from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF
+from .models.mf import prefer_sparse_grad
+
+FAMILIES = ('pairs', 'rows', 'ranking')
+SCORERS = ('dot', 'pairs', 'rows')
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model (see the module docstring)."""
+    name: str
+    title: str
+    block: type
+    family: str
+    config: type
+    build: Callable
+    scorer: str
+    space: Optional[dict] = None
+    aliases: tuple = ()
+    counts: Optional[Callable] = None
+
+    @property
+    def kind(self):
+        """``'rating'`` (explicit ratings, RMSE) or ``'ranking'``."""
+        return 'ranking' if self.family == 'ranking' else 'rating'
+
+    def sizes(self, options, num_users, num_items):
+        """The block config's sizes a model of this entry has on data of
+        that shape (to check a saved model against its data)."""
+        if self.family == 'rows':
+            item_based = options.get('variant', 'item') == 'item'
+            return {'num_users': num_users if item_based else num_items}
+        return {'num_users': num_users, 'num_items': num_items}
+
+
+_ENTRIES = {}
+
+
+def register(entry):
+    """Add a model; its name and aliases must be new within its kind
+    (``unregister`` first to replace one).
+
+    Returns:
+        The entry.
+    """
+    if entry.family not in FAMILIES or entry.scorer not in SCORERS:
+        raise ValueError(f'{entry.name}: family must be one of {FAMILIES} '
+                         f'and scorer one of {SCORERS}')
+    for name in (entry.name,) + entry.aliases:
+        taken = _find(name, entry.kind)
+        if taken is not None:
+            raise ValueError(f'model name {name!r} is taken by '
+                             f'{taken.name!r}')
+    _ENTRIES[entry.name] = entry
+    return entry
+
+
+def unregister(name):
+    """Remove a model (tests register toys and take them away again)."""
+    _ENTRIES.pop(name, None)
+
+
+def _find(name, kind=None):
+    entries = [e for e in _ENTRIES.values() if kind in (None, e.kind)]
+    for e in entries:
+        if e.name == name:
+            return e
+    return next((e for e in entries if name in e.aliases), None)
+
+
+def get(name, kind=None):
+    """The entry called ``name`` (or with that alias) among models of
+    ``kind`` (``'rating'``, ``'ranking'`` or None: any; a name is looked
+    up first, then aliases).
+
+    Raises:
+        ValueError: no such model, naming the known ones.
+    """
+    entry = _find(name, kind)
+    if entry is None:
+        raise ValueError(f'model={name!r}: expected one of '
+                         f'{", ".join(names(kind))}')
+    return entry
+
+
+def names(kind=None, aliases=False):
+    """Names of the registered models of ``kind``, with their aliases if
+    asked."""
+    out = []
+    for e in _ENTRIES.values():
+        if kind in (None, e.kind):
+            out += [e.name] + (list(e.aliases) if aliases else [])
+    return out
+
+
+def block_class(class_name):
+    """The block class called ``class_name`` (to load a saved model)."""
+    for e in _ENTRIES.values():
+        if e.block.__name__ == class_name:
+            return e.block
+    raise ValueError(f'unknown model class {class_name!r}; known: '
+                     f'{sorted({e.block.__name__ for e in _ENTRIES.values()})}')
+
+
+def of_run(class_name, options):
+    """The entry of a saved run: by the name stored in its options
+    (``entry``), else its ranking ``model`` or its block class."""
+    name = options.get('entry') or options.get('model')
+    if name:
+        return get(name, 'ranking' if 'protocol' in options else None)
+    for e in _ENTRIES.values():
+        if e.block.__name__ == class_name and e.kind == 'rating':
+            return e
+    raise ValueError(f'no registered model trains a {class_name}')
+
+
+# --------------------------------------------------------------------------
+# The chapters' models
+# --------------------------------------------------------------------------
+def sparse_grad(cfg, num_users, num_items):
+    """A run's ``sparse_grad``: as configured, else the measured rule;
+    never under a parameter server (see ``RunConfig.validate``)."""
+    if cfg.sparse_grad is not None:
+        return cfg.sparse_grad
+    return not cfg.kvstore.startswith('dist') and \
+        prefer_sparse_grad(num_users, num_items, cfg.batch_size)
+
+
+def _style(cfg, num_users, num_items):
+    """The GMF / MLP / NeuMF options a ranking config sets."""
+    return dict(sparse_grad=sparse_grad(cfg, num_users, num_items),
+                output_activation=cfg.output_activation,
+                prediction_bias=cfg.prediction_bias,
+                dense_init=init.Xavier() if cfg.dense_init == 'xavier'
+                else init.Normal(D.INIT_SIGMA))
+
+
+def _mf(cfg, num_users, num_items):
+    return MF(cfg.num_factors, num_users, num_items,
+              sparse_grad=sparse_grad(cfg, num_users, num_items))
+
+
+def _autorec(cfg, num_users, num_items):
+    width = num_users if cfg.variant == 'item' else num_items
+    return AutoRec(cfg.num_hiddens, width, dropout=cfg.dropout)
+
+
+def _gmf(cfg, num_users, num_items):
+    return GMF(cfg.num_factors, num_users, num_items,
+               **_style(cfg, num_users, num_items))
+
+
+def _mlp(cfg, num_users, num_items):
+    return MLP(cfg.mlp_factors or cfg.num_factors, num_users, num_items,
+               cfg.nums_hiddens, **_style(cfg, num_users, num_items))
+
+
+def _neumf(cfg, num_users, num_items):
+    return NeuMF(cfg.num_factors, num_users, num_items, cfg.nums_hiddens,
+                 mlp_factors=cfg.mlp_factors,
+                 **_style(cfg, num_users, num_items))
+
+
+S = D.SEARCH_SPACES
+register(Entry('mf', 'Matrix factorization', MF, 'pairs', MFConfig, _mf,
+               'dot', S['mf']))
+register(Entry('autorec', 'AutoRec', AutoRec, 'rows', AutoRecConfig,
+               _autorec, 'rows', S['autorec']))
+register(Entry('neumf', 'NeuMF', NeuMF, 'ranking', RankingConfig, _neumf,
+               'pairs', S['neumf']))
+register(Entry('gmf', 'GMF', GMF, 'ranking', RankingConfig, _gmf, 'dot',
+               S['gmf']))
+register(Entry('mlp', 'MLP', MLP, 'ranking', RankingConfig, _mlp, 'pairs',
+               S['mlp']))
+register(Entry('itempop', 'ItemPop', ItemPop, 'ranking', RankingConfig,
+               lambda cfg, nu, ni: ItemPop(nu, ni), 'pairs',
+               counts=lambda net, items: net.fit(items)))
+# Dot-product MF trained for ranking with sampled negatives (Rendle et al.
+# 2020); ``--model mf`` of the ranking script.
+register(Entry('dmf', 'Dot-product MF', MF, 'ranking', RankingConfig, _mf,
+               'dot', S['dmf'], aliases=('mf',)))

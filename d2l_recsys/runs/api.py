@@ -1,0 +1,160 @@
+"""Runs by model name: train (``run``, and the book-named ``run_mf``,
+``run_autorec``, ``run_ranking``), score a saved run again
+(``reevaluate``), and the library-style ``fit`` that returns a predictor.
+
+Every entry point builds the run's configuration once (fresh, or resumed
+from a run folder's ``run.json``), and every path to data goes through
+``data.spec.materialize`` of that configuration.
+"""
+import os
+import shutil
+import tempfile
+
+from .. import defaults as D
+from .. import registry
+from ..data.spec import materialize
+from ..devices import parse_devices
+from ..io import load_model, load_run, read_run
+from .common import make_config
+from .ranking import evaluator, run_ranking as _run_ranking
+from .rating import run_rating, setup
+
+RUNNERS = {'rating': run_rating, 'ranking': _run_ranking}
+
+
+def _entry(model, config, options, kind=None):
+    """The registry entry of a run: a resumed run's stored one, else
+    ``model`` (a ranking config's ``model``)."""
+    if config is None and options.get('resume'):
+        entry = registry.get(read_run(options['resume'])['entry'])
+        if kind and entry.kind != kind:
+            raise ValueError(f"{options['resume']}: a {entry.name} run, not "
+                             f'a {kind} run')
+        return entry
+    if model is None:
+        model = getattr(config, 'model', None) or options.get('model') or \
+            D.RANKING['model']
+    return registry.get(model, kind)
+
+
+def run(model=None, config=None, verbose=True, frame=None, **options):
+    """Train and evaluate any registered model.
+
+    Args:
+        model: its registry name (``mf``, ``autorec``, ``neumf``, ``gmf``,
+            ``mlp``, ``itempop``, ``dmf``, or one you registered); None
+            with ``config`` or ``resume``.
+        config: a config object of the model's class, or None to build one
+            from ``options`` (the book's / the protocol's defaults fill the
+            rest).
+        verbose: print a line per epoch.
+        frame: a DataFrame to train on instead of files (``tables``).
+        **options: fields of the model's config class; ``resume=DIR``
+            continues the run in DIR (only ``epochs``, ``devices``, ``out``
+            and ``checkpoint_every`` may change).
+
+    Returns:
+        The results dict (see ``runs.rating.run_rating`` and
+        ``runs.ranking.run_ranking``).
+    """
+    entry = _entry(model, config, options)
+    if entry.kind == 'ranking' and config is None and \
+            not options.get('resume'):
+        options['model'] = entry.name
+    cfg = make_config(entry, config, options)
+    return RUNNERS[entry.kind](entry, cfg, verbose, frame)
+
+
+def run_mf(config=None, verbose=True, **options):
+    """Matrix factorization with the book's settings (``defaults.MF``): 30
+    factors, Adam lr 0.002, wd 1e-5, 20 epochs, batch 512, Normal(0.01)
+    init, and its split: the book's MF loads data with
+    ``split_and_load_ml100k``, whose default split is **seq-aware** (each
+    user's latest rating is the test set).  The results add
+    ``test_rmse_book_running_avg``, the figure the book's evaluator prints
+    (a mean of running per-batch RMSEs); ``test_rmse`` is the exact RMSE.
+    """
+    return run('mf', config, verbose, **options)
+
+
+def run_autorec(config=None, verbose=True, **options):
+    """AutoRec with the book's settings (``defaults.AUTOREC``):
+    item-based, random 90/10 split, 500 hidden units, dropout 0.05, Adam lr
+    0.002, wd 1e-5, 25 epochs, batch 256, Normal(0.01) init;
+    ``variant='user'`` is the paper's user-based AutoRec."""
+    return run('autorec', config, verbose, **options)
+
+
+def run_ranking(config=None, verbose=True, **options):
+    """A ranking model under the NCF or the book's protocol; options left
+    None take the protocol's defaults (``defaults.PROTOCOL_DEFAULTS``).
+
+    ``pretrain_gmf`` and ``pretrain_mlp`` name run folders of GMF and MLP
+    runs to initialise a NeuMF from; it is then fine-tuned with plain SGD
+    unless ``optimizer`` says otherwise (the NCF paper: Adam's moments are
+    not part of the pretrained weights).  ``output_activation='sigmoid'``
+    and ``dense_init='normal'`` restore the book's model exactly (see
+    ``models/neumf.py``)."""
+    entry = _entry(options.pop('model', None), config, options, 'ranking')
+    return run(entry.name, config, verbose, **options)
+
+
+def reevaluate(model_dir, data_dir=None, devices='cpu'):
+    """Score a saved run again on the data and split stored with it.
+
+    Args:
+        model_dir: the run folder.
+        data_dir: the MovieLens folder, if not the one recorded.
+        devices: where to score.
+
+    Returns:
+        The test RMSE of a rating model, the metrics dict of a ranking model.
+    """
+    entry, cfg = load_run(model_dir, data_dir)
+    data = materialize(cfg.data_spec())
+    net = load_model(model_dir)[0]
+    devs = parse_devices(devices)
+    net.collect_params().reset_ctx(devs)
+    if entry.kind == 'ranking':
+        return evaluator(cfg, data)(net, devs)
+    s = setup(entry, cfg, data)
+    return s.evaluate(net, s.test_iter, devs)
+
+
+def fit(model, data, verbose=False, out=None, **options):
+    """Train a model on a DataFrame or a ratings file and return its
+    predictor, in the data's own ids: the library-style entry point.
+
+    ``p = rs.fit('mf', df)``, then ``p.predict(users, items)``,
+    ``p.recommend(user, k)``, ``p.save(folder)``.
+
+    Args:
+        model: a registry name (``mf``, ``autorec``, ``gmf``, ``neumf``...).
+        data: a DataFrame with columns ``user``, ``item`` and optionally
+            ``rating`` and ``timestamp`` (other names mapped by
+            ``columns='user=...,item=...'``), or the path of such a CSV/TSV
+            file.
+        verbose: print a line per epoch.
+        out: a run folder to keep (default: none is written).
+        **options: the model's config fields (``epochs``, ``lr``,
+            ``split``, ``validation``...).
+
+    Returns:
+        A ``serving.Predictor`` (with ``results``: the run's results dict).
+    """
+    from ..serving.predictor import load_predictor
+    frame = None
+    if isinstance(data, (str, os.PathLike)):
+        options['ratings'] = os.fspath(data)
+    else:
+        frame = data
+    folder = out or tempfile.mkdtemp(prefix='d2l_recsys-fit-')
+    try:
+        results = run(model, verbose=verbose, frame=frame, out=folder,
+                      **options)
+        predictor = load_predictor(folder, frame=frame)
+    finally:
+        if out is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    predictor.results = results
+    return predictor

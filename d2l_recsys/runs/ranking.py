@@ -1,0 +1,120 @@
+"""Ranking runs with implicit feedback (GMF, MLP, NeuMF, dot-product MF,
+ItemPop and any model of the ``ranking`` family): spec -> held-out
+protocol -> negative sampling -> the shared loop -> HR / NDCG."""
+import mxnet as mx
+from mxnet import gluon, init
+
+from .. import data as D
+from ..callbacks import Validation
+from ..data.spec import materialize
+from ..defaults import INIT_SIGMA
+from ..devices import parse_devices
+from ..io import load_model
+from ..losses import LOSSES
+from ..models import load_pretrained
+from ..ranking import protocol_evaluator
+from ..train import fit_ranking
+from .common import (Clock, cross_validate, final, finish, join, lifecycle,
+                     ordered_params, start, stopped, throughput)
+
+
+def evaluator(cfg, data, validation=False):
+    """The test (or validation) evaluator of a ranking config on
+    ``data``."""
+    return protocol_evaluator(
+        data, cfg.protocol, cfg.num_test_negatives, cfg.top_k,
+        cfg.book_item_range, cfg.seed, eval_users=cfg.eval_users,
+        validation=validation)
+
+
+def _train(net, cfg, data, test_eval, devices, cluster, verbose):
+    """Pretraining, loss, negative sampling, trainer and the loop (on this
+    worker's share of the positives under a parameter server).  Returns
+    ``(history, early stopping or None, examples per epoch)``."""
+    if cfg.pretrain_gmf:
+        gmf, mlp = load_model(cfg.pretrain_gmf)[0], \
+            load_model(cfg.pretrain_mlp)[0]
+        load_pretrained(net, gmf, mlp, cfg.alpha)
+    sigmoid_bce = cfg.loss == 'bce' and cfg.output_activation == 'sigmoid'
+    loss_fn = LOSSES[cfg.loss](
+        **({'from_sigmoid': True} if sigmoid_bce else {}))
+    net.hybridize()
+    loss_fn.hybridize()
+    callbacks = []
+    if data.valid is not None:
+        valid = evaluator(cfg, data, validation=True)
+        callbacks.append(Validation(lambda n: {
+            f'valid_{k}': v for k, v in valid(n, devices).items()
+            if isinstance(v, float)}))
+    users, items, _ = D.rating_arrays(data.train)
+    train_iter = D.NegativeSamplingIter(
+        users, items, data.num_users, data.num_items, cfg.num_negatives,
+        pairwise=loss_fn.pairwise, batch_size=cfg.batch_size, seed=cfg.seed,
+        rank=cluster.rank,
+        num_workers=cluster.num_workers if cluster.is_dist else None)
+    trainer = gluon.Trainer(ordered_params(net), cfg.optimizer,
+                            {'learning_rate': cfg.lr, 'wd': cfg.wd},
+                            **cluster.trainer_options())
+    more, es = lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
+                         'max')
+    history = fit_ranking(net, train_iter, loss_fn, trainer, cfg.epochs,
+                            devices, test_eval, verbose=verbose,
+                            callbacks=callbacks + more, seed=cfg.seed,
+                            num_workers=cluster.num_workers)
+    return history, es, len(train_iter) * cfg.batch_size
+
+
+def run_ranking(entry, cfg, verbose=True, frame=None):
+    """Train and evaluate a ranking model (``entry``) as ``cfg`` says.
+
+    Returns:
+        The results dict: ``hit_rate@K``, ``ndcg@K``, ``auc``,
+        ``full_ranking`` (and their ``valid_`` twins), sizes, ``history``,
+        ``seconds``, ``config``, ``devices``; with ``folds``, each fold's
+        ``hit_rate@K`` and their mean and std.
+    """
+    k = cfg.top_k
+    if cfg.folds and cfg.fold is None:
+        return cross_validate(
+            lambda c, v: run_ranking(entry, c, v, frame), cfg, verbose,
+            f'hit_rate@{k}')
+    cluster, cfg, verbose = join(cfg, verbose)
+    clock = Clock()
+    data = materialize(cfg.data_spec(), frame)
+    start(entry, cfg)             # the data is good: the run begins
+    test_eval = evaluator(cfg, data)
+    eval_users = len(test_eval.users)
+    test_eval = clock.timed(test_eval)
+    clock.phase('read')
+    clock.lap('data')
+    devices = parse_devices(cfg.devices)
+    mx.random.seed(cfg.seed)
+    net = entry.build(cfg, data.num_users, data.num_items)
+    # Normal(0.01) where a block attaches no initialiser of its own (MF);
+    # GMF, MLP, NeuMF and ItemPop keep theirs.
+    net.initialize(init.Normal(INIT_SIGMA), ctx=devices)
+    es = None
+    if entry.counts:
+        entry.counts(net, D.rating_arrays(data.train_all)[1])
+        history = [dict(epoch=0, train_loss=None, **test_eval(net, devices))]
+    else:
+        history, es, examples = _train(net, cfg, data, test_eval, devices,
+                                       cluster, verbose)
+    clock.lap('train')
+    last = final(history, es)
+    results = {key: last[key] for key in (f'hit_rate@{k}', f'ndcg@{k}',
+                                          'auc', 'full_ranking',
+                                          f'valid_hit_rate@{k}',
+                                          f'valid_ndcg@{k}') if key in last}
+    results.update(stopped(history, es), num_users=data.num_users,
+                   num_items=data.num_items, num_train=len(data.train_all),
+                   num_test=len(data.test), eval_users=eval_users,
+                   sparse_grad=bool(getattr(net, 'config', {}).get(
+                       'sparse_grad')),
+                   devices=[str(d) for d in devices], _history=history,
+                   _clock=clock)
+    if cluster.is_dist and not entry.counts:
+        results.update(throughput(cluster, history, examples))
+    title = f'{entry.title}, {cfg.protocol} protocol'
+    return finish(entry, net, cfg, results, title,
+                  ('train_loss', f'hit_rate@{k}', f'ndcg@{k}', 'auc'))
