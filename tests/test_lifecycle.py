@@ -13,7 +13,7 @@ import pytest
 
 from d2l_recsys import data as D
 from d2l_recsys.callbacks import EarlyStopping
-from d2l_recsys.experiments import run_autorec, run_mf, run_ranking
+from d2l_recsys.runs import run_autorec, run_mf, run_ranking
 from conftest import block_ratings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,10 +166,12 @@ def test_resume_ranking(checker_dir, tmp_path):
 
 def test_resume_refuses_changed_options(ml_dir, tmp_path):
     run_mf(data_dir=ml_dir, epochs=1, out=str(tmp_path), verbose=False)
-    with pytest.raises(ValueError, match='only epochs and devices'):
+    with pytest.raises(ValueError, match='only epochs, devices.* not lr'):
         run_mf(resume=str(tmp_path), lr=0.1, verbose=False)
-    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+    with pytest.raises(FileNotFoundError, match='not a run folder'):
         run_mf(resume=str(tmp_path / 'nothing'), verbose=False)
+    with pytest.raises(ValueError, match='a mf run, not a ranking run'):
+        run_ranking(resume=str(tmp_path), verbose=False)
 
 
 def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
@@ -204,6 +206,42 @@ def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
     whole = run_autorec(data_dir=ml_dir, devices='cpu', epochs=30,
                         num_hiddens=64, batch_size=4, verbose=False)
     resumed = json.loads((out / 'metrics.json').read_text())
+    _assert_same_history(whole['history'], resumed['history'])
+
+
+def test_sigterm_then_resume_keeps_the_stored_epochs(ml_dir, tmp_path):
+    """A 40-epoch MF script stopped by SIGTERM after epoch 9 and resumed
+    with ``--resume DIR`` alone trains to 40/40, as if never stopped: the
+    parser's default --epochs does not replace the stored 40."""
+    script = os.path.join(ROOT, 'scripts', 'train_mf.py')
+    out = tmp_path / 'run'
+    p = subprocess.Popen([sys.executable, script, '--data-dir', ml_dir,
+                          '--devices', 'cpu', '--epochs', '40',
+                          '--batch-size', '8', '--out', str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.time() + 120
+        state = out / 'checkpoint' / 'state.json'
+        while time.time() < deadline:
+            if state.exists() and json.loads(state.read_text())['epoch'] >= 9:
+                break
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 143, stderr
+    stopped = json.loads(state.read_text())['epoch']
+    assert 9 <= stopped < 40, stopped
+    r = subprocess.run([sys.executable, script, '--resume', str(out),
+                        '--quiet'], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads((out / 'metrics.json').read_text())
+    assert resumed['config']['epochs'] == 40
+    whole = run_mf(data_dir=ml_dir, devices='cpu', epochs=40, batch_size=8,
+                   verbose=False)
     _assert_same_history(whole['history'], resumed['history'])
 
 
@@ -302,7 +340,7 @@ def test_streamed_trainer_states_are_gluons_file(tmp_path):
 
 
 def test_saved_itempop_scores_again(ml_dir, tmp_path):
-    from d2l_recsys.experiments import reevaluate
+    from d2l_recsys.runs import reevaluate
     res = run_ranking(data_dir=ml_dir, model='itempop', num_test_negatives=20,
                       devices='cpu', verbose=False, out=str(tmp_path))
     again = reevaluate(str(tmp_path))

@@ -84,3 +84,42 @@ def test_command_line_writes_a_chosen_off_switch():
                         '--help'], capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and '--no-sparse-grad' in p.stdout, p.stderr
+
+
+def test_tune_script_book_protocol_ranks_by_its_own_cutoff(checker_dir,
+                                                          tmp_path):
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
+         '--model', 'gmf', '--protocol', 'book', '--trials', '2',
+         '--max-epochs', '2', '--patience', '1', '--data-dir', checker_dir,
+         '--out', str(tmp_path), '--quiet'], capture_output=True, text=True,
+        timeout=600)
+    assert p.returncode == 0, p.stderr
+    board = json.loads((tmp_path / 'leaderboard.json').read_text())
+    assert board['metric'] == 'valid_hit_rate@50'     # the book's Hit@50
+    assert all(isinstance(t['value'], float) for t in board['trials'])
+    assert 'hit_rate@50' in board['test']
+
+
+def test_a_diverging_trial_is_recorded_as_failed(ml_dir, tmp_path):
+    """A learning rate of 1e9 makes MF's loss overflow: that trial is kept
+    as failed, ranked last, the search completes, and resuming it runs no
+    trial again (the failed one included)."""
+    fixed = dict(data_dir=ml_dir, epochs=2, early_stop=1, devices='cpu')
+    space = dict(lr=[0.01, 1e9])
+    board = tune('mf', trials=4, jobs=1, out=str(tmp_path), fixed=fixed,
+                 space=space, verbose=False)
+    failed = [t for t in board['trials'] if 'failed' in t]
+    assert failed and all(t['config']['lr'] == 1e9 for t in failed)
+    assert 'diverged' in failed[0]['failed'] and failed[0]['value'] is None
+    assert board['trials'][-len(failed):] == failed     # ranked last
+    assert board['best']['config']['lr'] == 0.01
+    assert 'test_rmse' in board['test']
+    stamps = {p: os.path.getmtime(tmp_path / 'trials' / p)
+              for p in os.listdir(tmp_path / 'trials')}
+    again = tune('mf', trials=4, jobs=1, out=str(tmp_path), fixed=fixed,
+                 space=space, verbose=False)
+    assert [t['trial'] for t in again['trials']] == \
+        [t['trial'] for t in board['trials']]
+    for p, t in stamps.items():
+        assert os.path.getmtime(tmp_path / 'trials' / p) == t
