@@ -2,7 +2,9 @@
 
 Every trial trains with ``validation=True`` and early stopping and is
 ranked by its validation metric; the test data is scored once, by the best
-configuration, after the search.  Trials run in ``jobs`` processes, each
+configuration, after the search.  ``tune_folds`` nests the search in
+cross-validation: fold k's configuration is searched on fold k's training
+file only and scored on its test file.  Trials run in ``jobs`` processes, each
 finished trial is a file of its own (a second call skips it), and a line per
 trial reports progress.  A trial whose training diverges is recorded as
 failed (with the error) and ranked last; a resumed search does not run it
@@ -213,6 +215,51 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
                 os.path.join(out, 'leaderboard.html'))
     return board
 
+
+def tune_folds(model, folds=5, out='runs/tune', fixed=None, **options):
+    """Nested search: one search per official fold, each on validation
+    carved from that fold's own training file and scored on its test file,
+    so no search reads a test rating of the fold it chooses for.
+
+    Args:
+        model: a rating model with a search space (``mf``, ``autorec``).
+        folds: the folds ``u1..u{folds}`` (ML-100K has five).
+        out: fold k's search goes to ``out/fold-k/``.
+        fixed: options every trial shares; its ``data_dir`` (or
+            ``$D2L_RECSYS_DATA``) must hold ``u{k}.base`` and ``u{k}.test``.
+        **options: passed to ``tune`` (``trials``, ``jobs``, ``seed``...).
+
+    Returns:
+        The leaderboards, fold 1 first.
+
+    Raises:
+        ValueError: a fold's files are missing, or the data is given another
+            way (``train_file``, ``ratings``, ``folds``).
+    """
+    from .data.locate import resolve_ratings_file
+    from .data.splits import official_fold_files
+    fixed = dict(fixed or {})
+    if not isinstance(folds, int) or folds < 1:
+        raise ValueError(f'folds={folds!r}: expected a positive integer')
+    if registry.get(model).kind != 'rating':
+        raise ValueError(f'model={model!r}: fold searches are for rating '
+                         'models (mf, autorec)')
+    clash = [k for k in ('train_file', 'test_file', 'ratings', 'folds',
+                         'fold', 'split') if fixed.get(k) is not None]
+    if clash:
+        raise ValueError(f'fixed={clash}: a fold search reads the official '
+                         'fold files; expected only data_dir (and dataset)')
+    folder = os.path.dirname(resolve_ratings_file(fixed.pop('data_dir', None),
+                                                  fixed.pop('dataset', None)))
+    pairs = [official_fold_files(folder, k) for k in range(folds)]
+    if None in pairs:
+        k = pairs.index(None) + 1
+        raise ValueError(f'folds={folds}: expected u{k}.base and u{k}.test '
+                         f'in {folder}')
+    return [tune(model, out=os.path.join(out, f'fold-{k + 1}'),
+                 fixed=dict(train_file=train, test_file=test, **fixed),
+                 **options)
+            for k, (train, test) in enumerate(pairs)]
 
 
 def _outcome(trial):

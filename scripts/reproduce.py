@@ -1,33 +1,36 @@
 #!/usr/bin/env python
 """Run every published configuration (MF, AutoRec, NeuMF under the book's
 and the NCF protocol; ML-1M rows with --ml1m-dir) over several seeds, and
-write results/REPRODUCTION.md, reproduction.json and reproduction.html."""
+write results/REPRODUCTION.md, reproduction.json and reproduction.html.
+Each row records its date, commit, machine and run time; rows kept from an
+earlier report (--rows, --only-tuned) must come from the same commit unless
+--allow-mixed-commits is given."""
+import shlex
 import sys
 
 from d2l_recsys import cli
-from d2l_recsys.reproduction import reproduce, rewrite_report
+from d2l_recsys.reproduction import reproduce
+from d2l_recsys.report import rewrite_report
 
 
-def run_report(args):
+def run_report(args, argv):
     if args.from_json:
-        report = rewrite_report(args.from_json, args.out, args.readme)
-    else:
-        report = reproduce(args.data_dir, args.seeds, args.out,
-                           args.ml1m_dir, args.quick, readme=args.readme,
-                           tuning_dir=args.tuning_dir,
-                           only_tuned=args.only_tuned,
-                           rows_matching=args.rows)
-    if args.from_json:
-        done = f'rewritten from {args.from_json}'
-    elif args.only_tuned:
-        done = (f"{len(report['tuned'])} tuned rows in "
-                f"{report['tuned_seconds'] / 60:.1f} min")
-    else:
-        done = f"{len(report['rows'])} rows in {report['seconds'] / 60:.1f} min"
-    return f'{done} -> {args.out}/REPRODUCTION.md'
+        rewrite_report(args.from_json, args.out, args.readme)
+        return f'rewritten from {args.from_json} -> {args.out}/REPRODUCTION.md'
+    report = reproduce(args.data_dir, args.seeds, args.out, args.ml1m_dir,
+                       args.quick, readme=args.readme,
+                       tuning_dir=args.tuning_dir, only_tuned=args.only_tuned,
+                       rows_matching=args.rows,
+                       allow_mixed=args.allow_mixed_commits,
+                       command=shlex.join(['python', 'scripts/reproduce.py',
+                                           *argv]))
+    return (f"{len(report['rows'])} rows and {len(report['tuned'])} tuned "
+            f"rows in {report['seconds'] / 60:.1f} min -> "
+            f"{args.out}/REPRODUCTION.md")
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     p = cli.Parser(description=__doc__)
     data = p.add_argument_group('data and runs')
     data.add_argument('--data-dir', help='MovieLens 100K (default: '
@@ -45,20 +48,24 @@ def main(argv=None):
                       'keep the others from OUT/reproduction.json (tuned '
                       'rows: the leaderboard names, e.g. gmf_ncf)')
     part.add_argument('--tuning-dir', metavar='DIR', help='leaderboards of '
-                      'scripts/tune.py (NAME/leaderboard.json): adds the '
-                      'tuned section')
+                      'scripts/tune.py (NAME/leaderboard.json, nested: '
+                      'NAME/fold-k/leaderboard.json): adds the tuned section')
     part.add_argument('--only-tuned', action='store_true',
                       help='keep the book-settings rows of '
                       'OUT/reproduction.json, run the tuned section only')
+    part.add_argument('--allow-mixed-commits', action='store_true',
+                      help='keep rows made at another commit (or with other '
+                      'uncommitted changes) than this run; the report then '
+                      "shows each row's date and commit")
     report = p.add_argument_group('the report')
     report.add_argument('--out', default='results', help='folder of the '
                         'report')
     report.add_argument('--readme', metavar='README.md', help='also '
-                        'regenerate the reproduction table of this README')
+                        'regenerate the generated tables of this README')
     report.add_argument('--from-json', metavar='FILE',
                         help='run nothing: rewrite REPRODUCTION.md (and '
                         '--readme) from a saved reproduction.json')
-    return cli.run(p, argv, run_report)
+    return cli.run(p, argv, lambda args: run_report(args, argv))
 
 
 if __name__ == '__main__':

@@ -3,13 +3,27 @@
 from the training data (early stopping on it); then the best configuration
 is trained once more and scored on the test data once.  Writes
 DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
-command line that reproduces the best run.  A stopped search resumes: the
-trials already in DIR/trials/ are not run again."""
+command line that reproduces the best run.  With --folds K (rating models,
+ML-100K's u1..uK files), one search per fold into DIR/fold-k/, each on
+validation carved from uk.base and scored on uk.test.  A stopped search
+resumes: the trials already in DIR/trials/ are not run again."""
 import sys
 
 from d2l_recsys import cli, registry
 from d2l_recsys.defaults import TUNING
-from d2l_recsys.tuning import tune
+from d2l_recsys.tuning import tune, tune_folds
+
+
+def _summary(board, out):
+    shown = {k: v for k, v in board['test'].items()
+             if isinstance(v, float) and ('test' in k or '@' in k)}
+    return '\n'.join([
+        f"best of {len(board['trials'])} trials: {board['metric']} "
+        f"{board['best']['value']:.4f} {board['best']['config']}",
+        'test (scored once): ' + ', '.join(f'{k} {v:.4f}'
+                                           for k, v in shown.items()),
+        f"reproduce: {board['command']}",
+        f"({board['seconds'] / 60:.1f} min) -> {out}/leaderboard.json"])
 
 
 def search(args):
@@ -26,17 +40,15 @@ def search(args):
         fixed['protocol'] = args.protocol
         if args.num_test_negatives:
             fixed['num_test_negatives'] = args.num_test_negatives
+    if args.folds:
+        boards = tune_folds(args.model, args.folds, args.out, fixed,
+                            trials=args.trials, jobs=args.jobs,
+                            seed=args.seed, verbose=not args.quiet)
+        return '\n'.join(f'fold {k}: ' + _summary(b, f'{args.out}/fold-{k}')
+                          for k, b in enumerate(boards, 1))
     board = tune(args.model, args.trials, args.jobs, args.out, args.seed,
                  fixed, verbose=not args.quiet)
-    shown = {k: v for k, v in board['test'].items()
-             if isinstance(v, float) and ('test' in k or '@' in k)}
-    return '\n'.join([
-        f"best of {len(board['trials'])} trials: {board['metric']} "
-        f"{board['best']['value']:.4f} {board['best']['config']}",
-        'test (scored once): ' + ', '.join(f'{k} {v:.4f}'
-                                           for k, v in shown.items()),
-        f"reproduce: {board['command']}",
-        f"({board['seconds'] / 60:.1f} min) -> {args.out}/leaderboard.json"])
+    return _summary(board, args.out)
 
 
 def main(argv=None):
@@ -77,6 +89,9 @@ def main(argv=None):
     p.add_argument('--train-file', help='a given train/test pair, e.g. '
                    'u1.base (with --test-file)')
     p.add_argument('--test-file', help='held-out ratings of the pair')
+    p.add_argument('--folds', type=cli.positive_int, metavar='K',
+                   help='rating models: nested search, one per fold '
+                   'u1..uK of --data-dir (ML-100K: 5), into OUT/fold-k/')
     p.add_argument('--devices', default='cpu',
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--quiet', action='store_true',

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as onp
 import pytest
 
 from d2l_recsys.reproduction import _status
@@ -65,6 +66,17 @@ def test_reproduce_quick_writes_report(tmp_path):
     md = (out / 'REPRODUCTION.md').read_text()
     assert 'QUICK MODE' in md and '| MF, book settings' in md
     assert (out / 'reproduction.html').is_file()
+    # how every number was made: date, commit, machine, its own seconds
+    for row in report['rows']:
+        made = row['made']
+        assert made['date'] == report['date']
+        assert made['commit'] == report['commit'] and \
+            len(made['commit']) == 40
+        assert made['dirty'] == report['dirty']
+        assert made['machine'] == report['machine'] and made['seconds'] > 0
+    assert report['command'].startswith('python scripts/reproduce.py')
+    assert report['commit'][:7] in md and 'made (date, commit)' not in md
+    assert 'target' not in md.lower() and 'missed by' not in md
 
 
 def test_reproduce_rejects_bad_seeds(tmp_path):
@@ -75,23 +87,103 @@ def test_reproduce_rejects_bad_seeds(tmp_path):
     assert p.returncode == 2 and '--seeds' in p.stderr
 
 
-def test_tuned_section_from_a_leaderboard(ml_dir, tmp_path):
-    """A leaderboard written by tune() becomes a tuned row: the chosen
-    configuration over the five folds, with the command that reproduces it,
-    in the report and in a README between its markers."""
-    from d2l_recsys.reproduction import (README_BEGIN, README_END,
-                                         TUNED_BEGIN, TUNED_END,
-                                         update_readme, tuned_rows)
-    from d2l_recsys.tuning import tune
-    tune('mf', trials=2, out=str(tmp_path / 'tuning' / 'mf_u1'),
-         fixed=dict(data_dir=ml_dir, epochs=2, early_stop=1),
-         space=dict(lr=['log', 1e-3, 1e-2]), verbose=False)
-    rows = tuned_rows(str(tmp_path / 'tuning'), ml_dir, seeds=2)
-    assert [(r['model'], r['split'], r['n']) for r in rows] == \
-        [('mf', 'u1-u5', 5)]
-    assert rows[0]['mean'] == pytest.approx(sum(rows[0]['values']) / 5)
-    assert '--folds 5' in rows[0]['command'] and '--validation' in \
-        rows[0]['command']
+@pytest.fixture(scope='module')
+def fold_dir(tmp_path_factory):
+    """A release with official-style fold files: u{k}.test is the k-th
+    fifth of the ratings, u{k}.base the rest (so u1.base holds u2..u5's
+    test ratings, as ML-100K's does)."""
+    ml = make_movielens(str(tmp_path_factory.mktemp('folds') / 'ml-100k'),
+                        num_users=30, num_items=60, density=0.3)
+    rows = onp.loadtxt(os.path.join(ml, 'u.data'), dtype=onp.int64)
+    for k, part in enumerate(onp.array_split(onp.arange(len(rows)), 5)):
+        test = onp.zeros(len(rows), dtype=bool)
+        test[part] = True
+        write_u_data(os.path.join(ml, f'u{k + 1}.base'), rows[~test])
+        write_u_data(os.path.join(ml, f'u{k + 1}.test'), rows[test])
+    return ml
+
+
+def _pairs(path):
+    rows = onp.loadtxt(path, dtype=onp.int64, ndmin=2)
+    return set(map(tuple, rows[:, :2].tolist()))
+
+
+def _searched_pairs(fixed):
+    """The (user, item) pairs, in the file's ids, that a search with these
+    fixed options fitted on and validated on."""
+    from dataclasses import fields
+    from d2l_recsys.data.spec import DataSpec, materialize
+    names = {f.name for f in fields(DataSpec)}
+    data = materialize(DataSpec(**{k: v for k, v in fixed.items()
+                                   if k in names and k != 'validation'},
+                                validation=True))
+    read = set()
+    for part in (data.train, data.valid):
+        cols = part.iloc[:, :2].to_numpy().astype(onp.int64) - 1
+        read |= set(zip(data.user_ids[cols[:, 0]].tolist(),
+                        data.item_ids[cols[:, 1]].tolist()))
+    return read
+
+
+@pytest.fixture(scope='module')
+def nested(fold_dir, tmp_path_factory):
+    """A nested MF search: one per fold, two trials each."""
+    from d2l_recsys.tuning import tune_folds
+    tuning = tmp_path_factory.mktemp('tuning')
+    boards = tune_folds('mf', 5, str(tuning / 'mf_folds'),
+                        dict(data_dir=fold_dir, epochs=2, early_stop=1),
+                        trials=2, space=dict(lr=['log', 1e-3, 3e-2]),
+                        verbose=False)
+    return str(tuning), boards
+
+
+def test_nested_search_never_reads_its_folds_test_ratings(fold_dir, nested):
+    """Fold k's search read u{k}.base alone (fit + validation carved from
+    it), which shares no rating with u{k}.test; the single search on u1.base
+    that the nesting replaces would have read fold 2's test ratings."""
+    _, boards = nested
+    for k, board in enumerate(boards, 1):
+        fixed = board['fixed']
+        assert os.path.basename(fixed['train_file']) == f'u{k}.base'
+        read = _searched_pairs(fixed)
+        assert read == _pairs(fixed['train_file'])
+        assert read.isdisjoint(_pairs(os.path.join(fold_dir, f'u{k}.test')))
+    leaky = _searched_pairs(boards[0]['fixed'])
+    assert not leaky.isdisjoint(_pairs(os.path.join(fold_dir, 'u2.test')))
+
+
+def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
+                                                         tmp_path):
+    """The u1-u5 tuned row runs fold k with fold k's leaderboard and scores
+    it on u{k}.test; a leaderboard searched on another fold is refused."""
+    import shutil
+    from d2l_recsys.report import (README_BEGIN, README_END, TUNED_BEGIN,
+                                   TUNED_END, tuned_table, update_readme,
+                                   write_markdown)
+    from d2l_recsys.tuned import tuned_rows
+    tuning, boards = nested
+    rows = tuned_rows(tuning, fold_dir, seeds=2, verbose=False)
+    assert [(r['name'], r['split'], r['n']) for r in rows] == \
+        [('mf_folds', 'u1-u5', 5)]
+    row = rows[0]
+    for k, (fold, board) in enumerate(zip(row['folds'], boards), 1):
+        assert fold['config'] == board['best']['config']
+        assert f'u{k}.base' in fold['command'] and \
+            f'u{k}.test' in fold['command']
+        assert fold['test_rmse'] == pytest.approx(
+            board['test']['test_rmse'], rel=1e-5)   # the same run
+    assert row['values'] == [f['test_rmse'] for f in row['folds']]
+    assert row['made']['seconds'] > 0 and row['search']['trials'] == [2] * 5
+    assert 'nested' in row['selection'] and 'u{k}.base' in row['selection']
+    table = tuned_table(rows)
+    assert 'target' not in table.lower() and '5 × 2 trials' in table
+    report = dict(quick=True, seeds=2, date='2026-01-01', seconds=60,
+                  machine=None, commit=row['made']['commit'],
+                  dirty=row['made']['dirty'], rows=[], tuned=rows,
+                  command='python scripts/reproduce.py')
+    write_markdown(report, str(tmp_path / 'R.md'))
+    md = (tmp_path / 'R.md').read_text()
+    assert 'fold 5: validation RMSE' in md and 'missed by' not in md
     readme = tmp_path / 'README.md'
     readme.write_text(f'a\n{README_BEGIN}\nSTALE-TABLE\n{README_END}\nb\n'
                       f'{TUNED_BEGIN}\n{TUNED_END}\nc\n')
@@ -99,19 +191,48 @@ def test_tuned_section_from_a_leaderboard(ml_dir, tmp_path):
     text = readme.read_text()
     assert '| mf | — | u1-u5 | RMSE |' in text and 'STALE-TABLE' not in text
     assert text.startswith('a\n') and text.endswith('c\n')
+    swapped = tmp_path / 'swapped'
+    shutil.copytree(tuning, swapped)
+    shutil.copy(os.path.join(tuning, 'mf_folds', 'fold-1', 'leaderboard.json'),
+                swapped / 'mf_folds' / 'fold-2' / 'leaderboard.json')
+    with pytest.raises(ValueError, match="fold 2's leaderboard searched on "
+                                         'u1.base'):
+        tuned_rows(str(swapped), fold_dir, verbose=False)
+
+
+def test_fold_search_script(fold_dir, tmp_path):
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
+         '--model', 'autorec', '--folds', '5', '--trials', '1',
+         '--max-epochs', '1', '--patience', '1', '--data-dir', fold_dir,
+         '--out', str(tmp_path), '--quiet'], capture_output=True, text=True,
+        timeout=600)
+    assert p.returncode == 0, p.stderr
+    for k in range(1, 6):
+        board = json.loads((tmp_path / f'fold-{k}' / 'leaderboard.json')
+                           .read_text())
+        assert board['fixed']['train_file'].endswith(f'u{k}.base')
+        assert f'fold {k}: best of 1 trials' in p.stdout
+    bad = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
+         '--model', 'mf', '--folds', '5', '--data-dir',
+         make_movielens(str(tmp_path / 'no-folds')), '--out',
+         str(tmp_path / 'x')], capture_output=True, text=True,
+        timeout=120)
+    assert bad.returncode == 2 and 'u1.base' in bad.stderr
 
 
 def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
     """A ranking leaderboard gives an HR@10 and an NDCG@10 row over the
     seeds; with ``rows_matching`` only the matching leaderboards run and
     the earlier report's other rows are kept as they were."""
-    from d2l_recsys.reproduction import tuned_rows
+    from d2l_recsys.tuned import tuned_rows
     from d2l_recsys.tuning import tune
     tune('gmf', trials=1, out=str(tmp_path / 'tuning' / 'gmf_ncf'),
          fixed=dict(data_dir=checker_dir, epochs=2, early_stop=1,
                     num_test_negatives=20),
          space=dict(lr=['log', 1e-3, 1e-2]), verbose=False)
-    earlier = [dict(name='mf_u1', model='mf', metric='RMSE', mean=0.93),
+    earlier = [dict(name='mf_folds', model='mf', metric='RMSE', mean=0.93),
                dict(name='gmf_ncf', model='gmf', metric='HR@10', mean=0.1)]
     rows = tuned_rows(str(tmp_path / 'tuning'), checker_dir, seeds=2,
                       rows_matching='gmf', previous=earlier)
@@ -122,17 +243,64 @@ def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
         assert 0 <= min(r['values']) and max(r['values']) <= 1
         assert '--model gmf' in r['command'] and \
             '--num-test-negatives 20' in r['command']
+        assert 'HR@10' in r['selection'] and r['made']['seconds'] > 0
     assert rows[2]['mean'] <= rows[1]['mean']    # NDCG@10 <= HR@10
 
 
-@pytest.mark.parametrize('row, text', [
-    (dict(name='mf_u1', metric='RMSE', mean=0.9202), '≤ 0.910: missed by 0.0102'),
-    (dict(name='autorec_u1', metric='RMSE', mean=0.8991), '≤ 0.900: met'),
-    (dict(name='neumf_pretrained', metric='NDCG@10', mean=0.37),
-     '≥ 0.400: missed by 0.0300'),
-    (dict(name='neumf_pretrained', metric='HR@10', mean=0.70), '≥ 0.680: met'),
-    (dict(name='gmf_ncf', metric='HR@10', mean=0.65), ''),   # no target
-])
-def test_tuned_target_text(row, text):
-    from d2l_recsys.reproduction import target_text
-    assert target_text(row) == text
+RERUN = 'MF, book settings'
+
+
+def _earlier_report(out, made):
+    """A report whose rows (every book row but MF's book settings) were
+    made as ``made`` says."""
+    import tempfile
+    from d2l_recsys.reproduction import _ranking_rows, _rating_rows
+    with tempfile.TemporaryDirectory() as tmp:
+        names = [r['name'] for r in _rating_rows(None, True) +
+                 _ranking_rows(None, True, tmp)]
+    rows = [dict(name=n, metric='RMSE', published=None, source='s',
+                 metrics={'RMSE': dict(mean=1.0, std=0.0, values=[1.0])},
+                 status='no reference', made=made)
+            for n in names if not n.startswith(RERUN)]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'reproduction.json'), 'w') as f:
+        json.dump(dict(rows=rows, tuned=[]), f)
+
+
+def test_rows_of_another_commit_are_kept_only_when_asked(ml_dir, tmp_path):
+    """Rerunning one row keeps the others only if they come from the same
+    commit; --allow-mixed-commits keeps them and the report shows each
+    row's date and commit."""
+    from d2l_recsys.provenance import git_state, machine
+    from d2l_recsys.reproduction import reproduce
+    state = git_state()
+    other = dict(date='2026-11-25', commit='d' * 40, dirty=[],
+                 machine=machine(), seconds=5.0)
+    out = str(tmp_path / 'mixed')
+    _earlier_report(out, other)
+    with pytest.raises(ValueError, match='another commit.*ddddddd.*'
+                                         'allow-mixed-commits'):
+        reproduce(ml_dir, seeds=1, out=out, quick=True, verbose=False,
+                  rows_matching=RERUN)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                     'reproduce.py'),
+                        '--data-dir', ml_dir, '--seeds', '1', '--quick',
+                        '--rows', RERUN, '--out', out],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2 and 'ddddddd' in p.stderr
+    report = reproduce(ml_dir, seeds=1, out=out, quick=True, verbose=False,
+                       rows_matching=RERUN, allow_mixed=True)
+    made = {r['name'].split(',')[0]: r['made'] for r in report['rows']}
+    assert made['MF']['commit'] == state['commit']
+    assert made['AutoRec user-based']['commit'] == 'd' * 40
+    md = open(os.path.join(out, 'REPRODUCTION.md')).read()
+    assert 'made (date, commit)' in md and 'keeps rows of several runs' in md
+    assert '2026-11-25, ddddddd' in md
+    assert f"{made['MF']['date']}, {state['commit'][:7]}" in md
+    same = str(tmp_path / 'same')
+    _earlier_report(same, dict(other, commit=state['commit'],
+                               dirty=state['dirty']))
+    report = reproduce(ml_dir, seeds=1, out=same, quick=True, verbose=False,
+                       rows_matching=RERUN)
+    md = open(os.path.join(same, 'REPRODUCTION.md')).read()
+    assert 'made (date, commit)' not in md and 'one run' in md
