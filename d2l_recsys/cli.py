@@ -1,16 +1,19 @@
 """Shared command-line options and error handling of the scripts.
 
-Every default shown by ``--help`` comes from ``defaults``.
+The training options are the config classes' fields (``config.opt``):
+``add_config_options`` turns them into argparse options, so each option is
+declared once; every default shown by ``--help`` comes from ``defaults``.
 """
 import argparse
 import datetime
 import os
 import sys
+from dataclasses import fields
 
 from . import defaults
 from .callbacks import TrainingInterrupted
-from .config import KVSTORES
-from .data.formats import DATASETS
+from .config import RankingConfig
+from .parse import positive_int  # noqa: F401  (the scripts' options)
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -48,134 +51,125 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f'{self.prog}: error: {message}\n')
 
 
-def _number(kind, test, expected):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f'{text!r} is not {expected}') from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f'{text} is not {expected}')
-        return value
-    return parse
+GROUPS = {'data': 'data and split', 'training': 'training',
+          'lifecycle': 'training lifecycle', 'model': 'model'}
 
 
-positive_int = _number(int, lambda v: v >= 1, 'a positive integer')
-positive_float = _number(float, lambda v: v > 0, 'a positive number')
-nonneg_float = _number(float, lambda v: v >= 0, 'a number >= 0')
-ratio = _number(float, lambda v: 0 <= v < 1, 'a number in [0, 1)')
+def _shown(value):
+    """A default as a command line would type it."""
+    if isinstance(value, bool):
+        return 'on' if value else 'off'
+    if isinstance(value, (list, tuple)):
+        return ','.join(str(v) for v in value)
+    return str(value)
 
 
-def base_parser(description, *, epochs=None, batch_size=None, lr=None,
-                wd=None, helps=None):
-    """Options every training script shares.
+def option_defaults(cls, name):
+    """``(default, text)`` of a config option: the value a parser takes
+    and how help and README tables show it (the book's table for the
+    rating models; per protocol for ranking, where the parser leaves None
+    for the config to fill)."""
+    field = next(f for f in fields(cls) if f.name == name)
+    tables = {}
+    if issubclass(cls, RankingConfig):
+        tables = {p: cls.table_defaults(protocol=p)
+                  for p in defaults.PROTOCOL_DEFAULTS}
+    if tables and name in next(iter(tables.values())):
+        text = ', '.join(f'{_shown(t[name])} ({p})'
+                         for p, t in tables.items())
+        return None, text
+    value = cls.table_defaults().get(name, field.default) if not tables \
+        else field.default
+    return value, (None if value is None or value is False
+                   else _shown(value))
 
-    Args:
-        description: the script's help text.
-        epochs, batch_size, lr, wd: their defaults (None: the run's own,
-            e.g. the protocol's for ranking).
-        helps: help texts of those four options, by name.
+
+def cli_fields(cls):
+    """The config fields a command line sets, in declaration order."""
+    return [f for f in fields(cls)
+            if f.metadata and f.metadata.get('cli', True)]
+
+
+def add_config_options(parser, cls):
+    """Add an option per field of the config class ``cls``, in argparse
+    groups, with the field's help, parser and choices and its default
+    (see ``option_defaults``).
 
     Returns:
-        A ``Parser``.
+        The parser.
     """
-    p = Parser(description=description,
-               formatter_class=_Formatter)
-    p.add_argument('--data-dir', help='MovieLens folder, its parent or its '
-                   'zip (default: $D2L_RECSYS_DATA, else download through '
-                   'd2l)')
-    p.add_argument('--dataset', choices=DATASETS,
-                   help='the release to read or download (default: what '
-                   '--data-dir holds; ml-100k when downloading)')
-    p.add_argument('--train-file', help='ratings to train on, in a '
-                   'release\'s format (with --test-file; replaces the split)')
-    p.add_argument('--test-file', help='held-out ratings')
-    p.add_argument('--ratings', metavar='FILE', help='your own ratings: a '
-                   'CSV or TSV file with a header naming user, item and '
-                   'optionally rating and timestamp (ids of any type)')
-    p.add_argument('--columns', metavar='MAP', help='column names of '
-                   '--ratings, e.g. user=user_id,item=sku,rating=stars,'
-                   'timestamp=ts')
-    p.add_argument('--folds', type=_number(int, lambda v: v >= 2,
-                                           'an integer >= 2'),
-                   metavar='K', help='K-fold cross-validation (ML-100K: its '
-                   'own u1..u5 files for K=5 when present)')
-    helps = dict(helps or {})
-    p.add_argument('--epochs', type=positive_int, default=epochs,
-                   help=helps.get('epochs', 'training epochs'))
-    p.add_argument('--lr', type=positive_float, default=lr,
-                   help=helps.get('lr', 'learning rate'))
-    p.add_argument('--wd', type=nonneg_float, default=wd,
-                   help=helps.get('wd', 'weight decay'))
-    p.add_argument('--batch-size', type=positive_int, default=batch_size,
-                   help=helps.get('batch_size', 'examples per step'))
-    p.add_argument('--seed', type=int, default=defaults.COMMON['seed'],
-                   help='seeds the split, the shuffles, the sampling and '
-                   'MXNet')
-    p.add_argument('--devices', default=defaults.COMMON['devices'],
-                   help='auto | cpu | cpu:K | gpu | gpu:0,1')
-    p.add_argument('--kvstore', choices=KVSTORES,
-                   default=defaults.COMMON['kvstore'],
-                   help='dist_*: a parameter-server job started by python '
-                   '-m d2l_recsys.launch (see README, "More than one '
-                   'machine")')
-    p.add_argument('--out', help='output folder (default: runs/NAME-TIME)')
+    groups = {}
+    for f in cli_fields(cls):
+        meta = f.metadata
+        group = groups.get(meta['group'])
+        if group is None:
+            group = groups[meta['group']] = parser.add_argument_group(
+                GROUPS[meta['group']])
+        default, text = option_defaults(cls, f.name)
+        help_text = meta['help']
+        if default is None and text:
+            help_text += f' (default: {text})'
+        kw = dict(help=help_text, default=default)
+        if meta.get('flag'):
+            kw['action'] = 'store_true' if f.default is False else \
+                argparse.BooleanOptionalAction
+        else:
+            kw.update({k: meta[k] for k in ('type', 'choices', 'metavar')
+                       if k in meta})
+        group.add_argument('--' + f.name.replace('_', '-'), **kw)
+    return parser
+
+
+def train_parser(cls, description, models=None):
+    """A training script's parser: every option of ``cls``, ``--quiet``,
+    and ``--model`` when ``models`` (its choices) is given."""
+    p = Parser(description=description)
+    if models:
+        p.add_argument('--model', choices=models,
+                       default=cls.model, help='the model to train (mf and '
+                       'dmf: dot-product MF for ranking)')
     p.add_argument('--quiet', action='store_true',
                    help='no per-epoch progress lines')
-    life = p.add_argument_group('training lifecycle')
-    life.add_argument('--validation', action='store_true',
-                      help='carve validation data out of the training data '
-                      '(seq-aware protocols: each user\'s latest remaining '
-                      'rating; random: --valid-ratio of it)')
-    life.add_argument('--valid-ratio', type=ratio,
-                      default=defaults.LIFECYCLE['valid_ratio'],
-                      help='validation fraction under a random split')
-    life.add_argument('--early-stop', type=positive_int, metavar='PATIENCE',
-                      help='stop after PATIENCE epochs without a better '
-                      'validation metric; restore the best epoch (needs '
-                      '--validation)')
-    life.add_argument('--checkpoint-every', type=positive_int, metavar='K',
-                      default=defaults.LIFECYCLE['checkpoint_every'],
-                      help='epochs between checkpoints in --out')
-    life.add_argument('--resume', metavar='DIR',
-                      help='continue the run in DIR from its checkpoint '
-                      '(its stored options are used; only --epochs, '
-                      '--devices, --out and --checkpoint-every may be '
-                      'typed to change them)')
-    return p
+    return add_config_options(p, cls)
 
 
-def rating_parser(description, book):
-    """The rating scripts' options.
+def options_table(classes):
+    """A markdown table of the options of one or more config classes:
+    option, each class's default, help.  ``classes`` maps a column title
+    to a class (the same fields in each, e.g. AutoRec and MF)."""
+    first = next(iter(classes.values()))
+    names = [f.name for f in cli_fields(first)]
+    for cls in list(classes.values())[1:]:
+        names += [f.name for f in cli_fields(cls) if f.name not in names]
+    head = '| option | ' + ' | '.join(classes) + ' | meaning |'
+    rows = [head, '|' + ' --- |' * (len(classes) + 2)]
+    for name in names:
+        cells = []
+        for cls in classes.values():
+            field = next((f for f in cli_fields(cls) if f.name == name),
+                         None)
+            text = option_defaults(cls, name)[1] if field else None
+            cells.append(f'`{text}`' if text else '—')
+        field = next(f for c in classes.values() for f in cli_fields(c)
+                     if f.name == name)
+        meaning = field.metadata['help'].replace('%%', '%')
+        rows.append(f"| `--{name.replace('_', '-')}` | "
+                    + ' | '.join(cells) + f' | {meaning} |')
+    return '\n'.join(rows) + '\n'
 
-    Args:
-        description: the script's help text.
-        book: the model's row of ``defaults`` (``defaults.MF`` or
-            ``defaults.AUTOREC``), whose values become the defaults.
 
-    Returns:
-        A ``Parser``.
-    """
-    p = base_parser(description, epochs=book['epochs'],
-                    batch_size=book['batch_size'], lr=book['lr'],
-                    wd=book['wd'])
-    p.add_argument('--split', choices=['random', 'seq-aware'],
-                   default=book['split'], help='random: a --test-ratio of '
-                   "the ratings; seq-aware: each user's latest rating")
-    p.add_argument('--test-ratio', type=ratio, default=book['test_ratio'],
-                   help='test fraction of the random split')
-    return p
-
-
-def add_sparse_grad(p):
-    """``--sparse-grad`` / ``--no-sparse-grad``: row-sparse embedding
-    gradients; neither: the measured rule."""
-    p.add_argument('--sparse-grad', action=argparse.BooleanOptionalAction,
-                   help='row-sparse embedding gradients with lazy Adam '
-                   'updates (default: when num_users + num_items >= 16 x '
-                   'batch size and >= 8192, where they are faster; ML-100K '
-                   'stays dense)')
+def ranking_summary(res):
+    """The closing line of a ranking run."""
+    k = res['config']['top_k']
+    if 'folds' in res:
+        return (f"HR@{k} {res[f'hit_rate@{k}']:.4f} ± "
+                f"{res[f'hit_rate@{k}_std']:.4f} over {len(res['folds'])} "
+                'folds')
+    full = res['full_ranking']
+    return (f"HR@{k} {res[f'hit_rate@{k}']:.4f}  NDCG@{k} "
+            f"{res[f'ndcg@{k}']:.4f}  AUC {res['auc']:.4f}  (full ranking: "
+            f"HR@10 {full['hit_rate@10']:.4f}, NDCG@10 {full['ndcg@10']:.4f},"
+            f" Recall@10 {full['recall@10']:.4f})")
 
 
 def rating_summary(results):
@@ -224,34 +218,45 @@ def fail(prog, error):
     return 2
 
 
-def main(parser, run, name, argv=None, summary=rating_summary):
-    """Parse, call ``run(**options)``, print a summary.
+def train_main(model, description, argv=None):
+    """A training script: parse its options (those of the model's config
+    class), train, print a summary.
 
     Args:
-        parser: the script's ``Parser``.
-        run: the library call, e.g. ``run_mf``.
-        name: the run folder's prefix when ``--out`` is not given.
+        model: a registry name, or None for the ranking script, whose
+            ``--model`` chooses among the ranking models.
+        description: the script's help text.
         argv: the arguments (default ``sys.argv[1:]``).
-        summary: ``results -> str``, the closing line.
 
     Returns:
-        The exit code: 0, or 2 after a one-line error on stderr.
+        The exit code: 0, 128 + signal after a stop by a signal (with a
+        checkpoint), or 2 after a one-line error on stderr.
     """
+    from . import registry
+    from .runs import run
+    if model is None:
+        parser = train_parser(RankingConfig, description,
+                              registry.names('ranking', aliases=True))
+    else:
+        parser = train_parser(registry.get(model).config, description)
     args = vars(parser.parse_args(argv))
     verbose = not args.pop('quiet')
+    model = args.pop('model', None) or model
     if args.get('resume'):
         args = typed_options(parser, argv)
         args.pop('quiet', None)
+        model = args.pop('model', None)
     elif not args['out']:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-        args['out'] = os.path.join('runs', f'{name}-{stamp}')
+        args['out'] = os.path.join('runs', f'{model}-{stamp}')
     try:
-        results = run(**args, verbose=verbose)
+        results = run(model, verbose=verbose, **args)
     except TrainingInterrupted as e:
         print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
         return e.exit_code
     except (ValueError, OSError, FloatingPointError) as e:
         return fail(parser.prog, e)
+    summary = rating_summary if 'test_rmse' in results else ranking_summary
     secs = results['seconds']
     timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
                      if k != 'total')

@@ -1,16 +1,37 @@
-"""Run configurations: one dataclass per model family, validated in one
-place and stored as-is (``asdict``) in the run folder's ``model.json`` and
-``metrics.json``.  Defaults come from ``defaults``.
+"""Run configurations: one dataclass per model family.  Each option is
+declared once, here: its field carries its help text and how a command
+line parses it (``opt``); the scripts' argparse options and the README's
+option tables are built from these fields (``cli.add_config_options``,
+``cli.options_table``), and values left None take the book's or the
+protocol's defaults from ``defaults`` when a config is made.  A config is
+validated in one place and stored as-is (``asdict``) in the run folder's
+``run.json``.
 """
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import List, Optional
 
 from . import defaults as D
+from . import parse as P
 from .data.formats import DATASETS
-from .data.spec import DataSpec
+from .data.rows import FORMULATIONS
+from .data.spec import SPLITS, DataSpec
 
 KVSTORES = ('local', 'device', 'dist_sync', 'dist_device_sync',
             'dist_async')
+LOSS_NAMES = ('bce', 'bpr', 'hinge')
+
+
+def opt(help, default=None, group='model', **parse):
+    """A config field with its command-line face: ``help``, its argparse
+    ``group`` ('data', 'training', 'lifecycle' or 'model') and ``parse``
+    (argparse's ``type``, ``choices``, ``metavar``; ``flag=True`` for an
+    on/off switch, ``cli=False`` for a field set by the program only)."""
+    return field(default=default,
+                 metadata=dict(help=help, group=group, **parse))
+
+
+def _data(help, **parse):
+    return opt(help, group='data', **parse)
 
 
 def check(name, value, ok, expected):
@@ -26,68 +47,80 @@ def _positive_int(name, value):
 
 @dataclass
 class RunConfig:
-    """What every run shares.
-
-    Attributes:
-        data_dir: MovieLens folder, its parent or its zip (None: the
-            ``D2L_RECSYS_DATA`` variable, else d2l's download).
-        dataset: the release (``ml-100k``, ``ml-1m``, ``ml-10m``,
-            ``ml-20m``, ``ml-25m``, ``ml-32m``), or None for whatever
-            ``data_dir`` holds (ML-100K when downloading).
-        train_file, test_file: a given train/test pair instead of a split.
-        ratings: the user's own ratings file (CSV/TSV with a header naming
-            user, item and optionally rating and timestamp).
-        columns: its column names, ``user=...,item=...,rating=...,
-            timestamp=...`` (default: those names).
-        folds: cross-validation with this many folds (ML-100K's own
-            u1..u5 files when the data folder has them and folds is 5,
-            else a seeded split); None trains once.
-        fold: the one fold a run trains on (set by the cross-validation).
-        epochs, lr, wd, batch_size: training (Adam unless said otherwise).
-        seed: seeds the split, the shuffles, the sampling and MXNet.
-        devices: ``auto | cpu | cpu:K | gpu | gpu:0,1``.
-        out: the run folder to write, or None.
-        validation: carve validation data out of the training data
-            (``data.validation_split``); history gains ``valid_*`` metrics.
-        valid_ratio: its fraction under a random split.
-        early_stop: stop after this many epochs without a better
-            validation metric and restore the best epoch (needs validation).
-        checkpoint_every: epochs between checkpoints in ``out``.
-        resume: a run folder whose checkpoint to continue from.
-        kvstore: ``local``, ``device`` (Gluon's default) or a parameter
-            server's ``dist_sync``, ``dist_device_sync``, ``dist_async``
-            (see ``distributed``).
-    """
-    data_dir: Optional[str] = None
-    dataset: Optional[str] = None
-    train_file: Optional[str] = None
-    test_file: Optional[str] = None
-    ratings: Optional[str] = None
-    columns: Optional[str] = None
-    folds: Optional[int] = None
-    fold: Optional[int] = None
-    epochs: Optional[int] = None
-    lr: Optional[float] = None
-    wd: Optional[float] = None
-    batch_size: Optional[int] = None
-    seed: int = D.COMMON['seed']
-    devices: str = D.COMMON['devices']
-    out: Optional[str] = None
-    validation: bool = False
-    valid_ratio: float = D.LIFECYCLE['valid_ratio']
-    early_stop: Optional[int] = None
-    checkpoint_every: int = D.LIFECYCLE['checkpoint_every']
-    resume: Optional[str] = None
-    kvstore: str = D.COMMON['kvstore']
+    """What every run shares (each field's ``help`` says what it is)."""
+    data_dir: Optional[str] = _data(
+        'MovieLens folder, its parent or its zip (default: '
+        '$D2L_RECSYS_DATA, else download through d2l)', metavar='DIR')
+    dataset: Optional[str] = _data(
+        'the release to read or download (default: what --data-dir holds; '
+        'ml-100k when downloading)', choices=DATASETS)
+    train_file: Optional[str] = _data(
+        "ratings to train on, in a release's format (with --test-file; "
+        'replaces the split)', metavar='FILE')
+    test_file: Optional[str] = _data('held-out ratings', metavar='FILE')
+    ratings: Optional[str] = _data(
+        'your own ratings: a CSV or TSV file with a header naming user, '
+        'item and optionally rating and timestamp (ids of any type)',
+        metavar='FILE')
+    columns: Optional[str] = _data(
+        'column names of --ratings, e.g. user=user_id,item=sku,'
+        'rating=stars,timestamp=ts', metavar='MAP')
+    folds: Optional[int] = _data(
+        'K-fold cross-validation (ML-100K: its own u1..u5 files for K=5 '
+        'when present)', type=P.at_least_two, metavar='K')
+    fold: Optional[int] = _data('the fold a run trains on (0-based; set by '
+                                'the cross-validation)', cli=False)
+    epochs: Optional[int] = opt('training epochs', group='training',
+                                type=P.positive_int)
+    lr: Optional[float] = opt('learning rate', group='training',
+                              type=P.positive_float)
+    wd: Optional[float] = opt('weight decay', group='training',
+                              type=P.nonneg_float)
+    batch_size: Optional[int] = opt('examples per step', group='training',
+                                    type=P.positive_int)
+    seed: int = opt('seeds the split, the shuffles, the sampling and MXNet',
+                    D.COMMON['seed'], 'training', type=int)
+    devices: str = opt('auto | cpu | cpu:K | gpu | gpu:0,1',
+                       D.COMMON['devices'], 'training')
+    kvstore: str = opt(
+        'dist_*: a parameter-server job started by python -m '
+        'd2l_recsys.launch', D.COMMON['kvstore'], 'training',
+        choices=KVSTORES)
+    out: Optional[str] = opt('the run folder to write (scripts: '
+                             'runs/NAME-TIME)', group='lifecycle')
+    validation: bool = opt(
+        "carve validation data out of the training data (each user's "
+        'latest remaining rating under a seq-aware split, else a '
+        '--valid-ratio of it)', False, 'lifecycle', flag=True)
+    valid_ratio: float = opt('validation fraction under a random split',
+                             D.LIFECYCLE['valid_ratio'], 'lifecycle',
+                             type=P.ratio)
+    early_stop: Optional[int] = opt(
+        'stop after PATIENCE epochs without a better validation metric and '
+        'restore the best epoch (needs --validation)', group='lifecycle',
+        type=P.positive_int, metavar='PATIENCE')
+    checkpoint_every: int = opt('epochs between checkpoints in --out',
+                                D.LIFECYCLE['checkpoint_every'],
+                                'lifecycle', type=P.positive_int,
+                                metavar='K')
+    resume: Optional[str] = opt(
+        'continue the run in DIR from its checkpoint (its stored options '
+        'are used; only --epochs, --devices, --out and --checkpoint-every '
+        'may be typed to change them)', group='lifecycle', metavar='DIR')
 
     def __post_init__(self):
         self.fill_defaults()
         self.validate()
 
-    def book_defaults(self):
-        """The settings that options left None take: the model's row of
-        ``defaults``."""
+    @classmethod
+    def table_defaults(cls, **choices):
+        """The defaults that options left None take (the model's row of
+        ``defaults``; ``choices``: fields they depend on, e.g. the
+        protocol)."""
         return {}
+
+    def book_defaults(self):
+        return self.table_defaults()
 
     def fill_defaults(self):
         """Give every option left None its value from ``book_defaults``."""
@@ -144,37 +177,38 @@ class RunConfig:
         return [f.name for f in fields(cls)]
 
 
+_SPARSE_GRAD = opt('row-sparse embedding gradients with lazy Adam updates '
+                   '(default: when num_users + num_items >= 16 x batch size '
+                   'and >= 8192, where they are faster; ML-100K stays dense)',
+                   flag=True)
+
+
 @dataclass
 class RatingConfig(RunConfig):
-    """Options of the rating models' runs (MF, AutoRec).
-
-    Attributes:
-        split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
-        test_ratio: test fraction of the random split.
-    """
-    split: Optional[str] = None
-    test_ratio: Optional[float] = None
+    """Options of the rating models' runs (MF, AutoRec)."""
+    split: Optional[str] = _data(
+        "random: a --test-ratio of the ratings; seq-aware: each user's "
+        'latest rating', choices=SPLITS)
+    test_ratio: Optional[float] = _data('test fraction of the random split',
+                                        type=P.ratio)
 
     def validate(self):
         super().validate()
         check('test_ratio', self.test_ratio, 0 < self.test_ratio < 1,
               'a number between 0 and 1')
-        check('split', self.split, self.split in ('random', 'seq-aware'),
+        check('split', self.split, self.split in SPLITS,
               "'random' or 'seq-aware'")
 
 
 @dataclass
 class MFConfig(RatingConfig):
-    """Matrix factorization with the book's settings (``defaults.MF``).
+    """Matrix factorization with the book's settings (``defaults.MF``)."""
+    num_factors: Optional[int] = opt('latent factors per user and item',
+                                     type=P.positive_int)
+    sparse_grad: Optional[bool] = _SPARSE_GRAD
 
-    Attributes:
-        sparse_grad: row-sparse embedding gradients (None: when
-            ``models.mf.prefer_sparse_grad`` says they are faster).
-    """
-    num_factors: Optional[int] = None
-    sparse_grad: Optional[bool] = None
-
-    def book_defaults(self):
+    @classmethod
+    def table_defaults(cls, **choices):
         return D.MF
 
     def validate(self):
@@ -184,20 +218,19 @@ class MFConfig(RatingConfig):
 
 @dataclass
 class AutoRecConfig(RatingConfig):
-    """AutoRec with the book's settings (``defaults.AUTOREC``).
+    """AutoRec with the book's settings (``defaults.AUTOREC``)."""
+    num_hiddens: Optional[int] = opt('hidden units', type=P.positive_int)
+    dropout: Optional[float] = opt('dropout on the hidden layer',
+                                   type=P.ratio)
+    variant: Optional[str] = opt('item-based (the book) or user-based '
+                                 'AutoRec', choices=('item', 'user'))
+    formulation: Optional[str] = opt(
+        'dense rows (the book) or CSR rows scored at the observed entries '
+        'only (same model and loss); auto: CSR below 2%% observed entries '
+        '(ML-10M and larger)', choices=FORMULATIONS)
 
-    Attributes:
-        variant: ``'item'`` (the book) or ``'user'``.
-        formulation: ``'dense'`` (the book's dense rows), ``'sparse'``
-            (CSR rows, observed entries only) or ``'auto'``: sparse below
-            2% observed entries (``data.rows.choose_formulation``).
-    """
-    num_hiddens: Optional[int] = None
-    dropout: Optional[float] = None
-    variant: Optional[str] = None
-    formulation: Optional[str] = None
-
-    def book_defaults(self):
+    @classmethod
+    def table_defaults(cls, **choices):
         return D.AUTOREC
 
     def validate(self):
@@ -208,65 +241,65 @@ class AutoRecConfig(RatingConfig):
         check('dropout', self.dropout, 0 <= self.dropout < 1,
               'a number in [0, 1)')
         check('formulation', self.formulation,
-              self.formulation in ('auto', 'dense', 'sparse'),
+              self.formulation in FORMULATIONS,
               "'auto', 'dense' or 'sparse'")
-
-
-LOSS_NAMES = ('bce', 'bpr', 'hinge')
 
 
 @dataclass
 class RankingConfig(RunConfig):
     """Options of a ranking run; those left None take the protocol's
-    defaults (``defaults.PROTOCOL_DEFAULTS``) when the object is made.
+    defaults (``defaults.PROTOCOL_DEFAULTS``) when the object is made."""
+    model: str = opt('a ranking model of the registry (mf and dmf: '
+                     'dot-product MF trained for ranking, Rendle et al. '
+                     '2020)', D.RANKING['model'], cli=False)
+    protocol: str = opt(
+        "ncf: the NCF paper; book: the book's NeuMF section",
+        D.RANKING['protocol'], 'data', choices=tuple(D.PROTOCOL_DEFAULTS))
+    loss: Optional[str] = opt('training loss', choices=LOSS_NAMES)
+    num_factors: Optional[int] = opt('GMF factors', type=P.positive_int)
+    mlp_factors: Optional[int] = opt('MLP embedding size (None: '
+                                     '--num-factors)', type=P.positive_int)
+    nums_hiddens: Optional[List[int]] = opt('the MLP tower, e.g. 10,10,10',
+                                            type=P.layer_sizes)
+    num_negatives: Optional[int] = opt('training negatives per positive',
+                                       type=P.positive_int)
+    num_test_negatives: int = opt(
+        'sampled candidates per held-out item (ncf)',
+        D.RANKING['num_test_negatives'], 'data', type=P.positive_int)
+    top_k: Optional[int] = opt('the cut-off of HR and NDCG', group='data',
+                               type=P.positive_int)
+    pretrain_gmf: Optional[str] = opt('run folder of a GMF run to '
+                                      'initialise a NeuMF from (with '
+                                      '--pretrain-mlp)', metavar='DIR')
+    pretrain_mlp: Optional[str] = opt('run folder of an MLP run',
+                                      metavar='DIR')
+    alpha: float = opt('weight of the GMF part when pretraining',
+                       D.RANKING['alpha'], type=P.unit)
+    optimizer: Optional[str] = opt('default: sgd after pretraining, else '
+                                   'adam', group='training',
+                                   choices=('adam', 'sgd'))
+    book_item_range: bool = opt("rank only items 0..num_users-1, the "
+                                "book's bug", False, 'data', flag=True)
+    output_activation: Optional[str] = opt("the book's sigmoid on the score",
+                                           choices=('sigmoid',))
+    dense_init: str = opt("initialisation of the towers (normal: the "
+                          "book's Normal(0.01))", D.RANKING['dense_init'],
+                          choices=('xavier', 'normal'))
+    prediction_bias: Optional[bool] = opt('a bias in the prediction layer',
+                                          flag=True)
+    sparse_grad: Optional[bool] = _SPARSE_GRAD
+    eval_users: Optional[int] = opt(
+        'evaluate a seeded sample of N users (default: all); metrics.json '
+        'records how many', group='data', type=P.positive_int, metavar='N')
 
-    Attributes:
-        model: a ranking model of the registry: ``neumf``, ``gmf``,
-            ``mlp``, ``itempop`` or ``dmf`` (alias ``mf``: the dot-product
-            baseline of Rendle et al. 2020, MF trained for ranking with
-            sampled negatives).
-        protocol: ``ncf`` (the NCF paper) or ``book`` (d2l).
-        loss: ``bce``, ``bpr`` or ``hinge``.
-        num_factors, mlp_factors, nums_hiddens: the model's sizes.
-        num_negatives: training negatives per positive.
-        num_test_negatives: sampled candidates per held-out item (ncf).
-        top_k: the cut-off of HR and NDCG.
-        pretrain_gmf, pretrain_mlp: run folders to initialise a NeuMF from.
-        alpha: weight of the GMF part when pretraining.
-        optimizer: ``adam`` or ``sgd`` (default: sgd after pretraining).
-        book_item_range: rank only items ``0..num_users-1``, the book's bug.
-        output_activation: ``'sigmoid'`` for the book's model, else None.
-        dense_init: ``xavier`` or ``normal`` (the book's Normal(0.01)).
-        prediction_bias: a bias in the prediction layer.
-        sparse_grad: row-sparse embedding gradients (None: when
-            ``models.mf.prefer_sparse_grad`` says they are faster).
-        eval_users: evaluate a seeded sample of this many users (None:
-            all).
-    """
-    model: str = D.RANKING['model']
-    protocol: str = D.RANKING['protocol']
-    loss: Optional[str] = None
-    num_factors: Optional[int] = None
-    nums_hiddens: Optional[List[int]] = None
-    mlp_factors: Optional[int] = None
-    num_negatives: Optional[int] = None
-    num_test_negatives: int = D.RANKING['num_test_negatives']
-    top_k: Optional[int] = None
-    pretrain_gmf: Optional[str] = None
-    pretrain_mlp: Optional[str] = None
-    alpha: float = D.RANKING['alpha']
-    optimizer: Optional[str] = None
-    book_item_range: bool = False
-    output_activation: Optional[str] = None
-    dense_init: str = D.RANKING['dense_init']
-    prediction_bias: Optional[bool] = None
-    sparse_grad: Optional[bool] = None
-    eval_users: Optional[int] = None
+    @classmethod
+    def table_defaults(cls, protocol=D.RANKING['protocol'], **choices):
+        check('protocol', protocol, protocol in D.PROTOCOL_DEFAULTS,
+              "'ncf' or 'book'")
+        return D.PROTOCOL_DEFAULTS[protocol]
 
     def book_defaults(self):
-        check('protocol', self.protocol,
-              self.protocol in D.PROTOCOL_DEFAULTS, "'ncf' or 'book'")
-        return D.PROTOCOL_DEFAULTS[self.protocol]
+        return self.table_defaults(protocol=self.protocol)
 
     def fill_defaults(self):
         super().fill_defaults()
@@ -297,8 +330,5 @@ class RankingConfig(RunConfig):
         check('alpha', self.alpha, 0 <= self.alpha <= 1, 'a number in [0, 1]')
         if self.eval_users is not None:
             _positive_int('eval_users', self.eval_users)
-        if (self.pretrain_gmf or self.pretrain_mlp) and not (
-                self.pretrain_gmf and self.pretrain_mlp and
-                self.model == 'neumf'):
-            raise ValueError('pretrain_gmf and pretrain_mlp go together, '
-                             'with model neumf')
+        if bool(self.pretrain_gmf) != bool(self.pretrain_mlp):
+            raise ValueError('pretrain_gmf and pretrain_mlp go together')

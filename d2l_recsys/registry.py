@@ -20,6 +20,8 @@ An entry says:
 * ``aliases`` -- other names it answers to within its kind.
 * ``counts`` -- for a block fitted by counting (ItemPop), the function
   ``(net, items)`` that fits it instead of gradient steps.
+* ``pretrain`` -- for a block that can start from trained GMF and MLP
+  blocks (NeuMF), ``(net, gmf, mlp, alpha)`` that copies them in.
 """
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -28,7 +30,7 @@ from mxnet import init
 
 from . import defaults as D
 from .config import AutoRecConfig, MFConfig, RankingConfig
-from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF
+from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
 from .models.mf import prefer_sparse_grad
 
 FAMILIES = ('pairs', 'rows', 'ranking')
@@ -48,6 +50,7 @@ class Entry:
     space: Optional[dict] = None
     aliases: tuple = ()
     counts: Optional[Callable] = None
+    pretrain: Optional[Callable] = None
 
     @property
     def kind(self):
@@ -197,7 +200,7 @@ register(Entry('mf', 'Matrix factorization', MF, 'pairs', MFConfig, _mf,
 register(Entry('autorec', 'AutoRec', AutoRec, 'rows', AutoRecConfig,
                _autorec, 'rows', S['autorec']))
 register(Entry('neumf', 'NeuMF', NeuMF, 'ranking', RankingConfig, _neumf,
-               'pairs', S['neumf']))
+               'pairs', S['neumf'], pretrain=load_pretrained))
 register(Entry('gmf', 'GMF', GMF, 'ranking', RankingConfig, _gmf, 'dot',
                S['gmf']))
 register(Entry('mlp', 'MLP', MLP, 'ranking', RankingConfig, _mlp, 'pairs',

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Train AutoRec on MovieLens with the book's settings (item-based, random
-90/10 split, Adam; every default below is the book's) and write
-metrics.json, curves.html and the model."""
+"""Train AutoRec on MovieLens (or your own ratings) with the book's settings
+(item-based, random 90/10 split, Adam; every default below is the book's)
+and write run.json, metrics.json, curves.html and the model."""
 import os
 import sys
 
@@ -30,30 +30,10 @@ if __name__ == '__main__' and sys.platform.startswith('linux') and \
     os.execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
 
 from d2l_recsys import cli  # noqa: E402
-from d2l_recsys.defaults import AUTOREC  # noqa: E402
-from d2l_recsys.runs import run_autorec  # noqa: E402
-
-
-def parser():
-    """The script's options, defaults from d2l_recsys.defaults."""
-    p = cli.rating_parser(__doc__, AUTOREC)
-    p.add_argument('--num-hiddens', type=cli.positive_int,
-                   default=AUTOREC['num_hiddens'], help='hidden units')
-    p.add_argument('--dropout', type=cli.ratio, default=AUTOREC['dropout'],
-                   help='dropout on the hidden layer')
-    p.add_argument('--variant', choices=['item', 'user'],
-                   default=AUTOREC['variant'],
-                   help='item-based (the book) or user-based AutoRec')
-    p.add_argument('--formulation', choices=['auto', 'dense', 'sparse'],
-                   default=AUTOREC['formulation'],
-                   help='dense rows (the book) or CSR rows scored at the '
-                   'observed entries only (same model and loss); auto: '
-                   'sparse below 2%% observed entries (ML-10M and larger)')
-    return p
 
 
 def main(argv=None):
-    return cli.main(parser(), run_autorec, 'autorec', argv)
+    return cli.train_main('autorec', __doc__, argv)
 
 
 if __name__ == '__main__':

@@ -76,15 +76,27 @@ def test_configs_take_their_defaults_from_the_table():
             assert norm(getattr(cfg, key)) == norm(v), (proto, key)
 
 
-@pytest.mark.parametrize('script, table', [('train_mf.py', defaults.MF),
-                                           ('train_autorec.py',
-                                            defaults.AUTOREC)])
-def test_help_shows_the_table(script, table):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'script', os.path.join(ROOT, 'scripts', script))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    parsed = vars(module.parser().parse_args([]))
+@pytest.mark.parametrize('cls, table', [(MFConfig, defaults.MF),
+                                        (AutoRecConfig, defaults.AUTOREC)])
+def test_parsers_default_to_the_table(cls, table):
+    from d2l_recsys.cli import train_parser
+    parsed = vars(train_parser(cls, '').parse_args([]))
     for key, v in table.items():
         assert parsed[key] == v, key
+
+
+@pytest.mark.parametrize('script', ['train_mf.py', 'train_autorec.py',
+                                    'train_neumf.py'])
+def test_help_shows_every_default(script):
+    """Every option with a default says it in --help (the ranking ones per
+    protocol)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                       script), '--help'],
+                         capture_output=True, text=True, timeout=120).stdout
+    text = ' '.join(out.split())
+    for option in ('--epochs', '--lr', '--wd', '--batch-size', '--seed',
+                   '--devices', '--valid-ratio', '--checkpoint-every'):
+        start = text.index(option + ' ', text.index('options:'))
+        assert '(default: ' in text[start:start + 200], option

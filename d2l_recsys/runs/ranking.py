@@ -11,7 +11,6 @@ from ..defaults import INIT_SIGMA
 from ..devices import parse_devices
 from ..io import load_model
 from ..losses import LOSSES
-from ..models import load_pretrained
 from ..ranking import protocol_evaluator
 from ..train import fit_ranking
 from .common import (Clock, cross_validate, final, finish, join, lifecycle,
@@ -27,14 +26,14 @@ def evaluator(cfg, data, validation=False):
         validation=validation)
 
 
-def _train(net, cfg, data, test_eval, devices, cluster, verbose):
+def _train(entry, net, cfg, data, test_eval, devices, cluster, verbose):
     """Pretraining, loss, negative sampling, trainer and the loop (on this
     worker's share of the positives under a parameter server).  Returns
     ``(history, early stopping or None, examples per epoch)``."""
     if cfg.pretrain_gmf:
         gmf, mlp = load_model(cfg.pretrain_gmf)[0], \
             load_model(cfg.pretrain_mlp)[0]
-        load_pretrained(net, gmf, mlp, cfg.alpha)
+        entry.pretrain(net, gmf, mlp, cfg.alpha)
     sigmoid_bce = cfg.loss == 'bce' and cfg.output_activation == 'sigmoid'
     loss_fn = LOSSES[cfg.loss](
         **({'from_sigmoid': True} if sigmoid_bce else {}))
@@ -74,6 +73,10 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
         ``hit_rate@K`` and their mean and std.
     """
     k = cfg.top_k
+    if cfg.pretrain_gmf and entry.pretrain is None:
+        raise ValueError(f'pretrain_gmf, pretrain_mlp: a {entry.name} cannot '
+                         'start from pretrained GMF and MLP runs (a neumf '
+                         'can)')
     if cfg.folds and cfg.fold is None:
         return cross_validate(
             lambda c, v: run_ranking(entry, c, v, frame), cfg, verbose,
@@ -98,8 +101,8 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
         entry.counts(net, D.rating_arrays(data.train_all)[1])
         history = [dict(epoch=0, train_loss=None, **test_eval(net, devices))]
     else:
-        history, es, examples = _train(net, cfg, data, test_eval, devices,
-                                       cluster, verbose)
+        history, es, examples = _train(entry, net, cfg, data, test_eval,
+                                       devices, cluster, verbose)
     clock.lap('train')
     last = final(history, es)
     results = {key: last[key] for key in (f'hit_rate@{k}', f'ndcg@{k}',
