@@ -4,7 +4,6 @@
 the book's chapter evaluators do.  Only for benchmarks: nothing imports it.
 """
 import os
-import random
 import time
 
 import mxnet as mx
@@ -116,26 +115,8 @@ def book_mf(devices, epochs=MF['epochs']):
     return data_s, train_s, book_mf_evaluator(net, test_iter, devices)
 
 
-class BookPairs(gluon.data.Dataset):
-    """The book's PRDataset, in this project's words: each positive (u, i)
-    gets one negative drawn uniformly from the items u has no training
-    interaction with, via a Python set difference per sample."""
-
-    def __init__(self, users, items, candidates, num_items):
-        self.users, self.items = users, items
-        self.candidates, self.every_item = candidates, set(range(num_items))
-
-    def __len__(self):
-        return len(self.users)
-
-    def __getitem__(self, idx):
-        user = int(self.users[idx])
-        unseen = list(self.every_item - set(self.candidates[user]))
-        return self.users[idx], self.items[idx], random.choice(unseen)
-
-
 def book_neumf(devices, epochs=BOOK_NEUMF['epochs']):
-    """The book's NeuMF run: seq-aware split, implicit feedback, BookPairs,
+    """The book's NeuMF run: seq-aware split, implicit feedback, rs.PRDataset,
     the book's model (sigmoid output, Normal(0.01) everywhere), BPR, Adam
     0.01, d2l.train_ranking with d2l.evaluate_ranking every epoch.
     Returns (seconds, the net, test dict, candidates)."""
@@ -148,7 +129,7 @@ def book_neumf(devices, epochs=BOOK_NEUMF['epochs']):
     _, _, _, test_iter = d2l.load_data_ml100k(
         test_data, num_users, num_items, feedback='implicit')
     train_iter = gluon.data.DataLoader(
-        BookPairs(users, items, candidates, num_items),
+        rs.PRDataset(users, items, candidates, num_items),
         BOOK_NEUMF['batch_size'], True,
         last_batch='rollover', num_workers=d2l.get_dataloader_workers())
     net = rs.NeuMF(BOOK_NEUMF['num_factors'], num_users, num_items,

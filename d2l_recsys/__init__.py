@@ -20,7 +20,8 @@ from mxnet import npx
 
 npx.set_np()  # the book's numpy interface, as every chapter begins
 
-from .data import (ArrayIter, NegativeSamplingIter, rating_iters,  # noqa
+from .data import (ArrayIter, NegativeSamplingIter, PRDataset,  # noqa
+                   rating_iters,
                    interaction_mask, interaction_matrix, load_data_ml100k,
                    read_data_ml100k, read_item_titles, read_ratings,
                    read_table,
@@ -38,7 +39,7 @@ from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
 from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402
                      load_pretrained)
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
-                      ranking_protocol, recommend, score_matrix)
+                      ranking_protocol, score_matrix)
 from .train import (Callback, train_ranking,  # noqa: E402
                     train_recsys_rating)
 from . import registry  # noqa: E402,F401

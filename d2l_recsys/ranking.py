@@ -1,6 +1,7 @@
-"""Scoring, evaluation protocols and top-k recommendation for ranking
-models.  Every ranking model maps ``(user_ids, item_ids)`` to scores, so all
-of this works for GMF, MLP, NeuMF and ItemPop alike.
+"""Scoring and evaluation protocols for ranking models (recommendations,
+in the data's original ids, are ``serving.Predictor``'s).  Every ranking
+model maps ``(user_ids, item_ids)`` to scores, so all of this works for
+GMF, MLP, NeuMF and ItemPop alike.
 
 An evaluation scores users in chunks (about ``CHUNK_BYTES`` of scores at a
 time, over all devices) and keeps only per-user results, reduced at the
@@ -23,7 +24,8 @@ import numpy as onp
 from mxnet import np
 
 from . import metrics
-from .data import rating_arrays, rating_split
+from .data import rating_arrays
+from .data.spec import DataSpec, materialize
 from .data.interactions import Interactions
 from .data.iterators import sample_test_negatives
 from .devices import split_shards
@@ -389,22 +391,12 @@ def _flatten(user_items):
     return users, items
 
 
-def recommend(net, user, k, exclude, num_items, devices):
-    """Top ``k`` items for one user (0-based index), skipping the item
-    indices in ``exclude``.  Returns (items, scores) in rank order."""
-    scores = score_users(net, [user], num_items,
-                         devices)[0].astype(onp.float64)
-    scores[onp.asarray(list(exclude), dtype=onp.int64)] = -onp.inf
-    k = min(k, int(onp.isfinite(scores).sum()))
-    top = onp.argsort(-scores, kind='stable')[:k]
-    return top, scores[top]
-
-
 def ranking_protocol(data_dir=None, train_file=None, test_file=None,
                      protocol='ncf', num_test_negatives=99, top_k=10,
                      book_item_range=False, seed=0, ties='pessimistic',
                      eval_users=None, dataset=None):
-    """Build an evaluation protocol for ranking models.
+    """Build an evaluation protocol for ranking models from a data folder
+    or file pair (``protocol_evaluator`` on the materialized split).
 
     Both protocols hold out each user's latest interaction (the book's
     seq-aware split), unless a train/test file pair is given.  Under
@@ -424,7 +416,7 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
             ``metrics.full_ranking_metrics``).
         eval_users: evaluate a seeded sample of this many users (seed
             ``seed``; see ``RankingEvaluator``), default all.
-        dataset: the release in ``data_dir`` (see ``rating_split``).
+        dataset: the release in ``data_dir`` (see ``data.spec``).
 
     Returns:
         A dict with ``train_users`` and ``train_items`` (0-based arrays of
@@ -432,26 +424,15 @@ def ranking_protocol(data_dir=None, train_file=None, test_file=None,
         ``num_test`` (held-out interactions) and ``evaluator`` (a
         ``RankingEvaluator``).
     """
-    if train_file or test_file:
-        train, test, num_users, num_items = rating_split(
-            train_file=train_file, test_file=test_file)
-    else:
-        train, test, num_users, num_items = rating_split(
-            data_dir, split='seq-aware', dataset=dataset)
-    tu, ti, _ = rating_arrays(train)
-    su, si, _ = rating_arrays(test)
-    negatives = None
-    if protocol == 'ncf':
-        seen = Interactions.from_pairs(onp.r_[tu, su], onp.r_[ti, si], None,
-                                       num_users, num_items)
-        negatives = sample_test_negatives(
-            seen, num_test_negatives, onp.random.default_rng(seed or 0))
-    evaluator = RankingEvaluator(
-        tu, ti, su, si, num_users, num_items, protocol, top_k, negatives,
-        item_range=num_users if book_item_range else None, ties=ties,
-        eval_users=eval_users, seed=seed or 0)
-    return dict(train_users=tu, train_items=ti, num_users=num_users,
-                num_items=num_items, num_test=len(su), evaluator=evaluator)
+    data = materialize(DataSpec(data_dir=data_dir, dataset=dataset,
+                                train_file=train_file, test_file=test_file,
+                                split='seq-aware'))
+    evaluator = protocol_evaluator(data, protocol, num_test_negatives, top_k,
+                                   book_item_range, seed, ties, eval_users)
+    tu, ti, _ = rating_arrays(data.train)
+    return dict(train_users=tu, train_items=ti, num_users=data.num_users,
+                num_items=data.num_items, num_test=len(data.test),
+                evaluator=evaluator)
 
 
 def protocol_evaluator(data, protocol='ncf', num_test_negatives=99, top_k=10,

@@ -230,7 +230,8 @@ def _with_progress(callbacks, verbose):
 
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, verbose=True,
-                        callbacks=(), seed=None, num_workers=1):
+                        callbacks=(), seed=None, num_workers=1,
+                        inter_mat=None):
     """Train a rating model and return its history (d2l's name and
     arguments).
 
@@ -244,11 +245,15 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         num_epochs: number of epochs.
         devices: contexts (default: all GPUs, else the CPU).
         evaluator: ``(net, test_iter, devices) -> RMSE``, e.g.
-            ``evaluate_rmse`` or ``evaluate_autorec``; required.
+            ``evaluate_rmse`` or ``evaluate_autorec``; required.  With
+            ``inter_mat`` it is called as the AutoRec chapter's,
+            ``evaluator(net, test_iter, inter_mat, devices)``.
         verbose: print a line per epoch.
         callbacks: more ``Callback`` objects for ``fit``.
         seed: reseed MXNet per step from it (see ``fit``).
         num_workers: workers of a parameter-server job (see ``fit``).
+        inter_mat: the held-out rating matrix, as the book's AutoRec
+            chapter passes it.
 
     Returns:
         A list of ``{epoch, train_loss, test_rmse, seconds}``, where
@@ -264,7 +269,9 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         return loss(net(*(s[:-1] or s)), s[-1])
 
     def evaluate(net):
-        return {'test_rmse': evaluator(net, test_iter, devices)}
+        extra = () if inter_mat is None else (inter_mat,)
+        return {'test_rmse': float(evaluator(net, test_iter, *extra,
+                                             devices))}
     return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
                evaluate, callbacks=_with_progress(callbacks, verbose),
                seed=seed, num_workers=num_workers)

@@ -174,6 +174,23 @@ def test_resume_refuses_changed_options(ml_dir, tmp_path):
         run_ranking(resume=str(tmp_path), verbose=False)
 
 
+def _signal_after(p, out, epoch, signum):
+    """Send ``signum`` to the script ``p`` once its run folder ``out`` holds
+    the checkpoint of ``epoch``; returns its stderr once it has exited."""
+    state = out / 'checkpoint' / 'state.json'
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if state.exists() and \
+                    json.loads(state.read_text())['epoch'] >= epoch:
+                break
+            time.sleep(0.02)
+        p.send_signal(signum)
+        return p.communicate(timeout=120)[1]
+    finally:
+        p.kill()
+
+
 def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
     """A script sent SIGINT mid-run exits 130 with a checkpoint and the
     command that resumes; resuming gives the uninterrupted result."""
@@ -184,17 +201,7 @@ def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
     p = subprocess.Popen([sys.executable, script, *common, '--out', str(out)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:   # wait for epoch 2's checkpoint
-            state = out / 'checkpoint' / 'state.json'
-            if state.exists() and json.loads(state.read_text())['epoch'] >= 2:
-                break
-            time.sleep(0.05)
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=120)
-    finally:
-        p.kill()
+    stderr = _signal_after(p, out, 2, signal.SIGINT)
     assert p.returncode == 130, stderr
     assert '--resume' in stderr and 'Traceback' not in stderr
     meta = json.loads((out / 'checkpoint' / 'state.json').read_text())
@@ -220,17 +227,8 @@ def test_sigterm_then_resume_keeps_the_stored_epochs(ml_dir, tmp_path):
                           '--batch-size', '8', '--out', str(out)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    try:
-        deadline = time.time() + 120
-        state = out / 'checkpoint' / 'state.json'
-        while time.time() < deadline:
-            if state.exists() and json.loads(state.read_text())['epoch'] >= 9:
-                break
-            time.sleep(0.02)
-        p.send_signal(signal.SIGTERM)
-        stdout, stderr = p.communicate(timeout=120)
-    finally:
-        p.kill()
+    stderr = _signal_after(p, out, 9, signal.SIGTERM)
+    state = out / 'checkpoint' / 'state.json'
     assert p.returncode == 143, stderr
     stopped = json.loads(state.read_text())['epoch']
     assert 9 <= stopped < 40, stopped

@@ -6,7 +6,7 @@ Who interacted with what is an ``interactions.Interactions`` (CSR users x
 items): the negative samplers draw the items outside it."""
 import numpy as onp
 import pandas as pd
-from mxnet import np
+from mxnet import gluon, np
 
 from .formats import read_data_ml100k
 from .interactions import Interactions, rating_arrays
@@ -308,6 +308,35 @@ def sample_test_negatives(mask, num, rng):
     for u, n in enumerate(free.tolist()):
         ranks[u] = rng.choice(n, num, replace=False)
     return seen.nth_unseen(onp.arange(seen.num_users)[:, None], ranks)
+
+
+class PRDataset(gluon.data.Dataset):
+    """The NeuMF chapter's pairwise dataset, for running the chapter as the
+    book prints it: item ``idx`` yields ``(user, positive item, negative
+    item)``, the negative drawn uniformly (numpy's global generator) from
+    the items the user has no training interaction with, by a Python set
+    difference per sample.  ``NegativeSamplingIter(pairwise=True)`` draws
+    the same kind of triples for a whole epoch at once.
+
+    Args:
+        users, items: 0-based training interactions.
+        candidates: user -> the items of its training interactions (as
+            ``load_data_ml100k(feedback='implicit')`` returns them).
+        num_items: size of the item space.
+    """
+
+    def __init__(self, users, items, candidates, num_items):
+        self.users, self.items = users, items
+        self.candidates, self.every_item = candidates, set(range(num_items))
+
+    def __len__(self):
+        return len(self.users)
+
+    def __getitem__(self, idx):
+        user = int(self.users[idx])
+        unseen = sorted(self.every_item - set(self.candidates[user]))
+        return (self.users[idx], self.items[idx],
+                unseen[onp.random.randint(len(unseen))])
 
 
 class NegativeSamplingIter:

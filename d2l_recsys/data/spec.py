@@ -251,3 +251,14 @@ def materialize(spec, frame=None):
                    len(attrs['user_ids']), len(attrs['item_ids']),
                    onp.asarray(attrs['user_ids']),
                    onp.asarray(attrs['item_ids']), folder)
+
+
+def rating_split(data_dir=None, train_file=None, test_file=None,
+                 split='random', test_ratio=0.1, seed=0, dataset=None):
+    """``(train, test, num_users, num_items)`` of a MovieLens folder's split
+    or of a file pair: ``materialize`` of that ``DataSpec``, as a tuple."""
+    data = materialize(DataSpec(data_dir=data_dir, dataset=dataset,
+                                train_file=train_file, test_file=test_file,
+                                split=split, test_ratio=test_ratio,
+                                seed=seed))
+    return data.train, data.test, data.num_users, data.num_items

@@ -6,7 +6,6 @@ import numpy as onp
 import pandas as pd
 from mxnet import np
 
-from .formats import read_data_ml100k, read_train_test
 
 
 def _uniform(n, seed):
@@ -66,40 +65,6 @@ def split_data_ml100k(data, num_users, num_items, split_mode='random',
                          f'{test_ratio}')
     mask = _uniform(len(data), seed) < 1 - test_ratio
     return data[mask], data[~mask]
-
-
-
-
-def rating_split(data_dir=None, train_file=None, test_file=None,
-                 split='random', test_ratio=0.1, seed=0, dataset=None):
-    """The train/test ratings of one run.
-
-    Args:
-        data_dir: MovieLens folder, its parent or its zip (see
-            ``resolve_ratings_file``); ignored when a file pair is given.
-        train_file, test_file: a given pair of ratings files (e.g. ``u1.base``
-            and ``u1.test``); both or neither.
-        split: ``'random'`` or ``'seq-aware'`` (see ``split_data_ml100k``).
-        test_ratio: test fraction of the random split.
-        seed: seed of the random split's private stream.
-        dataset: a release name (``ml-100k``, ``ml-1m``, ...) or None for
-            whatever the folder holds (see ``read_data_ml100k``).
-
-    Returns:
-        ``(train, test, num_users, num_items)``: two DataFrames with dense
-        1-based ids and the sizes of the id spaces.
-    """
-    if train_file or test_file:
-        if not (train_file and test_file):
-            raise ValueError('train_file and test_file must be given '
-                             'together')
-        return read_train_test(train_file, test_file)
-    if split not in ('random', 'seq-aware'):
-        raise ValueError(f"split={split!r}: expected 'random' or 'seq-aware'")
-    data, num_users, num_items = read_data_ml100k(data_dir, dataset)
-    train, test = split_data_ml100k(data, num_users, num_items, split,
-                                    test_ratio, seed=seed)
-    return train, test, num_users, num_items
 
 
 def validation_split(train, split='random', valid_ratio=0.1, seed=0):

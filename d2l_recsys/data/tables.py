@@ -208,17 +208,26 @@ def _whole(x):
         return onp.isfinite(x) & (x == onp.trunc(x)) & (abs(x) < 2 ** 63)
 
 
+def _integers(column):
+    """A numeric column -> ``(int64 array, mask of entries that are not
+    whole numbers, missing ones included)``; None for a text column."""
+    kind = column.dtype.kind
+    if kind in 'iu' and not column.isna().any():
+        return column.to_numpy(onp.int64), onp.zeros(len(column), bool)
+    if kind == 'f':
+        x = column.to_numpy(onp.float64)
+        bad = ~_whole(x)
+        return onp.where(bad, 0, x).astype(onp.int64), bad
+    return None
+
+
 def _ids(column):
     """Ids -> ``(int64 or str array, mask of missing ids)``; integer
     literals stay text here (see ``_as_ids``)."""
     missing = column.isna().to_numpy()
-    kind = column.dtype.kind
-    if kind in 'iu' and not missing.any():
-        return column.to_numpy(onp.int64), missing
-    if kind == 'f':
-        x = column.to_numpy(onp.float64)
-        if (_whole(x) | missing).all():
-            return onp.where(missing, 0, x).astype(onp.int64), missing
+    numbers = _integers(column)
+    if numbers is not None and not (numbers[1] & ~missing).any():
+        return numbers[0], missing
     text = column.astype(str).str.strip()
     return text.to_numpy(object), missing | (text == '').to_numpy()
 
@@ -242,14 +251,10 @@ def _ratings(column):
 
 def _times(column):
     """Timestamps -> ``(int64 array, mask of non-integers)``."""
+    numbers = _integers(column)
+    if numbers is not None:
+        return numbers
     missing = column.isna().to_numpy()
-    kind = column.dtype.kind
-    if kind in 'iu' and not missing.any():
-        return column.to_numpy(onp.int64), missing
-    if kind == 'f':
-        x = column.to_numpy(onp.float64)
-        bad = ~_whole(x)
-        return onp.where(bad, 0, x).astype(onp.int64), bad
     text = column.astype(str).str.strip()
     bad = missing | ~text.str.fullmatch(_TIME).to_numpy(bool)
     return pd.to_numeric(text.where(~bad, '0')).to_numpy(onp.int64), bad

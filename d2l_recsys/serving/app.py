@@ -182,24 +182,28 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
             {'loc': list(e['loc']), 'msg': e['msg'], 'type': e['type']}
             for e in exc.errors()]})
 
+    def page(request):
+        """What both docs pages need: the schema's URL, a title, and where
+        the app serves the assets (behind a proxy's root path too)."""
+        root = request.scope.get('root_path', '')
+        return (dict(openapi_url=root + app.openapi_url,
+                     title=f'{app.title} {app.version}'),
+                root + DOCS_ASSETS_URL)
+
     @app.get('/docs', include_in_schema=False)
     async def swagger_ui(request: Request):
-        root = request.scope.get('root_path', '') + DOCS_ASSETS_URL
+        common, assets = page(request)
         return get_swagger_ui_html(
-            openapi_url=request.scope.get('root_path', '') + app.openapi_url,
-            title=f'{app.title} {app.version}',
-            swagger_js_url=f'{root}/swagger-ui-bundle.js',
-            swagger_css_url=f'{root}/swagger-ui.css',
-            swagger_favicon_url=f'{root}/favicon.png')
+            **common, swagger_js_url=f'{assets}/swagger-ui-bundle.js',
+            swagger_css_url=f'{assets}/swagger-ui.css',
+            swagger_favicon_url=f'{assets}/favicon.png')
 
     @app.get('/redoc', include_in_schema=False)
     async def redoc(request: Request):
-        root = request.scope.get('root_path', '') + DOCS_ASSETS_URL
+        common, assets = page(request)
         return get_redoc_html(
-            openapi_url=request.scope.get('root_path', '') + app.openapi_url,
-            title=f'{app.title} {app.version}',
-            redoc_js_url=f'{root}/redoc.standalone.js',
-            redoc_favicon_url=f'{root}/favicon.png', with_google_fonts=False)
+            **common, redoc_js_url=f'{assets}/redoc.standalone.js',
+            redoc_favicon_url=f'{assets}/favicon.png', with_google_fonts=False)
 
     @app.get('/health', response_model=Health)
     async def health():
