@@ -5,13 +5,10 @@ The training options are the config classes' fields (``config.opt``):
 declared once; every default shown by ``--help`` comes from ``defaults``.
 """
 import argparse
-import datetime
-import os
 import sys
 from dataclasses import fields
 
 from . import defaults
-from .callbacks import TrainingInterrupted
 from .config import RankingConfig
 from .parse import positive_int  # noqa: F401  (the scripts' options)
 
@@ -216,52 +213,3 @@ def fail(prog, error):
     """
     print(f'{prog}: error: {error}', file=sys.stderr)
     return 2
-
-
-def train_main(model, description, argv=None):
-    """A training script: parse its options (those of the model's config
-    class), train, print a summary.
-
-    Args:
-        model: a registry name, or None for the ranking script, whose
-            ``--model`` chooses among the ranking models.
-        description: the script's help text.
-        argv: the arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        The exit code: 0, 128 + signal after a stop by a signal (with a
-        checkpoint), or 2 after a one-line error on stderr.
-    """
-    from . import registry
-    from .runs import run
-    if model is None:
-        parser = train_parser(RankingConfig, description,
-                              registry.names('ranking', aliases=True))
-    else:
-        parser = train_parser(registry.get(model).config, description)
-    args = vars(parser.parse_args(argv))
-    verbose = not args.pop('quiet')
-    model = args.pop('model', None) or model
-    if args.get('resume'):
-        args = typed_options(parser, argv)
-        args.pop('quiet', None)
-        model = args.pop('model', None)
-    elif not args['out']:
-        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-        args['out'] = os.path.join('runs', f'{model}-{stamp}')
-    try:
-        results = run(model, verbose=verbose, **args)
-    except TrainingInterrupted as e:
-        print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
-        return e.exit_code
-    except (ValueError, OSError, FloatingPointError) as e:
-        return fail(parser.prog, e)
-    summary = rating_summary if 'test_rmse' in results else ranking_summary
-    secs = results['seconds']
-    timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
-                     if k != 'total')
-    out = results['config'].get('out')
-    where = f'  -> {out}' if out else '  (rank 0 writes the outputs)'
-    print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
-          f"{where}")
-    return 0

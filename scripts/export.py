@@ -1,30 +1,8 @@
 #!/usr/bin/env python
-"""Export a saved run for serving without MovieLens or this package: the
-hybridized network (model-symbol.json, model-0000.params, loadable with
-mxnet.gluon.SymbolBlock.imports after mx.npx.set_np()), the ids, titles,
-training interactions and popularity, and export.json describing it all."""
+"""`d2l-recsys export` as a script: see its --help."""
 import sys
 
-from d2l_recsys import cli
-from d2l_recsys.serving import load_predictor, write_export
-
-
-def export(args):
-    info = write_export(load_predictor(args.model_dir, args.data_dir),
-                        args.out)
-    return (f"{info['model']} exported ({info['num_users']} users, "
-            f"{info['num_items']} items; inputs {', '.join(info['inputs'])})"
-            f" -> {args.out}")
-
-
-def main(argv=None):
-    p = cli.Parser(description=__doc__)
-    cli.add_model_dir(p, 'run folder of a training script')
-    p.add_argument('--out', required=True,
-                   help='export folder to write (an older export there is '
-                   'replaced)')
-    return cli.run(p, argv, export)
-
+from d2l_recsys.commands.export import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -1,31 +1,8 @@
 #!/usr/bin/env python
-"""Score a CSV of (user, item) pairs with any saved model: copies the file
-and adds a `prediction` column (a predicted rating for MF and AutoRec, a
-score for the ranking models), empty where the user or the movie is unknown
-to the model."""
+"""`d2l-recsys predict` as a script: see its --help."""
 import sys
 
-from d2l_recsys import cli
-from d2l_recsys.serving import load_predictor, predict_file
-
-
-def predict(args):
-    predictor = load_predictor(args.model_dir, args.data_dir)
-    pairs, unknown = predict_file(predictor, args.pairs, args.out)
-    return (f'{pairs} pairs scored, {unknown} with an unknown user or movie '
-            f'(empty prediction) -> {args.out}')
-
-
-def main(argv=None):
-    p = cli.Parser(description=__doc__)
-    cli.add_model_dir(p, 'run folder of a training script, or an export '
-                      '(--data-dir: run folders only)')
-    p.add_argument('--pairs', required=True,
-                   help='CSV with a header naming user and item (the '
-                   "data's own ids)")
-    p.add_argument('--out', required=True, help='CSV file to write')
-    return cli.run(p, argv, predict)
-
+from d2l_recsys.commands.predict import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -29,11 +29,11 @@ if __name__ == '__main__' and sys.platform.startswith('linux') and \
     os.environ['GLIBC_TUNABLES'] = 'glibc.malloc.hugetlb=1'
     os.execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
 
-from d2l_recsys import cli  # noqa: E402
+from d2l_recsys.commands.train import train  # noqa: E402
 
 
 def main(argv=None):
-    return cli.train_main('autorec', __doc__, argv)
+    return train('autorec', __doc__, argv)
 
 
 if __name__ == '__main__':

@@ -6,11 +6,11 @@ default split is seq-aware.  Writes run.json, metrics.json, curves.html and
 the model."""
 import sys
 
-from d2l_recsys import cli
+from d2l_recsys.commands.train import train
 
 
 def main(argv=None):
-    return cli.train_main('mf', __doc__, argv)
+    return train('mf', __doc__, argv)
 
 
 if __name__ == '__main__':

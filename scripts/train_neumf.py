@@ -10,11 +10,11 @@ item; BPR; Hit@50 and AUC.  Options left out take the protocol's defaults.
 Every run also reports full-ranking HR, NDCG and Recall@10."""
 import sys
 
-from d2l_recsys import cli
+from d2l_recsys.commands.train import train
 
 
 def main(argv=None):
-    return cli.train_main(None, __doc__, argv)
+    return train(None, __doc__, argv)
 
 
 if __name__ == '__main__':

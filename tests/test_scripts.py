@@ -115,7 +115,7 @@ def test_train_autorec_restarts_once_with_huge_pages(tmp_path):
     probe = tmp_path / 'probe.py'     # the script, reporting its environment
     source = open(os.path.join(ROOT, 'scripts', 'train_autorec.py')).read()
     probe.write_text(source.replace(
-        'from d2l_recsys import cli  # noqa: E402',
+        'from d2l_recsys.commands.train import train  # noqa: E402',
         'print("TUNABLES=" + repr(os.environ.get("GLIBC_TUNABLES")))\n'
         'raise SystemExit(0)', 1))
     env = {k: v for k, v in os.environ.items() if k != 'GLIBC_TUNABLES'}

@@ -1,0 +1,91 @@
+"""``d2l-recsys train MODEL [options]``: train a registered model and
+evaluate it; the options are its config class's fields (``--help``)."""
+import datetime
+import os
+import sys
+
+from .. import cli, registry
+from ..callbacks import TrainingInterrupted
+from ..config import RankingConfig
+from . import restart_with
+
+
+def _environment():
+    """What AutoRec's runs want before MXNet loads: OpenMP on every core
+    (its large matrix products use them well, while MF's and NeuMF's small
+    operators get slower with more threads) and glibc's huge pages for its
+    large fresh arrays (see ``scripts/train_autorec.py``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
+        else os.cpu_count() or 1
+    return dict(OMP_NUM_THREADS=str(cores),
+                GLIBC_TUNABLES='glibc.malloc.hugetlb=1')
+
+
+def train(model, description, argv=None, prog=None):
+    """Parse a training command's options (those of the model's config
+    class), train, print a summary.
+
+    Args:
+        model: a registry name, or None for the ranking script, whose
+            ``--model`` chooses among the ranking models.
+        description: the help text.
+        argv: the arguments (default ``sys.argv[1:]``).
+        prog: the program name in messages.
+
+    Returns:
+        The exit code: 0, 128 + signal after a stop by a signal (with a
+        checkpoint), or 2 after a one-line error on stderr.
+    """
+    from ..runs import run
+    if model is None:
+        parser = cli.train_parser(RankingConfig, description,
+                                  registry.names('ranking', aliases=True))
+    else:
+        parser = cli.train_parser(registry.get(model).config, description)
+    if prog:
+        parser.prog = prog
+    args = vars(parser.parse_args(argv))
+    verbose = not args.pop('quiet')
+    model = args.pop('model', None) or model
+    if args.get('resume'):
+        args = cli.typed_options(parser, argv)
+        args.pop('quiet', None)
+        model = args.pop('model', None)
+    elif not args['out']:
+        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+        args['out'] = os.path.join('runs', f'{model}-{stamp}')
+    try:
+        results = run(model, verbose=verbose, **args)
+    except TrainingInterrupted as e:
+        print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
+        return e.exit_code
+    except (ValueError, OSError, FloatingPointError) as e:
+        return cli.fail(parser.prog, e)
+    summary = cli.rating_summary if 'test_rmse' in results else \
+        cli.ranking_summary
+    secs = results['seconds']
+    timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
+                     if k != 'total')
+    out = results['config'].get('out')
+    where = f'  -> {out}' if out else '  (rank 0 writes the outputs)'
+    print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
+          f"{where}")
+    return 0
+
+
+def main(argv=None, prog='d2l-recsys train'):
+    """``MODEL [options]``: any registered model, ranking ones included."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    models = ', '.join(registry.names(aliases=True))
+    if not argv or argv[0].startswith('-'):
+        print(f'usage: {prog} MODEL [options]   ({prog} MODEL --help for '
+              f'its options)\nmodels: {models}',
+              file=sys.stdout if argv else sys.stderr)
+        return 0 if argv and argv[0] in ('-h', '--help') else 2
+    try:
+        entry = registry.get(argv[0])
+    except ValueError as e:
+        return cli.fail(prog, e)
+    if entry.family == 'rows':
+        restart_with(_environment())
+    return train(entry.name, __doc__, argv[1:], f'{prog} {entry.name}')
