@@ -20,7 +20,7 @@ def _git(*args):
                            text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return p.stdout.strip() if p.returncode == 0 else None
+    return p.stdout if p.returncode == 0 else None
 
 
 def git_state():
@@ -31,7 +31,7 @@ def git_state():
         and the paths under ``d2l_recsys/`` and ``scripts/`` that differ
         from it (modified or untracked), sorted.
     """
-    commit = _git('rev-parse', 'HEAD')
+    commit = (_git('rev-parse', 'HEAD') or '').strip() or None
     status = _git('status', '--porcelain', '--', *CODE) if commit else None
     dirty = sorted(line[3:] for line in (status or '').splitlines()
                    if not line[3:].endswith('.pyc'))

@@ -94,6 +94,8 @@ def _search_text(row):
     search = row.get('search')
     if not search:
         return ''
+    if row['name'] == 'neumf_pretrained':
+        return "none of its own (GMF's and MLP's)"
     trials = search['trials']
     count = f"{len(trials)} × {trials[0]}" if len(set(trials)) == 1 and \
         len(trials) > 1 else ' + '.join(map(str, trials))
@@ -117,6 +119,10 @@ def tuned_table(rows, show_made=False):
     return '\n'.join(lines)
 
 
+def _duration(seconds):
+    return f'{seconds:.0f} s' if seconds < 90 else f'{seconds / 60:.1f} min'
+
+
 def _selections(rows):
     """How each tuned row was made: what its search read, what it scored,
     and for nested rows each fold's choice."""
@@ -126,7 +132,7 @@ def _selections(rows):
             continue
         seen.add(r['name'])
         seconds = (r.get('made') or {}).get('seconds')
-        took = f' The row\'s runs took {seconds / 60:.1f} min.' \
+        took = f' The row\'s runs took {_duration(seconds)}.' \
             if seconds is not None else ''
         parts.append(f"- **{r['model']}, {r['split']}** "
                      f"(`{r['name']}`): {r.get('selection', '')}.{took}")
@@ -164,7 +170,8 @@ def write_markdown(report, path):
         if report['quick'] else ''
     show = mixed(report)
     text = (f"# Reproduction report{quick}\n\n{_header(report)}\n\n"
-            f"Each row is run with seeds 0..{report['seeds'] - 1}; *match* "
+            f"Each row of this table is run with seeds "
+            f"0..{report['seeds'] - 1}; *match* "
             "means the published number lies within two standard deviations "
             "of our mean or within the row's tolerance (0.01 RMSE for the "
             "book's single printed runs, 0.02 HR@10 for sampled-negative "
@@ -176,10 +183,13 @@ def write_markdown(report, path):
                  'Each configuration was chosen by `scripts/tune.py` (random '
                  'search, early stopping) on validation data carved from '
                  'training data that holds none of the ratings the row is '
-                 'scored on; the test data was scored only by the runs '
-                 'below. Cross-validated rows are nested: each fold has a '
-                 'search of its own on that fold\'s training file. `command` '
-                 'reproduces a row.\n\n'
+                 'scored on. Cross-validated rows are nested: each fold has a '
+                 'search of its own on that fold\'s training file (a single '
+                 'search on u1.base would not do: it holds the test ratings '
+                 'of u2..u5). Trials are '
+                 'ordinary runs: they log the test metric of each epoch in '
+                 'their history, but neither early stopping nor the ranking '
+                 'of trials reads it. `command` reproduces a row.\n\n'
                  + tuned_table(report['tuned'], show) + '\n\n'
                  '### How each tuned row was made\n\n'
                  + _selections(report['tuned']) + '\n')

@@ -210,7 +210,7 @@ def _previous(out, needed):
 def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
               quick=False, verbose=True, readme=None, tuning_dir=None,
               only_tuned=False, rows_matching=None, allow_mixed=False,
-              command=None):
+              command=None, tuned_seeds=None):
     """Run every row over several seeds and write the report.
 
     Args:
@@ -234,6 +234,8 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             row's date and commit.  Without it such rows are refused.
         command: the command line to record (default: the script with
             ``--seeds``).
+        tuned_seeds: runs per tuned row (default: ``seeds``; the nested
+            fold rows run the five folds once).
 
     Returns:
         The report dict (as written to ``reproduction.json``).
@@ -242,8 +244,10 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         ValueError: bad ``seeds``; rows to keep but no earlier report; kept
             rows of another commit without ``allow_mixed``.
     """
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f'seeds={seeds!r}: expected a positive integer')
+    tuned_seeds = seeds if tuned_seeds is None else tuned_seeds
+    for name, value in (('seeds', seeds), ('tuned_seeds', tuned_seeds)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name}={value!r}: expected a positive integer')
     started = time.perf_counter()
     state, host = git_state(), machine()
     earlier = _previous(out, only_tuned or rows_matching)
@@ -271,12 +275,13 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
                 rows[k] = kept[row['name']]
             else:
                 _measure(row, seeds, state, host, verbose)
-    tuned = tuned_rows(tuning_dir, data_dir, seeds, quick, verbose,
+    tuned = tuned_rows(tuning_dir, data_dir, tuned_seeds, quick, verbose,
                        rows_matching, old_tuned, state, host) \
         if tuning_dir else []
     report = dict(date=datetime.date.today().isoformat(),
                   command=command or f'python scripts/reproduce.py --seeds '
-                  f'{seeds}', seeds=seeds, quick=quick, data_dir=data_dir,
+                  f'{seeds}', seeds=seeds, tuned_seeds=tuned_seeds,
+                  quick=quick, data_dir=data_dir,
                   ml1m_dir=ml1m_dir, machine=host, **state,
                   seconds=time.perf_counter() - started, rows=rows,
                   tuned=tuned)

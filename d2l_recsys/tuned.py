@@ -79,27 +79,31 @@ def selection_text(row):
     name, n = row['name'], row['n']
     trials = row.get('search', {}).get('trials') or []
     t = '/'.join(str(k) for k in sorted(set(trials))) or '?'
+    t += ' trial' if t == '1' else ' trials'
     seeds = f'seeds 0..{n - 1}'
     if row['split'] == 'u1-u5':
-        return (f'nested: for each fold k, {t} trials read u{{k}}.base '
+        return (f'nested: for each fold k, {t} read u{{k}}.base '
                 'only (fit on a random 90%, ranked by RMSE on the other '
                 '10%); the fold\'s choice trained again the same way '
                 '(seed 0) and scored once on u{k}.test')
     if row['split'] == 'seq-aware':
-        return (f'{t} trials on the training part (every rating but each '
+        return (f'{t} on the training part (every rating but each '
                 "user's latest), ranked by RMSE on each user's latest "
                 'remaining rating; the choice scored on the held-out latest '
                 f'ratings, {seeds}')
-    negatives = 'candidates: items the user never interacted with, so ' \
-        'never the test item'
+    negatives = (row.get('config') or {}).get('num_test_negatives', 99)
     if name == 'neumf_pretrained':
-        return ('no search of its own: GMF and MLP with the configurations '
-                'chosen above, then NeuMF fine-tuned with early stopping on '
-                f'validation; scored on the test items, {seeds}')
-    return (f"{t} trials on the training data (every interaction but each "
+        return ('no search of its own: NeuMF initialised from the GMF and '
+                'MLP runs of the two rows above (same seed), fine-tuned with '
+                'early stopping on validation, scored on the test items '
+                f'against {negatives} sampled negatives, {seeds}; its time '
+                'is the fine-tuning only')
+    return (f"{t} on the training data (every interaction but each "
             "user's latest), ranked by HR@10 of each user's latest "
-            f'remaining interaction ({negatives}); the choice scored on the '
-            f'test items against 99 sampled negatives, {seeds}')
+            'remaining interaction (candidates: items the user never '
+            'interacted with, so never the test item); the choice scored '
+            f'on the test items against {negatives} sampled negatives, '
+            f'{seeds}')
 
 
 def _fold_files(data_dir, boards):
@@ -140,9 +144,15 @@ def _nested(name, boards, data_dir, quick):
     return results, folds
 
 
+def _pretrained_dir(tmp, name, seed):
+    """Where the tuned GMF (MLP) run of a seed is kept for NeuMF."""
+    return os.path.join(tmp, f'tuned-{name}-{seed}')
+
+
 def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
-    """NeuMF initialised from the tuned GMF and MLP of this seed, fine-tuned
-    with SGD and early stopping on validation.
+    """NeuMF initialised from the tuned GMF and MLP of this seed (the runs
+    of their own rows when they ran, else trained here), fine-tuned with
+    SGD and early stopping on validation.
 
     Returns:
         ``(results, options, command)``: the NeuMF run's results, its
@@ -153,9 +163,10 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
     for name, opts in chosen.items():
         if epochs:
             opts = dict(opts, epochs=epochs)
-        dirs[name] = os.path.join(tmp, f'tuned-{name}-{seed}')
-        run_ranking(data_dir=data_dir, seed=seed, out=dirs[name],
-                    verbose=False, **opts)
+        dirs[name] = _pretrained_dir(tmp, f'{name}_ncf', seed)
+        if not os.path.exists(os.path.join(dirs[name], 'metrics.json')):
+            run_ranking(data_dir=data_dir, seed=seed, out=dirs[name],
+                        verbose=False, **opts)
         commands.append(command_line('neumf', dict(
             opts, data_dir=data_dir, out=name[0].upper())))
     gmf, mlp = chosen['gmf'], chosen['mlp']
@@ -163,7 +174,8 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
                    early_stop=3, epochs=epochs or 20,
                    num_factors=gmf['num_factors'],
                    mlp_factors=mlp['mlp_factors'],
-                   nums_hiddens=mlp['nums_hiddens'])
+                   nums_hiddens=mlp['nums_hiddens'],
+                   **{k: gmf[k] for k in ('num_test_negatives',) if k in gmf})
     res = run_ranking(data_dir=data_dir, seed=seed, verbose=False,
                       pretrain_gmf=dirs['gmf'], pretrain_mlp=dirs['mlp'],
                       **options)
@@ -197,8 +209,10 @@ def _values(name, boards, data_dir, seeds, quick, tmp):
                           **options) for s in range(seeds)]
         return collect(results, _RATING_METRICS), options, \
             command_line('mf', dict(options, data_dir=data_dir)), None
+    keep = name in ('gmf_ncf', 'mlp_ncf')     # NeuMF starts from them
     results = [run_ranking(data_dir=data_dir, seed=s, verbose=False,
-                           **options) for s in range(seeds)]
+                           out=_pretrained_dir(tmp, name, s) if keep
+                           else None, **options) for s in range(seeds)]
     return collect(results, _RANKING_METRICS), options, \
         command_line('neumf', dict(options, data_dir=data_dir)), None
 

@@ -22,6 +22,7 @@ def run_report(args, argv):
                        tuning_dir=args.tuning_dir, only_tuned=args.only_tuned,
                        rows_matching=args.rows,
                        allow_mixed=args.allow_mixed_commits,
+                       tuned_seeds=args.tuned_seeds,
                        command=shlex.join(['python', 'scripts/reproduce.py',
                                            *argv]))
     return (f"{len(report['rows'])} rows and {len(report['tuned'])} tuned "
@@ -39,6 +40,9 @@ def main(argv=None):
                       help="MovieLens 1M folder, for the papers' own settings")
     data.add_argument('--seeds', type=cli.positive_int, default=5,
                       help='runs per row (seeds 0..N-1)')
+    data.add_argument('--tuned-seeds', type=cli.positive_int, metavar='N',
+                      help='runs per tuned row (default: --seeds; the '
+                      'u1-u5 rows run the five folds once)')
     data.add_argument('--quick', action='store_true', help='one or two '
                       'epochs per run: checks the pipeline, reproduces '
                       'nothing')

@@ -79,6 +79,14 @@ def test_reproduce_quick_writes_report(tmp_path):
     assert 'target' not in md.lower() and 'missed by' not in md
 
 
+def test_git_state_names_changed_code_paths():
+    from d2l_recsys.provenance import git_state
+    state = git_state()
+    assert len(state['commit']) == 40
+    assert all(p.startswith(('d2l_recsys/', 'scripts/'))
+               for p in state['dirty']), state['dirty']
+
+
 def test_reproduce_rejects_bad_seeds(tmp_path):
     p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
                                                      'reproduce.py'),
