@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 
 from . import defaults
-from .config import RankingConfig
+from .config import AutoRecConfig, MFConfig, RankingConfig, RunConfig
 from .parse import positive_int  # noqa: F401  (the scripts' options)
 
 
@@ -149,10 +149,39 @@ def options_table(classes):
             cells.append(f'`{text}`' if text else '—')
         field = next(f for c in classes.values() for f in cli_fields(c)
                      if f.name == name)
-        meaning = field.metadata['help'].replace('%%', '%')
+        meaning = field.metadata['help'].replace('%%', '%') \
+            .replace('|', '\\|')
         rows.append(f"| `--{name.replace('_', '-')}` | "
                     + ' | '.join(cells) + f' | {meaning} |')
     return '\n'.join(rows) + '\n'
+
+
+OPTION_TABLES = {
+    'rating': lambda: {'AutoRec': AutoRecConfig, 'MF': MFConfig},
+    'ranking': lambda: {'ncf / book': RankingConfig},
+}
+
+
+def readme_with_options(text, where='README.md'):
+    """``text`` with each ``<!-- options: NAME -->`` ... ``<!-- end of
+    options -->`` block replaced by ``options_table`` of ``OPTION_TABLES
+    [NAME]``: each model's own options and the shared ones whose default is
+    the model's (the book's or the protocol's); the other shared options
+    have one default for every model and are left to ``--help``."""
+    end = '<!-- end of options -->'
+    for name, classes in OPTION_TABLES.items():
+        begin = f'<!-- options: {name} -->'
+        if begin not in text or end not in text.split(begin, 1)[1]:
+            raise ValueError(f'{where}: no {begin} ... {end} block')
+        head, rest = text.split(begin, 1)
+        table = options_table(classes())
+        own = set().union(*(c.table_defaults() for c in classes().values()))
+        shared = tuple(f"| `--{f.name.replace('_', '-')}` "
+                       for f in cli_fields(RunConfig) if f.name not in own)
+        table = ''.join(line + '\n' for line in table.splitlines()
+                        if not line.startswith(shared))
+        text = head + begin + '\n' + table + end + rest.split(end, 1)[1]
+    return text
 
 
 def ranking_summary(res):

@@ -9,13 +9,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, 'notebooks', '*.ipynb')))
-NEEDS_NO_DATA = {'mf_from_scratch.ipynb'}
+NEEDS_NO_DATA = {'mf_from_scratch.ipynb', 'own_data.ipynb'}
 
 
 def test_notebooks_found_and_stored_without_outputs():
     names = {os.path.basename(p) for p in NOTEBOOKS}
     assert {'mf.ipynb', 'autorec.ipynb', 'neumf.ipynb',
-            'mf_from_scratch.ipynb'} <= names
+            'mf_from_scratch.ipynb', 'own_data.ipynb'} <= names
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
