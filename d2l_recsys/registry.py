@@ -135,18 +135,6 @@ def block_class(class_name):
                      f'{sorted({e.block.__name__ for e in _ENTRIES.values()})}')
 
 
-def of_run(class_name, options):
-    """The entry of a saved run: by the name stored in its options
-    (``entry``), else its ranking ``model`` or its block class."""
-    name = options.get('entry') or options.get('model')
-    if name:
-        return get(name, 'ranking' if 'protocol' in options else None)
-    for e in _ENTRIES.values():
-        if e.block.__name__ == class_name and e.kind == 'rating':
-            return e
-    raise ValueError(f'no registered model trains a {class_name}')
-
-
 # --------------------------------------------------------------------------
 # The chapters' models
 # --------------------------------------------------------------------------
