@@ -1,8 +1,10 @@
-"""How a published number was made: when, from which commit, on what.
+"""How a published number was made: by which command, when, from which
+commit, on what.
 
-``stamp(seconds)`` is what every row of the reproduction report records
-about its own run; ``check_one_commit`` refuses to put rows of different
-commits into one report unless the caller asks for the mixture.
+``context(command)`` describes one run of the report; ``stamp(seconds,
+context)`` is what each row records about its own part of it;
+``check_one_commit`` refuses to put rows of different commits into one
+report unless the caller asks for the mixture.
 """
 import datetime
 import os
@@ -59,13 +61,20 @@ def machine():
                 gpus=mx.context.num_gpus())
 
 
-def stamp(seconds, state=None, host=None):
-    """The provenance of one row: ``{date, commit, dirty, machine,
-    seconds}`` (``seconds``: the row's own run, all its seeds)."""
-    state = state or git_state()
-    return dict(date=datetime.date.today().isoformat(),
-                commit=state['commit'], dirty=state['dirty'],
-                machine=host or machine(), seconds=float(seconds))
+def context(command=None):
+    """One run of the report: ``{command, started, commit, dirty,
+    machine}`` (``started``: UTC, to the minute)."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    return dict(command=command,
+                started=started.strftime('%Y-%m-%d %H:%M UTC'),
+                **git_state(), machine=machine())
+
+
+def stamp(seconds, ctx):
+    """The provenance of one row made in the run ``ctx``: the context plus
+    ``date`` and ``seconds`` (the row's own runs, all its seeds)."""
+    return dict(ctx, date=datetime.date.today().isoformat(),
+                seconds=float(seconds))
 
 
 def short(commit):
@@ -91,7 +100,7 @@ def check_one_commit(kept, state, allow_mixed):
 
     Args:
         kept: ``{row name: row}`` of the rows taken from an earlier report.
-        state: ``git_state()`` of this run.
+        state: ``git_state()`` (or ``context()``) of this run.
         allow_mixed: keep them anyway (the report then shows each row's
             commit).
 

@@ -27,23 +27,26 @@ def _fmt(m):
 
 
 def _made(made):
-    """A row's date and commit for a table cell."""
+    """A row's run (its start) and commit for a table cell."""
     if not made:
         return 'unrecorded'
-    return f"{made['date']}, {commit_text(made)}"
+    return f"{made.get('started') or made['date']}, {commit_text(made)}"
 
 
 def _runs(report):
-    """The distinct ``(commit, dirty, machine)`` of the report's rows."""
-    rows = report.get('rows', []) + report.get('tuned', [])
-    return {(commit_text(r.get('made')), str((r.get('made') or {})
-                                             .get('machine')))
-            for r in rows}
+    """``{(started, commit, command): [made of each row]}`` over the
+    report's rows: the runs that made them."""
+    runs = {}
+    for r in report.get('rows', []) + report.get('tuned', []):
+        made = r.get('made') or {}
+        key = (made.get('started') or made.get('date') or 'unrecorded',
+               commit_text(made or None), made.get('command'))
+        runs.setdefault(key, []).append(made)
+    return runs
 
 
 def mixed(report):
-    """Whether the report's rows come from more than one commit or
-    machine."""
+    """Whether the report's rows come from more than one run."""
     return len(_runs(report)) > 1
 
 
@@ -60,7 +63,7 @@ def markdown_table(rows, show_made=False):
     Returns:
         The table, a string.
     """
-    made = ' made (date, commit) |' if show_made else ''
+    made = ' made (run, commit) |' if show_made else ''
     lines = ['| configuration | metric | published (source) | ours, mean ± '
              f'std | time (all seeds) | status |{made}',
              '| --- ' * (7 if show_made else 6) + '|']
@@ -105,7 +108,7 @@ def _search_text(row):
 def tuned_table(rows, show_made=False):
     """The tuned rows as a Markdown table: the test metric over seeds or
     folds, the search behind it and the command that reproduces it."""
-    made = ' made (date, commit) |' if show_made else ''
+    made = ' made (run, commit) |' if show_made else ''
     lines = ['| model | protocol | split | metric | mean ± std (n) | search '
              f'| command |{made}', '| --- ' * (8 if show_made else 7) + '|']
     for r in rows:
@@ -152,16 +155,25 @@ def _machine_text(m):
 
 
 def _header(report):
-    made = (f"`{_portable(report.get('command') or 'scripts/reproduce.py')}`"
-            f" on {report['date']} from commit {commit_text(report)}, in "
-            f"{report['seconds'] / 60:.0f} min on "
-            f"{_machine_text(report.get('machine'))}")
-    if mixed(report):
-        return (f'This report keeps rows of several runs. The last run was '
-                f'{made}; the column *made* gives each row\'s date and '
-                'commit (its machine is in `reproduction.json`).')
-    return (f'Every row below was made by one run: {made}. Each row\'s own '
-            'time, date and commit are in `reproduction.json`.')
+    runs = _runs(report)
+    if not mixed(report):
+        return (f"Every row below was made by one run: "
+                f"`{_portable(report.get('command') or '')}`, started "
+                f"{report.get('started') or report['date']} from commit "
+                f"{commit_text(report)}, {report['seconds'] / 60:.0f} min on "
+                f"{_machine_text(report.get('machine'))}. Each row's own "
+                'time is in the tables, its provenance in '
+                '`reproduction.json`.')
+    lines = []
+    for (started, commit, command), made in sorted(runs.items()):
+        seconds = sum(m.get('seconds') or 0 for m in made)
+        machine = made[0].get('machine')
+        lines.append(f"- started {started}, commit {commit}: "
+                     f"`{_portable(command or 'command unrecorded')}` on "
+                     f"{_machine_text(machine)}; {len(made)} rows, "
+                     f"{seconds / 60:.0f} min")
+    return ('The rows below come from these runs (the column *made* names '
+            "each row's run and commit):\n\n" + '\n'.join(lines))
 
 
 def write_markdown(report, path):

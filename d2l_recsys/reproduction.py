@@ -20,10 +20,10 @@ import numpy as onp
 from .runs import run_autorec, run_mf, run_ranking
 from .devices import parse_devices
 from .io import load_model, read_json, write_json
-from .provenance import check_one_commit, git_state, machine, stamp
+from .provenance import check_one_commit, context, stamp
 from .ranking import ranking_protocol
 from .report import write_report
-from .tuned import tuned_rows
+from .tuned import matches, tuned_rows
 
 BOOK = 'd2l book, printed output of the chapter'
 SEED_PROJECT = 'NCF seed project on ML-100K (HR@10 / NDCG@10)'
@@ -171,7 +171,7 @@ def _status(row, mean, std):
     return 'better' if ours_better else 'worse'
 
 
-def _measure(row, seeds, state, host, verbose):
+def _measure(row, seeds, ctx, verbose):
     """Run one row over seeds 0..seeds-1 and record its metrics, status and
     provenance in place."""
     started, runs = time.perf_counter(), []
@@ -189,7 +189,7 @@ def _measure(row, seeds, state, host, verbose):
                 else 0.0, values=values)
     m = row['metrics'][row['metric']]
     row['status'] = _status(row, m['mean'], m['std'])
-    row['made'] = stamp(seconds, state, host)
+    row['made'] = stamp(seconds, ctx)
     if verbose:
         print(f"{row['name']}: {row['metric']} {m['mean']:.4f} ± "
               f"{m['std']:.4f} ({row['status']}, {seconds:.0f} s)",
@@ -226,9 +226,10 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             ``tuned.tuned_rows``): adds the report's tuned section.
         only_tuned: keep the book-settings rows of ``out/reproduction.json``
             and run the tuned section only.
-        rows_matching: run only the rows whose name contains this text and
-            keep the others from ``out/reproduction.json``; in the tuned
-            section, the names are the leaderboards' (``gmf_ncf``, ...).
+        rows_matching: run only the rows whose name contains this text (or
+            one of these texts) and keep the others from
+            ``out/reproduction.json``; in the tuned section, the names are
+            the leaderboards' (``gmf_ncf``, ...).
         allow_mixed: keep rows made at another commit than this run's (or
             with other uncommitted changes); the report then shows each
             row's date and commit.  Without it such rows are refused.
@@ -249,7 +250,7 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'{name}={value!r}: expected a positive integer')
     started = time.perf_counter()
-    state, host = git_state(), machine()
+    ctx = context(command or f'python scripts/reproduce.py --seeds {seeds}')
     earlier = _previous(out, only_tuned or rows_matching)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [] if only_tuned else _rating_rows(data_dir, quick) + \
@@ -263,26 +264,25 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         elif rows_matching:
             old = {r['name']: r for r in earlier['rows']}
             kept = {r['name']: old[r['name']] for r in rows
-                    if rows_matching not in r['name'] and r['name'] in old}
+                    if not matches(r['name'], rows_matching) and
+                    r['name'] in old}
         old_tuned = earlier.get('tuned', []) if earlier else []
         if tuning_dir and rows_matching:
             kept.update({f"tuned {r['name']} {r['metric']}": r
                          for r in old_tuned
-                         if rows_matching not in r['name']})
-        check_one_commit(kept, state, allow_mixed)
+                         if not matches(r['name'], rows_matching)})
+        check_one_commit(kept, ctx, allow_mixed)
         for k, row in enumerate(rows):
             if row['name'] in kept:
                 rows[k] = kept[row['name']]
             else:
-                _measure(row, seeds, state, host, verbose)
+                _measure(row, seeds, ctx, verbose)
     tuned = tuned_rows(tuning_dir, data_dir, tuned_seeds, quick, verbose,
-                       rows_matching, old_tuned, state, host) \
+                       rows_matching, old_tuned, ctx) \
         if tuning_dir else []
-    report = dict(date=datetime.date.today().isoformat(),
-                  command=command or f'python scripts/reproduce.py --seeds '
-                  f'{seeds}', seeds=seeds, tuned_seeds=tuned_seeds,
-                  quick=quick, data_dir=data_dir,
-                  ml1m_dir=ml1m_dir, machine=host, **state,
+    report = dict(date=datetime.date.today().isoformat(), **ctx,
+                  seeds=seeds, tuned_seeds=tuned_seeds, quick=quick,
+                  data_dir=data_dir, ml1m_dir=ml1m_dir,
                   seconds=time.perf_counter() - started, rows=rows,
                   tuned=tuned)
     os.makedirs(out, exist_ok=True)

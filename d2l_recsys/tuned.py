@@ -16,7 +16,7 @@ from . import registry
 from .data.locate import resolve_ratings_file
 from .data.splits import official_fold_files
 from .io import read_json
-from .provenance import stamp
+from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
 from .tuning import command_line
 
@@ -217,9 +217,15 @@ def _values(name, boards, data_dir, seeds, quick, tmp):
         command_line('neumf', dict(options, data_dir=data_dir)), None
 
 
+def matches(name, texts):
+    """Whether ``name`` contains ``texts`` (a string) or one of them (a
+    list); None matches nothing."""
+    texts = [texts] if isinstance(texts, str) else texts or ()
+    return any(t in name for t in texts)
+
+
 def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
-               verbose=True, rows_matching=None, previous=(), state=None,
-               host=None):
+               verbose=True, rows_matching=None, previous=(), ctx=None):
     """Run every validation-chosen configuration found in ``tuning_dir``
     over ``seeds`` seeds (or ML-100K's five folds), scoring the test data.
 
@@ -231,11 +237,11 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
         seeds: runs per row (the fold rows run the five folds once).
         quick: at most 2 epochs per run (checks the pipeline only).
         verbose: a line per row.
-        rows_matching: run only the leaderboards whose name contains this
-            text; the others' rows are taken from ``previous``.
+        rows_matching: run only the leaderboards whose name contains one
+            of these texts (a list); the others' rows are taken from
+            ``previous``.
         previous: the ``tuned`` rows of an earlier report.
-        state, host: ``provenance.git_state()`` and ``machine()`` of this
-            run (default: read them).
+        ctx: ``provenance.context()`` of this run (default: read it).
 
     Returns:
         A list of ``{name, model, protocol, split, metric, mean, std, n,
@@ -244,10 +250,11 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
         NDCG@10), rating models one (RMSE).
     """
     boards = read_boards(tuning_dir)
+    ctx = ctx or context()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, protocol, split in TUNED:
-            if rows_matching and rows_matching not in name:
+            if rows_matching and not matches(name, rows_matching):
                 rows += [r for r in previous if r.get('name') == name]
                 continue
             used = ['gmf_ncf', 'mlp_ncf'] if name == 'neumf_pretrained' \
@@ -257,7 +264,7 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
             t0 = time.perf_counter()
             values, options, command, folds = _values(
                 name, boards, data_dir, seeds, quick, tmp)
-            made = stamp(time.perf_counter() - t0, state, host)
+            made = stamp(time.perf_counter() - t0, ctx)
             n = len(next(iter(values.values())))
             if folds is None:
                 command += f'  # seeds 0..{n - 1}: --seed S' + \

@@ -47,10 +47,11 @@ def main(argv=None):
                       'epochs per run: checks the pipeline, reproduces '
                       'nothing')
     part = p.add_argument_group('which rows')
-    part.add_argument('--rows', metavar='TEXT',
-                      help='rerun only the rows whose name contains TEXT; '
-                      'keep the others from OUT/reproduction.json (tuned '
-                      'rows: the leaderboard names, e.g. gmf_ncf)')
+    part.add_argument('--rows', metavar='TEXT', action='append',
+                      help='rerun only the rows whose name contains TEXT '
+                      '(repeat for several); keep the others from '
+                      'OUT/reproduction.json (tuned rows: the leaderboard '
+                      'names, e.g. gmf_ncf)')
     part.add_argument('--tuning-dir', metavar='DIR', help='leaderboards of '
                       'scripts/tune.py (NAME/leaderboard.json, nested: '
                       'NAME/fold-k/leaderboard.json): adds the tuned section')

@@ -74,8 +74,11 @@ def test_reproduce_quick_writes_report(tmp_path):
             len(made['commit']) == 40
         assert made['dirty'] == report['dirty']
         assert made['machine'] == report['machine'] and made['seconds'] > 0
+        assert made['started'] == report['started'] and \
+            made['command'] == report['command']
     assert report['command'].startswith('python scripts/reproduce.py')
-    assert report['commit'][:7] in md and 'made (date, commit)' not in md
+    assert report['commit'][:7] in md and 'made (run, commit)' not in md
+    assert 'one run' in md and report['started'] in md
     assert 'target' not in md.lower() and 'missed by' not in md
 
 
@@ -302,13 +305,14 @@ def test_rows_of_another_commit_are_kept_only_when_asked(ml_dir, tmp_path):
     assert made['MF']['commit'] == state['commit']
     assert made['AutoRec user-based']['commit'] == 'd' * 40
     md = open(os.path.join(out, 'REPRODUCTION.md')).read()
-    assert 'made (date, commit)' in md and 'keeps rows of several runs' in md
+    assert 'made (run, commit)' in md and 'come from these runs' in md
     assert '2026-11-25, ddddddd' in md
-    assert f"{made['MF']['date']}, {state['commit'][:7]}" in md
+    assert f"{made['MF']['started']}, {state['commit'][:7]}" in md
     same = str(tmp_path / 'same')
     _earlier_report(same, dict(other, commit=state['commit'],
                                dirty=state['dirty']))
     report = reproduce(ml_dir, seeds=1, out=same, quick=True, verbose=False,
                        rows_matching=RERUN)
     md = open(os.path.join(same, 'REPRODUCTION.md')).read()
-    assert 'made (date, commit)' not in md and 'one run' in md
+    assert 'come from these runs' in md     # two runs of one commit
+    assert f"2026-11-25, {state['commit'][:7]}" in md
