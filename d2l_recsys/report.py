@@ -243,9 +243,9 @@ def _replace_between(text, begin, end, content, where):
 
 def update_readme(readme_path, report):
     """Replace the README's reproduction table (between ``README_BEGIN`` and
-    ``README_END``) and its tuned table (``TUNED_BEGIN`` ... ``TUNED_END``)
-    with those of ``report``, so that the README's numbers are generated,
-    never retyped.
+    ``README_END``) and, when it has one, its tuned table (``TUNED_BEGIN``
+    ... ``TUNED_END``) with those of ``report``, so that the README's
+    numbers are generated, never retyped.
 
     Args:
         readme_path: the README file.
@@ -253,14 +253,14 @@ def update_readme(readme_path, report):
             holds.
 
     Raises:
-        ValueError: the README lacks the two markers.
+        ValueError: the README lacks the reproduction table's markers.
     """
     with open(readme_path, encoding='utf-8') as f:
         text = f.read()
     show = mixed(report)
     text = _replace_between(text, README_BEGIN, README_END,
                             markdown_table(report['rows'], show), readme_path)
-    if report.get('tuned'):
+    if report.get('tuned') and TUNED_BEGIN in text:
         text = _replace_between(text, TUNED_BEGIN, TUNED_END,
                                 tuned_table(report['tuned'], show),
                                 readme_path)

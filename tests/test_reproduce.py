@@ -202,6 +202,9 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
     text = readme.read_text()
     assert '| mf | — | u1-u5 | RMSE |' in text and 'STALE-TABLE' not in text
     assert text.startswith('a\n') and text.endswith('c\n')
+    readme.write_text(f'a\n{README_BEGIN}\n{README_END}\nb\n')  # no tuned
+    update_readme(str(readme), dict(rows=[], tuned=rows))
+    assert readme.read_text().endswith('b\n')
     swapped = tmp_path / 'swapped'
     shutil.copytree(tuning, swapped)
     shutil.copy(os.path.join(tuning, 'mf_folds', 'fold-1', 'leaderboard.json'),
