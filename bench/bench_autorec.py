@@ -33,6 +33,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import record  # noqa: E402
+
 # items, users, ratings
 SHAPES = {'ml-100k': None, 'ml-1m': (3706, 6040, 1000209),
           'ml-10m': (10677, 69878, 10000054),
@@ -151,6 +153,7 @@ def main():
     how.add_argument('--tuned', action='store_true',
                      help='all cores for OpenMP, huge pages (TUNED)')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
+    record.add_option(p)
     args = p.parse_args()
     if args.child:
         epochs = args.epochs or (5 if args.child[0] == 'ml-100k' else 1)
@@ -188,6 +191,7 @@ def main():
                 by[shape, 'sparse']['train_s']
             print(f'{shape}: a sparse training epoch is {ratio:.2f}x as '
                   'fast as a dense one')
+    record.write(args.json, 'bench_autorec', results)
 
 
 if __name__ == '__main__':

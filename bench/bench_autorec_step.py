@@ -28,6 +28,8 @@ import d2l_recsys as rs
 from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
 from d2l_recsys.losses import ObservedL2Loss
 
+import record
+
 
 def update_ms(net, trainer, batch_size, repeats):
     """Median milliseconds of the trainer's update alone, with fresh (zero)
@@ -85,7 +87,9 @@ def main():
     p.add_argument('--widths', default='943')
     p.add_argument('--densities', default='0.057')
     p.add_argument('--repeats', type=int, default=10)
+    record.add_option(p)
     args = p.parse_args()
+    rows = []
     print(f"{'width':>7s} {'density':>8s} {'dense ms':>9s} {'sparse ms':>10s}"
           f" {'dense/sparse':>13s} {'update ms':>10s} {'dense/update':>13s}")
     for width in map(int, args.widths.split(',')):
@@ -95,6 +99,10 @@ def main():
             print(f'{width:7d} {density:8.3f} {dense:9.1f} {sparse:10.1f} '
                   f'{dense / sparse:13.2f} {update:10.1f} '
                   f'{dense / update:13.2f}', flush=True)
+            rows.append(dict(width=width, density=density, dense_ms=dense,
+                             sparse_ms=sparse, dense_per_sparse=dense / sparse,
+                             update_ms=update, dense_per_update=dense / update))
+    record.write(args.json, 'bench_autorec_step', rows)
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import book  # noqa: E402
+import record  # noqa: E402
 from book import d2l  # noqa: E402
 
 import d2l_recsys as rs  # noqa: E402
@@ -29,6 +30,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'))
     p.add_argument('--repeats', type=int, default=3)
+    record.add_option(p)
     args = p.parse_args()
     book.point_d2l_at(args.data_dir)
     theirs = pipeline(d2l)
@@ -38,6 +40,9 @@ def main():
     print(f'ours read+random split+load: {ours:7.3f} s (best of '
           f'{args.repeats})')
     print(f'speed-up: {theirs / ours:.0f}x')
+    record.write(args.json, 'bench_data', [dict(
+        d2l_seconds=theirs, ours_seconds=ours, repeats=args.repeats,
+        speedup=theirs / ours)])
 
 
 if __name__ == '__main__':

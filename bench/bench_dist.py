@@ -30,9 +30,9 @@ measured on ML-100K batches of that size) times the row width x 4 bytes,
 plus the dense non-embedding parameters; row ids (8 bytes a row) are not
 counted.  ``local`` has no kvstore traffic (one device).
 
-Writes DIR/dist.json, DIR/runs/*/ (each run's folder and log) and prints a
-Markdown table.  Every child is stopped at the end, also on failure or
-timeout (the launcher stops its children; ``--timeout`` bounds each run).
+Writes DIR/dist.json, DIR/runs/*/ (each run's folder and log), ``--json
+FILE`` and a Markdown table.  Every child is stopped at the end, also on
+failure or timeout (the launcher stops children; ``--timeout`` bounds a run).
 """
 import argparse
 import contextlib
@@ -62,6 +62,8 @@ from d2l_recsys.io import load_model, read_json, write_json  # noqa: E402
 from d2l_recsys.launch import launch  # noqa: E402
 from d2l_recsys.ranking import ranking_protocol  # noqa: E402
 
+import record  # noqa: E402
+
 NCF = PROTOCOL_DEFAULTS['ncf']
 MODELS = {
     'mf': dict(script='train_mf.py', args=[], batch=MF['batch_size'],
@@ -76,9 +78,7 @@ SERVER_ABORT = ("MXNet 1.9.1's server aborts on a row-sparse gradient of a "
                 "to->Size() ... copying size mismatch')")
 
 
-# --------------------------------------------------------------------------
-# Running the package's scripts
-# --------------------------------------------------------------------------
+# --- Running the package's scripts ---
 def run_logged(cmd, workers, log, timeout):
     """Run ``cmd``: alone (workers=0) or as a dist job of ``workers``
     workers and one server; all output to ``log``.  Returns the exit code
@@ -161,9 +161,7 @@ def package_run(model, workers, sparse, args, folder):
     return row
 
 
-# --------------------------------------------------------------------------
-# What a row_sparse_pull would move
-# --------------------------------------------------------------------------
+# --- What a row_sparse_pull would move ---
 def batch_rows(model, data_dir, batch_size, seed=0):
     """Mean distinct users and items in a worker's training batch of
     ``batch_size`` examples, over one epoch of ML-100K batches as the run
@@ -217,9 +215,7 @@ def sparse_bytes(model_dir, rows):
     return total
 
 
-# --------------------------------------------------------------------------
-# Bench-only model: MF with SparseEmbedding, trained under dist_sync
-# --------------------------------------------------------------------------
+# --- Bench-only model: MF with SparseEmbedding, trained under dist_sync ---
 class _Table(SparseEmbedding):
     """``SparseEmbedding`` that keeps what its last pull returned."""
 
@@ -331,9 +327,7 @@ def sparse_run(workers, args, folder):
     return row
 
 
-# --------------------------------------------------------------------------
-# The benchmark and its table
-# --------------------------------------------------------------------------
+# --- The benchmark and its table ---
 def size(b):
     return '—' if b is None else f'{b / 1e3:,.1f} kB'
 
@@ -468,6 +462,7 @@ def bench(args):
     write_json(os.path.join(args.out, 'dist.json'),
                dict(facts, rows=rows, meaning=MEANING, table=text))
     print(text)
+    record.write(args.json, 'bench_dist', rows)
     return 0 if all(r['status'] in ('ok', 'not possible') for r in rows) \
         else 1   # a failed run: its row says why
 
@@ -486,6 +481,7 @@ def main(argv=None):
     p.add_argument('--sparse-worker', action='store_true',
                    help=argparse.SUPPRESS)   # a worker of the micro-bench
     p.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
+    record.add_option(p)
     args = p.parse_args(argv)
     if not args.data_dir:
         p.error('give --data-dir or set D2L_RECSYS_DATA')

@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import book  # noqa: E402
+import record  # noqa: E402
 
 import d2l_recsys as rs  # noqa: E402
 from d2l_recsys.runs import run_autorec, run_mf  # noqa: E402
@@ -22,6 +23,7 @@ def main():
     p.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'))
     p.add_argument('--devices', default='cpu')
     p.add_argument('--models', default='autorec,mf')
+    record.add_option(p)
     args = p.parse_args()
     book.point_d2l_at(args.data_dir)
     devices = rs.parse_devices(args.devices)
@@ -43,6 +45,11 @@ def main():
               f'{ot:10.2f} {orm:9.4f} | {(bd + bt) / (od + ot):6.1f}x')
     print('(book RMSE: the book\'s own evaluator; for MF that is its running '
           'per-batch average, not the exact RMSE)')
+    record.write(args.json, 'bench_end_to_end', [dict(
+        model=name, book_data_seconds=bd, book_train_seconds=bt,
+        book_rmse=br, ours_data_seconds=od, ours_train_seconds=ot,
+        ours_rmse=orm, speedup=(bd + bt) / (od + ot))
+        for name, bd, bt, br, od, ot, orm in rows])
 
 
 if __name__ == '__main__':

@@ -35,6 +35,7 @@ from mxnet import autograd, gluon, init, np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import d2l_recsys as rs  # noqa: E402
+import record  # noqa: E402
 from d2l_recsys.data import Interactions  # noqa: E402
 from d2l_recsys.ranking import RankingEvaluator  # noqa: E402
 
@@ -128,6 +129,13 @@ def bench_ml100k(data_dir, repeats, epochs):
           f'fastest {min(times):.3f} s)\n'
           f'  same numbers: {same}; speed-up {t_theirs / t_mine:.0f}x in '
           f'time, {c_theirs / c_mine:.0f}x in CPU time', flush=True)
+    return dict(part='ml100k', network=state, d2l_seconds=t_theirs,
+                d2l_cpu_seconds=c_theirs, d2l_hit_rate=float(theirs[0]),
+                d2l_auc=float(theirs[1]), ours_seconds=t_mine,
+                ours_cpu_seconds=c_mine, ours_hit_rate=float(mine[0]),
+                ours_auc=float(mine[1]), repeats=repeats,
+                same_numbers=bool(same),
+                speedup=t_theirs / t_mine, cpu_speedup=c_theirs / c_mine)
 
 
 # --------------------------------------------------------------------------
@@ -178,6 +186,7 @@ def bench_ml20m(num_factors, protocols, chunk_users):
     net = rs.GMF(num_factors, nu, ni)
     net.initialize(init.Normal(0.1))
     devices = [mx.cpu()]
+    rows = []
     for protocol in protocols:
         negatives = None
         if protocol.startswith('ncf'):
@@ -214,6 +223,11 @@ def bench_ml20m(num_factors, protocols, chunk_users):
               f'RSS {before:.2f} GB before, peak {watch.peak:.2f} GB during '
               f'it ({peak_rss_gb():.2f} GB for the whole process so far); '
               f'{shown}', flush=True)
+        rows.append(dict(part='ml20m', protocol=protocol, users=nu,
+                         items=ni, eval_users=res['eval_users'],
+                         build_seconds=built, seconds=secs,
+                         peak_gb=watch.peak))
+    return rows
 
 
 # --------------------------------------------------------------------------
@@ -278,6 +292,7 @@ def bench_sparse_grad(steps, batches):
           flush=True)
     print(f'{"model":5s} {"table":8s} {"params":>10s} {"batch":>6s} '
           f'{"dense":>8s} {"sparse":>8s}  faster', flush=True)
+    rows = []
     for model in ('MF', 'GMF'):
         k = 31 if model == 'MF' else 8          # MF: factors and a bias
         for name, (nu, ni) in TABLES.items():
@@ -288,6 +303,11 @@ def bench_sparse_grad(steps, batches):
                       f'{"sparse" if sparse < dense else "dense"} '
                       f'({max(dense, sparse) / min(dense, sparse):.1f}x)',
                       flush=True)
+                rows.append(dict(part='sparse-grad', model=model,
+                                 table=name, params=(nu + ni) * k,
+                                 batch=batch, dense_ms=dense,
+                                 sparse_ms=sparse, speedup=dense / sparse))
+    return rows
 
 
 def main():
@@ -313,18 +333,22 @@ def main():
                    help='timed steps per --sparse-grad setting')
     p.add_argument('--batches', default='512,65536',
                    help='batch sizes for --sparse-grad, comma-separated')
+    record.add_option(p)
     args = p.parse_args()
+    rows = []
     every = not (args.ml100k or args.ml20m or args.sparse_grad)
     if args.ml100k or (every and args.data_dir):
         if not args.data_dir:
             p.error('--ml100k needs --data-dir (or $D2L_RECSYS_DATA)')
-        bench_ml100k(args.data_dir, args.repeats, args.book_epochs)
+        rows.append(bench_ml100k(args.data_dir, args.repeats,
+                                 args.book_epochs))
     if args.ml20m or every:
-        bench_ml20m(args.num_factors, args.protocols.split(','),
-                    args.chunk_users)
+        rows += bench_ml20m(args.num_factors, args.protocols.split(','),
+                            args.chunk_users)
     if args.sparse_grad or every:
-        bench_sparse_grad(args.steps,
-                          [int(b) for b in args.batches.split(',')])
+        rows += bench_sparse_grad(args.steps,
+                                  [int(b) for b in args.batches.split(',')])
+    record.write(args.json, 'bench_eval', rows)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,8 @@ from d2l_recsys.data.synthetic import SHAPES, generate  # noqa: E402
 from d2l_recsys.io import read_json, write_json  # noqa: E402
 from d2l_recsys.plot import save_figure  # noqa: E402
 
+import record  # noqa: E402
+
 RANKING = ['--protocol', 'ncf', '--batch-size', '65536', '--eval-users',
            '20000']
 RUNS = {
@@ -126,11 +128,13 @@ def main():
     p.add_argument('--out', required=True)
     p.add_argument('--shapes', default='ml-100k,ml-1m,ml-10m,ml-20m')
     p.add_argument('--models', default=','.join(RUNS))
+    record.add_option(p)
     args = p.parse_args()
     # rows of other shapes and models from an earlier run are kept
     path = os.path.join(args.out, 'scale.json')
     rows = read_json(path) if os.path.exists(path) else []
     order = list(SHAPES), list(RUNS)
+    measured = []       # this run's rows, the only ones --json records
     for shape in args.shapes.split(','):
         data = data_for(shape, args.out)
         for model in args.models.split(','):
@@ -140,6 +144,7 @@ def main():
                 row.update(status='skipped', reason=SKIP[model, shape])
             else:
                 row.update(run(model, shape, data, args.out))
+            measured.append(row)
             rows = [r for r in rows if (r['shape'], r['model']) !=
                     (shape, model)] + [row]
             rows.sort(key=lambda r: (order[0].index(r['shape']),
@@ -148,6 +153,7 @@ def main():
             write_json(path, rows)
     save_figure(figure(rows), os.path.join(args.out, 'scale.html'))
     print(table(rows))
+    record.write(args.json, 'bench_scale', measured)
 
 
 if __name__ == '__main__':

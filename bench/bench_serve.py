@@ -24,6 +24,7 @@ Train the MF run it serves first:
 """
 import argparse
 import asyncio
+import json
 import os
 import resource
 import signal
@@ -34,6 +35,8 @@ import tempfile
 import time
 
 import numpy as onp
+
+import record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = '127.0.0.1'          # the only address this benchmark talks to
@@ -225,6 +228,8 @@ def serve_bench(args):
     res, users = in_process(args.model_dir, args.seconds)
     print(HEADER)
     print(row('in-process recommend()', res), flush=True)
+    rows = [dict(part='serve', run='in-process', workers=0, clients=1,
+                 **res)]
     for workers in (1, 2):
         server = Server(args.model_dir, workers)
         try:
@@ -233,6 +238,8 @@ def serve_bench(args):
                 res = measure(server, users, clients, args.seconds)
                 print(row(f'HTTP, {workers} worker(s), {clients:2d} clients',
                           res), flush=True)
+                rows.append(dict(part='serve', run='http', workers=workers,
+                                 clients=clients, **res))
         finally:
             server.stop()
         print(f'  ({workers} worker(s): {server.restarts()} worker '
@@ -248,6 +255,10 @@ def serve_bench(args):
         print(f"soak: {res['n']} requests, {res['failures']} failed, "
               f'{server.restarts()} worker restarts; peak RSS per worker '
               f"{', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
+        rows.append(dict(part='serve', run='soak', workers=2, clients=16,
+                         seconds=args.soak, peak_rss_mb=max(rss), **res))
+    return [{k: float(v) if isinstance(v, onp.floating) else v
+             for k, v in r.items()} for r in rows]
 
 
 # --------------------------------------------------------------------------
@@ -286,6 +297,9 @@ def all_users_bench(args):
           f'{users:,} users ({rows:,} rows, {size:.0f} MB CSV) in {took:.1f} '
           f's ({users / took:,.0f} users/s); setup {setup:.1f} s; peak RSS '
           f'{peak:,.0f} MB', flush=True)
+    return [dict(part='all-users', model=type(net).__name__, users=users,
+                 items=I, training_pairs=N, seconds=took,
+                 setup_seconds=setup, peak_rss_mb=peak)]
 
 
 def main():
@@ -303,21 +317,29 @@ def main():
                    help='one part only')
     p.add_argument('--quiet', action='store_true',
                    help='no progress lines in the all-users run')
+    record.add_option(p)
     args = p.parse_args()
+    rows = []
     if args.only != 'all-users':
         if not os.path.isfile(os.path.join(args.model_dir, 'model.json')) \
                 and not os.path.isfile(os.path.join(args.model_dir,
                                                     'export.json')):
             sys.exit(f'{args.model_dir}: no run there; train one first '
                      '(see --help)')
-        serve_bench(args)
+        rows += serve_bench(args)
     if args.only == 'all-users':
         import d2l_recsys  # noqa: F401  (numpy mode)
-        all_users_bench(args)
+        rows += all_users_bench(args)
     elif args.only is None:
-        subprocess.run([sys.executable, os.path.abspath(__file__), '--only',
-                        'all-users', '--model', args.model] +
-                       (['--quiet'] if args.quiet else []), check=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            part = os.path.join(tmp, 'all-users.json')
+            subprocess.run([sys.executable, os.path.abspath(__file__),
+                            '--only', 'all-users', '--model', args.model,
+                            '--json', part] +
+                           (['--quiet'] if args.quiet else []), check=True)
+            with open(part) as f:
+                rows += json.load(f)['measurements']
+    record.write(args.json, 'bench_serve', rows)
 
 
 if __name__ == '__main__':
