@@ -10,7 +10,7 @@ ARGS   ?=
 
 install: $(VENV)/.installed-$(EXTRA)
 
-$(VENV)/.installed-$(EXTRA): setup.py
+$(VENV)/.installed-$(EXTRA): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[$(EXTRA),test,serve]"

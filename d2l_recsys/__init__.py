@@ -46,4 +46,4 @@ from . import registry  # noqa: E402,F401
 from .runs import (fit, reevaluate, run, run_autorec, run_mf,  # noqa: E402
                    run_ranking)
 
-__version__ = '0.2.0'
+__version__ = '0.3.0'
