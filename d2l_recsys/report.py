@@ -102,7 +102,7 @@ def _search_text(row):
     trials = search['trials']
     count = f"{len(trials)} × {trials[0]}" if len(set(trials)) == 1 and \
         len(trials) > 1 else ' + '.join(map(str, trials))
-    return f"{count} trials, {search['minutes']:.0f} min"
+    return f"{count} trials ({search['minutes']:.0f} min of runs)"
 
 
 def tuned_table(rows, show_made=False):

@@ -68,10 +68,12 @@ def _options(board):
 
 def _search(boards):
     """``{trials, minutes}`` of one search, or of a fold's searches
-    (``trials``: per fold)."""
+    (``trials``: per fold; ``minutes``: the trials' runs added up, which
+    a resumed search keeps and parallel trials overlap in)."""
     boards = boards if isinstance(boards, list) else [boards]
     return dict(trials=[len(b['trials']) for b in boards],
-                minutes=sum(b['seconds'] for b in boards) / 60)
+                minutes=sum(t['seconds'] for b in boards
+                            for t in b['trials']) / 60)
 
 
 def selection_text(row):

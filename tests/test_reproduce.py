@@ -187,7 +187,7 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
     assert row['made']['seconds'] > 0 and row['search']['trials'] == [2] * 5
     assert 'nested' in row['selection'] and 'u{k}.base' in row['selection']
     table = tuned_table(rows)
-    assert 'target' not in table.lower() and '5 × 2 trials' in table
+    assert 'target' not in table.lower() and '5 × 2 trials (' in table
     report = dict(quick=True, seeds=2, date='2026-01-01', seconds=60,
                   machine=None, commit=row['made']['commit'],
                   dirty=row['made']['dirty'], rows=[], tuned=rows,
