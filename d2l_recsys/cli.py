@@ -87,16 +87,18 @@ def cli_fields(cls):
             if f.metadata and f.metadata.get('cli', True)]
 
 
-def add_config_options(parser, cls):
-    """Add an option per field of the config class ``cls``, in argparse
-    groups, with the field's help, parser and choices and its default
-    (see ``option_defaults``).
+def add_config_options(parser, cls, names=None):
+    """Add an option per field of the config class ``cls`` (or of its
+    fields in ``names``), in argparse groups, with the field's help, parser
+    and choices and its default (see ``option_defaults``).
 
     Returns:
         The parser.
     """
-    groups = {}
+    groups = parser.__dict__.setdefault('config_groups', {})
     for f in cli_fields(cls):
+        if names is not None and f.name not in names:
+            continue
         meta = f.metadata
         group = groups.get(meta['group'])
         if group is None:
