@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import d2l_recsys
+from d2l_recsys.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a checkout may hold besides sources: never copied into the build
@@ -82,6 +83,10 @@ def test_wheel_holds_the_library_and_the_command(wheel):
                    'commands/__main__.py', 'serving/app.py', 'data/__init__.py',
                    'models/__init__.py', 'runs/__init__.py'):
         assert f'd2l_recsys/{module}' in names, module
+    # Every command the help lists has its module (a command whose module
+    # is missing fails only when someone runs it).
+    for name in COMMANDS:
+        assert f'd2l_recsys/commands/{name}.py' in names, name
     assert not [n for n in names if '__pycache__' in n or n.endswith('.pyc')]
     assert f'{info}/licenses/LICENSE' in names
     # One version (from d2l_recsys.__version__), the Python range, licence.
@@ -122,3 +127,9 @@ def test_unpacked_wheel_runs_the_command(wheel, tmp_path):
     for name in ('train', 'tune', 'recommend', 'predict', 'export', 'serve',
                  'reproduce', 'synthetic'):
         assert f'\n  {name} ' in proc.stdout, (name, proc.stdout)
+    # A command's own --help loads its module from the wheel.
+    proc = subprocess.run(
+        [sys.executable, '-m', 'd2l_recsys.commands', 'export', '--help'],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith('usage: d2l-recsys export')
