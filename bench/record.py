@@ -3,8 +3,8 @@ commit and on what machine they were made.
 
 Every script in ``bench/`` takes ``--json FILE`` (``add_option``) and, when
 it is given, writes ``{benchmark, command, date, commit, dirty, rerun,
-machine, measurements}`` (``machine`` includes the load average when the
-benchmark started) there atomically (``write``).  The repository
+machine, measurements}`` (``date``, ``commit`` and ``dirty`` as the
+benchmark started; ``machine`` includes the load average then) there atomically (``write``).  The repository
 keeps them as ``bench/results/NAME.json``; ``bench/docs.py`` renders
 ``docs/benchmarks.md`` from them.
 """
@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The machine's load when the benchmark started (other jobs slow it down).
-LOAD_AT_START = os.getloadavg()[0]
+# What ``add_option`` found when the benchmark started.
+START = {}
 
 # What every result file carries (tests/test_bench_docs.py checks them).
 FIELDS = ('benchmark', 'command', 'date', 'commit', 'dirty', 'rerun',
@@ -24,11 +24,19 @@ FIELDS = ('benchmark', 'command', 'date', 'commit', 'dirty', 'rerun',
 
 
 def add_option(parser):
-    """Add ``--json FILE`` to a benchmark's parser."""
+    """Add ``--json FILE`` to a benchmark's parser, and note the time, the
+    machine's load and the state of the tree as the benchmark starts."""
     parser.add_argument('--json', metavar='FILE',
                         help='also write the results there as JSON, with '
                         'their provenance (the repository keeps them in '
                         'bench/results/)')
+    sys.path.insert(0, ROOT)
+    from d2l_recsys import provenance   # imports MXNet
+    state = provenance.git_state()
+    START.update(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'), load=round(os.getloadavg()[0], 1),
+        commit=state['commit'], dirty=sorted(state['dirty'] + bench_dirty()))
 
 
 def memory_gb():
@@ -58,16 +66,12 @@ def write(path, benchmark, measurements):
     with the provenance of this run; nothing when ``path`` is None."""
     if not path:
         return
-    sys.path.insert(0, ROOT)
-    from d2l_recsys import provenance   # imports MXNet: only when used
+    from d2l_recsys import provenance
     from d2l_recsys.io import write_json
-    state = provenance.git_state()
-    now = datetime.datetime.now(datetime.timezone.utc)
     write_json(path, dict(
-        benchmark=benchmark, command=command(),
-        date=now.strftime('%Y-%m-%d %H:%M UTC'), commit=state['commit'],
-        dirty=sorted(state['dirty'] + bench_dirty()), rerun=True,
+        benchmark=benchmark, command=command(), date=START['date'],
+        commit=START['commit'], dirty=START['dirty'], rerun=True,
         machine=dict(provenance.machine(), memory_gb=memory_gb(),
-                     load_at_start=round(LOAD_AT_START, 1)),
+                     load_at_start=START['load']),
         measurements=measurements))
     print(f'results written to {path}', flush=True)
