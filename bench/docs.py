@@ -1,0 +1,353 @@
+#!/usr/bin/env python
+"""Render docs/benchmarks.md from the benchmark results the repository
+keeps (bench/results/*.json, written by the scripts' ``--json FILE``).
+
+One section per published claim; every figure appears once, next to the
+command, date, commit and machine that made it.
+
+    python bench/docs.py            # writes docs/benchmarks.md
+    python bench/docs.py --check    # exit 1 if the page is not its data's
+"""
+import argparse
+import fnmatch
+import glob
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, 'bench', 'results')
+PAGE = os.path.join(ROOT, 'docs', 'benchmarks.md')
+
+
+def secs(x):
+    """Seconds, to three significant figures or tenths."""
+    return f'{x:.3f}' if x < 1 else f'{x:.2f}' if x < 10 else f'{x:.1f}'
+
+
+def times(x):
+    """A ratio, as ``68×``, ``6.7×`` or ``0.85×``."""
+    return f'{x:.0f}×' if x >= 10 else f'{x:.1f}×' if x >= 1 else f'{x:.2f}×'
+
+
+def num(x):
+    """A count with thousands separators."""
+    return f'{x:,}'
+
+
+# --- what each claim's table shows -----------------------------------------
+def data_rows(m):
+    return [[secs(m['d2l_seconds']),
+             f"{secs(m['ours_seconds'])} (best of {m['repeats']})",
+             times(m['speedup'])]]
+
+
+def end_to_end_rows(m):
+    return [[m['model'], secs(m['book_data_seconds']),
+             secs(m['book_train_seconds']), f"{m['book_rmse']:.4f}",
+             secs(m['ours_data_seconds']), secs(m['ours_train_seconds']),
+             f"{m['ours_rmse']:.4f}", times(m['speedup'])]]
+
+
+def eval_ml100k_rows(m):
+    return [['`d2l.evaluate_ranking`', secs(m['d2l_seconds']),
+             secs(m['d2l_cpu_seconds']), f"{m['d2l_hit_rate']:.4f}",
+             f"{m['d2l_auc']:.4f}"],
+            [f"`rs.evaluate_ranking` (median of {m['repeats']})",
+             secs(m['ours_seconds']), secs(m['ours_cpu_seconds']),
+             f"{m['ours_hit_rate']:.4f}", f"{m['ours_auc']:.4f}"],
+            ['speed-up', times(m['speedup']), times(m['cpu_speedup']),
+             'same' if m['same_numbers'] else 'different', '']]
+
+
+def eval_ml20m_rows(m):
+    return [[m['protocol'], f"{num(m['users'])} × {num(m['items'])}",
+             num(m['eval_users']), secs(m['build_seconds']),
+             secs(m['seconds']), f"{m['peak_gb']:.2f}"]]
+
+
+def sparse_grad_rows(m):
+    return [[m['model'], m['table'], num(m['params']), num(m['batch']),
+             f"{m['dense_ms']:.2f}", f"{m['sparse_ms']:.2f}",
+             times(m['speedup'])]]
+
+
+def autorec_step_rows(m):
+    return [[num(m['width']), f"{m['density']:.3f}", f"{m['dense_ms']:.1f}",
+             f"{m['sparse_ms']:.1f}", times(m['dense_per_sparse']),
+             f"{m['update_ms']:.1f}", times(m['dense_per_update'])]]
+
+
+SCALE_MODELS = ['mf', 'autorec', 'autorec-dense', 'gmf', 'neumf']
+
+
+def scale_rows(m):
+    head = [m['shape'], m['model']]
+    if m['status'] != 'ok':
+        return [head + [f"{m['status']}: {m.get('reason', m.get('error'))}"]
+                + [''] * 5]
+    ph = m['phases']
+    peak = m['peak_gib'] if 'peak_gib' in m else m['peak_mb'] / 1024
+    return [head + [f'{ph[k]:.1f}' if k in ph else '—' for k in
+                    ('read', 'split', 'iterators', 'epochs', 'evaluate')]
+            + [f'{peak:.2f}']]
+
+
+def dist_rows(m):
+    import bench_dist    # its table's cells, so that both read the same
+    return [[m['model'], bench_dist.label(m), str(m['batch_per_worker'])]
+            + bench_dist.cells(m)]
+
+
+def serve_rows(m):
+    what = {'in-process': 'in-process `recommend()`',
+            'http': f"HTTP, {m['workers']} worker(s)",
+            'soak': f"soak of {m.get('seconds', 0):.0f} s, 2 workers"}
+    return [[what[m['run']], str(m['clients']), f"{m['rps']:.0f}",
+             f"{m['p50']:.2f}", f"{m['p99']:.2f}", num(m['n']),
+             str(m['failures']), f"{m['server_cpu']:.2f}"
+             if 'server_cpu' in m else '—', f"{m['client_cpu']:.2f}"]]
+
+
+def all_users_rows(m):
+    return [[m['model'], f"{num(m['users'])} × {num(m['items'])}",
+             num(m['training_pairs']), secs(m['seconds']),
+             f"{m['users'] / m['seconds']:,.0f}",
+             f"{m['peak_rss_mb'] / 1024:.2f}"]]
+
+
+def ranking_rows(m):
+    def metric(key):       # not every run published every metric
+        return f'{m[key]:.4f}' if key in m else '—'
+    if m['part'] == 'whole-run':
+        ours = ["`scripts/train_neumf.py --protocol book` (the project's "
+                'NeuMF: logit output, Xavier tower)',
+                secs(m['ours_seconds']), metric('ours_hit_rate'),
+                metric('ours_auc')]
+        if 'book_seconds' not in m:             # run with --book-epochs 0
+            return [ours]
+        return [[f"the book's pipeline, {m['book_epochs']} epochs",
+                 secs(m['book_seconds']), '', ''], ours,
+                ['speed-up', times(m['speedup']), '', '']]
+    return [["the book's NeuMF after the book's run, d2l's evaluator "
+             "(the book's item range)", '', metric('d2l_hit_rate'),
+             metric('d2l_auc')],
+            ['the same network ranked against every unseen item', '',
+             metric('all_items_hit_rate'), metric('all_items_auc')]]
+
+
+# One section per claim: (files, title, what it measures, table header,
+# rows of one measurement[, sort key of a measurement]).
+SECTIONS = [
+    ('data.json', 'Reading MovieLens 100K', """\
+Read `u.data`, split it at random 90/10 and load both parts as the book's
+chapters do: d2l's own functions against this package's functions of the
+same names, in one process.""",
+     ['d2l (s)', 'd2l_recsys (s)', 'speed-up'], data_rows),
+    ('end-to-end.json', 'AutoRec and MF, whole runs', """\
+The book's settings, data loading plus training with an evaluation after
+every epoch (AutoRec 25 epochs, MF 20): the book's pipeline (d2l's loaders
+and `d2l.train_recsys_rating`) against the package's, on the same CPU in
+one process, imports excluded. The book's plot is skipped, which only makes
+the book faster. "book RMSE" is the book's own evaluator: for MF that is a
+running average of per-batch RMSEs, not the exact RMSE of the test set.""",
+     ['model', 'book data (s)', 'book train (s)', 'book RMSE',
+      'ours data (s)', 'ours train (s)', 'ours RMSE', 'speed-up'],
+     end_to_end_rows),
+    ('eval-ml100k.json', 'Ranking evaluation on MovieLens 100K', """\
+`rs.evaluate_ranking` has `d2l.evaluate_ranking`'s signature; both evaluate
+the same network (the book's NeuMF, untrained) with the book's item range
+and must give the same Hit@50 and AUC. CPU time counts every thread.""",
+     ['evaluator', 'time (s)', 'CPU time (s)', 'Hit@50', 'AUC'],
+     eval_ml100k_rows),
+    ('eval-ml20m.json', "Full ranking at ML-20M's shape", """\
+Every user against every item (no sampled candidates) by a GMF with random
+weights, the evaluator built from 20M synthetic interactions with
+popularity skew; one held-out interaction per user. Peak is the resident
+memory of the process while it evaluates.""",
+     ['protocol', 'users × items', 'users evaluated', 'build (s)',
+      'evaluation (s)', 'peak (GB)'], eval_ml20m_rows),
+    ('sparse-grad.json', 'Dense and row-sparse embedding gradients', """\
+Milliseconds per training step (forward, backward, Adam; hybridized) with
+dense embedding gradients and with row-sparse ones (lazy Adam updates), at
+the table sizes of three releases; the two kinds of step alternate so that
+both see the same machine load. `--sparse-grad/--no-sparse-grad` chooses
+between them; the default uses row-sparse gradients for large tables.""",
+     ['model', 'tables', 'parameters', 'batch', 'dense (ms)',
+      'row-sparse (ms)', 'dense / row-sparse'], sparse_grad_rows),
+    ('autorec-*.json', "AutoRec's training step", """\
+One step (forward, loss, backward, Adam) on 256 rows with random observed
+entries: the book's dense formulation against the sparse one (CSR rows,
+decoder evaluated at the observed entries). The width is the number of
+users, the length of an item's row: 943 in ML-100K, 69,878 in ML-10M and
+138,493 in ML-20M.
+"update" is Adam's update of the full weights alone: no step that keeps
+the book's optimizer can be faster, so "dense / update" bounds how much
+faster than a dense step any sparse step can be.""",
+     ['width', 'observed', 'dense (ms)', 'sparse (ms)', 'dense / sparse',
+      'update (ms)', 'dense / update'], autorec_step_rows),
+    ('scale-*.json', 'How cost grows with the data', """\
+One epoch plus evaluation of every model with each script's default options
+(ranking: `--protocol ncf --batch-size 65536 --eval-users 20000`), on
+synthetic data of each release's shape (`scripts/make_synthetic.py`), each
+run in a process of its own: seconds per phase from its `metrics.json` and
+the peak resident memory of the process. `autorec` is the sparse
+formulation (the default from ML-10M on), `autorec-dense` the book's.""",
+     ['shape', 'model', 'read (s)', 'split (s)', 'iterators (s)',
+      'epoch (s)', 'evaluation (s)', 'peak (GiB)'], scale_rows,
+     lambda m: (m['num_ratings'], SCALE_MODELS.index(m['model']))),
+    ('dist.json', "MXNet's parameter server on one machine", """\
+Real ML-100K, 2 epochs a run, the global batch fixed (MF 512, NeuMF 256;
+each of N workers takes global/N), one server, scheduler, server and
+workers on the same 2-core CPU: this measures the parameter server's
+overhead, not its scaling. With dense weights every worker pushes every
+gradient and pulls every parameter in full each step; "(would)" is what a
+`row_sparse_pull` of the batch's rows would move. MXNet 1.9.1's server
+aborts on row-sparse gradients of dense weights, so the package refuses
+`--sparse-grad` under `dist_*`; the bench-only SparseEmbedding MF shows
+the row-sparse pull working. "steps-only" leaves evaluation out.""",
+     ['model', 'run', 'batch / worker', 'ex/s per worker', 'ex/s total',
+      'steps-only ex/s', 'wall (s)', 'test', 'pulled / step / worker',
+      'pushed / step / worker'], dist_rows),
+    ('serve.json', 'Serving top-10 requests', """\
+An ML-100K MF run served by `scripts/serve.py` (FastAPI on uvicorn),
+random known users, client and server on the same machine; the in-process
+row calls `Predictor.recommend` directly. CPU columns are milliseconds of
+CPU per request on each side, which stay meaningful on a shared machine
+when throughput does not.""",
+     ['requests', 'clients', 'req/s', 'p50 (ms)', 'p99 (ms)', 'requests',
+      'failed', 'server CPU (ms)', 'client CPU (ms)'], serve_rows),
+    ('all-users-*.json', "Top-10 for every user at ML-20M's shape", """\
+`recommend.py --all-users`'s code path (top-10 of every user into a CSV)
+for an untrained model with random weights and 20M random training
+interactions, in a process of its own.""",
+     ['model', 'users × items', 'training pairs', 'seconds', 'users/s',
+      'peak (GiB)'], all_users_rows),
+    ('ranking.json', "The book's NeuMF section, whole", """\
+The book-protocol NeuMF run, 10 epochs with an evaluation after each: the
+book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
+`PRDataset` and evaluator) against `scripts/train_neumf.py --protocol book`.
+The book's network barely learns: its scores saturate and tie, so d2l's
+evaluator ranks by item id.""",
+     ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
+]
+
+
+# --- the page ----------------------------------------------------------------
+HEAD = """# Benchmarks
+
+Generated by `python bench/docs.py` from `bench/results/*.json`; do not
+edit by hand. Each benchmark script in `bench/` takes `--json FILE` and
+writes its figures there with how they were made: the command, the date
+(UTC), the commit and any uncommitted changes, and the machine. The
+commands are shown as they ran; give `--data-dir` your own MovieLens 100K
+folder. Figures marked "not re-run" are those the README of the commit
+named published; their exact command line and the state of the tree were
+not recorded.
+
+All figures come from CPUs shared with other jobs (the load average when a
+benchmark started is given), so times are pessimistic and vary from run to
+run; ratios measured in one run are the steadier figures."""
+
+
+def load(folder=RESULTS):
+    """``{file name: result}`` of every JSON file in ``folder``."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
+        with open(path) as f:
+            found[os.path.basename(path)] = json.load(f)
+    return found
+
+
+def machine_text(m):
+    if m.get('cpu') is None:
+        return f"a {m['cores']}-core CPU (model and memory not recorded)"
+    gpus = f"{m['gpus']} GPU(s)" if m['gpus'] else 'no GPU'
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB, {gpus}, "
+            f"MXNet {m['mxnet']}, Python {m['python']}; load average "
+            f"{m['load_at_start']} when it started")
+
+
+def provenance_text(r):
+    """How one result file was made, as Markdown."""
+    commit = r['commit'][:7]
+    if not r['rerun']:
+        return (f"Published on {r['date']} with commit `{commit}` and not "
+                f"re-run since; {machine_text(r['machine'])}. The command "
+                f"as published:\n\n```bash\n{r['command']}\n```")
+    tree = (' with uncommitted changes to ' +
+            ', '.join(f'`{p}`' for p in r['dirty'])
+            if r['dirty'] else ' (no uncommitted changes)')
+    return (f"Measured on {r['date']} at commit `{commit}`{tree}; "
+            f"{machine_text(r['machine'])}. The command:\n\n```bash\n"
+            f"{r['command']}\n```")
+
+
+def table(header, rows):
+    lines = ['| ' + ' | '.join(header) + ' |', '| --- ' * len(header) + '|']
+    return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
+
+
+def section(title, text, header, to_rows, results, order=None):
+    """One claim: what it measures, its table and how each part was made.
+    With several result files, a ``run`` column names each row's file;
+    ``order`` (of a measurement) sorts their rows."""
+    rows, how = [], []
+    for k, (name, r) in enumerate(results):
+        mark = chr(ord('a') + k)
+        for m in r['measurements']:
+            for row in to_rows(m):
+                key = order(m) if order else len(rows)
+                rows.append((key, row + [mark] if len(results) > 1 else row))
+        label = f'({mark}) ' if len(results) > 1 else ''
+        how.append(f'{label}`bench/results/{name}`. {provenance_text(r)}')
+    rows.sort(key=lambda pair: pair[0])
+    header = header + ['run'] if len(results) > 1 else header
+    return '\n\n'.join([f'## {title}', text,
+                        table(header, [row for _, row in rows]), *how])
+
+
+def render(results):
+    """The page for ``{file name: result}``.
+
+    Raises:
+        ValueError: a result file that no section shows.
+    """
+    used, parts = set(), [HEAD]
+    for pattern, title, text, header, to_rows, *order in SECTIONS:
+        mine = [(n, r) for n, r in results.items()
+                if fnmatch.fnmatch(n, pattern)]
+        if mine:
+            used.update(n for n, _ in mine)
+            parts.append(section(title, text, header, to_rows, mine,
+                                 *order))
+    unused = sorted(set(results) - used)
+    if unused:
+        raise ValueError(f"no section of bench/docs.py shows "
+                         f"{', '.join(unused)}: add one, or remove the files")
+    return '\n\n'.join(parts) + '\n'
+
+
+def main():
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument('--check', action='store_true',
+                   help='compare the page with its data, write nothing')
+    args = p.parse_args()
+    page = render(load())
+    if args.check:
+        with open(PAGE) as f:
+            same = f.read() == page
+        print('docs/benchmarks.md matches bench/results/' if same else
+              'docs/benchmarks.md differs from bench/results/: run '
+              'python bench/docs.py')
+        return 0 if same else 1
+    sys.path.insert(0, ROOT)
+    from d2l_recsys.io import write_text
+    write_text(PAGE, page)
+    print(f'wrote {os.path.relpath(PAGE, ROOT)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
