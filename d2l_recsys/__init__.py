@@ -40,10 +40,25 @@ from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402
                      load_pretrained)
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
                       ranking_protocol, score_matrix)
-from .train import (Callback, train_ranking,  # noqa: E402
-                    train_recsys_rating)
 from . import registry  # noqa: E402,F401
-from .runs import (fit, reevaluate, run, run_autorec, run_mf,  # noqa: E402
-                   run_ranking)
+
+# The training side (the loop, whole runs) loads on first use, so that a
+# process that only serves saved models never imports it.
+_TRAINING = {'Callback': 'train', 'train_ranking': 'train',
+             'train_recsys_rating': 'train', 'fit': 'runs',
+             'reevaluate': 'runs', 'run': 'runs', 'run_autorec': 'runs',
+             'run_mf': 'runs', 'run_ranking': 'runs'}
+
+
+def __getattr__(name):
+    if name in _TRAINING:
+        import importlib
+        module = importlib.import_module(f'.{_TRAINING[name]}', __name__)
+        return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_TRAINING))
 
 __version__ = '0.3.0'

@@ -2,6 +2,7 @@
 a validation metric, checkpoints that resume exactly, and stopping cleanly
 on SIGINT / SIGTERM."""
 import math
+import os
 import shlex
 import signal
 import sys
@@ -266,8 +267,17 @@ class StopOnSignal(Callback):
             raise TrainingInterrupted(state.interrupted, self.resume_command)
 
 
-def resume_command(out, epochs, argv=None):
-    """``python SCRIPT --resume OUT --epochs N`` for the running script."""
-    script = (argv or sys.argv)[0]
-    return f'python {shlex.quote(script)} --resume {shlex.quote(out)} ' \
-           f'--epochs {epochs}'
+def resume_command(out, argv=None):
+    """The command that continues the run in ``out``, as this process was
+    started (``python SCRIPT``, ``python -m MODULE`` or the ``d2l-recsys``
+    command, with its subcommand and model): ``... --resume OUT``."""
+    words = list(argv or sys.orig_argv)[1:]
+    if words and words[0] == '-m':
+        head, words = ['python', '-m', words[1]], words[2:]
+    elif words and os.path.basename(words[0]) == 'd2l-recsys':
+        head, words = ['d2l-recsys'], words[1:]
+    else:
+        head, words = ['python'] + words[:1], words[1:]
+    while words and not words[0].startswith('-'):
+        head, words = head + words[:1], words[1:]
+    return shlex.join(head + ['--resume', out])

@@ -70,6 +70,8 @@ class RunConfig:
         'when present)', type=P.at_least_two, metavar='K')
     fold: Optional[int] = _data('the fold a run trains on (0-based; set by '
                                 'the cross-validation)', cli=False)
+    frame_name: Optional[str] = _data('the in-memory DataFrame a run trains '
+                                      'on (set by rs.fit)', cli=False)
     epochs: Optional[int] = opt('training epochs', group='training',
                                 type=P.positive_int)
     lr: Optional[float] = opt('learning rate', group='training',
@@ -104,8 +106,8 @@ class RunConfig:
                                 'lifecycle', type=P.positive_int,
                                 metavar='K')
     resume: Optional[str] = opt(
-        'continue the run in DIR from its checkpoint (its stored options '
-        'are used; only --epochs, --devices, --out and --checkpoint-every '
+        'continue the run in DIR from its checkpoint, in DIR (its stored '
+        'options are used; only --epochs, --devices and --checkpoint-every '
         'may be typed to change them)', group='lifecycle', metavar='DIR')
 
     def __post_init__(self):

@@ -94,6 +94,11 @@ def load_run(directory, data_dir=None):
     entry = registry.get(stored['entry'])
     options = dict(stored['config'], out=None, resume=None)
     if data_dir:
+        other = options.get('ratings') or options.get('train_file') or \
+            options.get('frame_name')
+        if other:
+            raise ValueError(f'--data-dir {data_dir}: {directory} reads '
+                             f'{other}, not a MovieLens folder')
         options['data_dir'] = data_dir
     if options.get('folds') and options.get('fold') is None:
         raise ValueError(f'{directory}: a cross-validation folder; use one '

@@ -479,6 +479,14 @@ def protocol_evaluator(data, protocol='ncf', num_test_negatives=99, top_k=10,
             onp.concatenate([p[0] for p in pairs]),
             onp.concatenate([p[1] for p in pairs]), None,
             data.num_users, data.num_items)
+        free = data.num_items - seen.row_counts()
+        if free.min() < num_test_negatives:
+            user = int(onp.argmin(free))
+            raise ValueError(
+                f'num_test_negatives={num_test_negatives}: user '
+                f'{data.user_ids[user]} has only {free[user]} items without '
+                f'interactions to draw them from; give --num-test-negatives '
+                f'{free[user]} or fewer')
         negatives = sample_test_negatives(seen, num_test_negatives, rng)
     return RankingEvaluator(
         tu, ti, su, si, data.num_users, data.num_items, protocol, top_k,

@@ -302,7 +302,7 @@ def train_ranking(net, train_iter, *args, **kwargs):
     holds ``hit_rate`` and ``auc``.  The third argument tells them apart:
     a loss here, the test data in the book.
     """
-    if args and isinstance(args[0], gluon.loss.Loss):
+    if 'loss' in kwargs or (args and isinstance(args[0], gluon.loss.Loss)):
         return fit_ranking(net, train_iter, *args, **kwargs)
     return _book_train_ranking(net, train_iter, *args, **kwargs)
 

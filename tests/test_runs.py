@@ -127,3 +127,60 @@ def test_reevaluate_and_predictor_follow_the_run(model, case, sources,
         user = p.user_ids[0]
         assert all(r['item'].startswith('sku-')
                    for r in p.recommend(user, 3))
+
+
+def test_a_run_on_a_dataframe_says_so(tmp_path):
+    """A folder trained from a DataFrame records it: reloading it without
+    the frame is a clear error, never another data set."""
+    import d2l_recsys as rs
+    from conftest import block_ratings as rows_of
+    rows = rows_of(num_users=20, num_items=30)
+    df = pd.DataFrame(rows, columns=['user', 'item', 'rating', 'timestamp'])
+    out = str(tmp_path / 'run')
+    rs.fit('mf', df, out=out, epochs=1, devices='cpu')
+    with pytest.raises(ValueError, match='in-memory DataFrame'):
+        load_predictor(out)
+    assert load_predictor(out, frame=df).num_users == 20
+
+
+def test_resume_continues_in_its_own_folder_and_model(ml_dir, tmp_path):
+    out = str(tmp_path / 'run')
+    run('mf', data_dir=ml_dir, epochs=1, devices='cpu', verbose=False,
+        out=out)
+    with pytest.raises(ValueError, match='not out'):
+        run('mf', resume=out, out=str(tmp_path / 'other'), verbose=False)
+    with pytest.raises(ValueError, match='a mf run, not a autorec run'):
+        run('autorec', resume=out, verbose=False)
+
+
+def test_conflicting_sources_and_too_many_negatives(ml_dir, sources,
+                                                    tmp_path):
+    with pytest.raises(ValueError, match='give one source of ratings'):
+        run('mf', data_dir=ml_dir, ratings=sources['own'], epochs=1)
+    with pytest.raises(ValueError, match='columns: it maps the columns'):
+        run('mf', data_dir=ml_dir, columns=COLUMNS, epochs=1)
+    out = tmp_path / 'run'
+    with pytest.raises(ValueError, match=r'num_test_negatives=99: user '
+                       r'u\d+ has only \d+ items'):
+        run('gmf', ratings=sources['own'], columns=COLUMNS, epochs=1,
+            devices='cpu', verbose=False, out=str(out))
+    assert not out.exists()
+    with pytest.raises(ValueError, match='reads .*shop.csv, not a MovieLens'):
+        folder = str(tmp_path / 'own')
+        run('mf', ratings=sources['own'], columns=COLUMNS, epochs=1,
+            devices='cpu', verbose=False, out=folder)
+        load_predictor(folder, data_dir=ml_dir)
+
+
+@pytest.mark.parametrize('argv, command', [
+    (['/usr/bin/python3', 'scripts/train_mf.py', '--epochs', '40'],
+     'python scripts/train_mf.py --resume runs/x'),
+    (['/v/bin/python', '/v/bin/d2l-recsys', 'train', 'mf', '--quiet'],
+     'd2l-recsys train mf --resume runs/x'),
+    (['python', '-m', 'd2l_recsys', 'train', 'gmf', '--lr', '0.1'],
+     'python -m d2l_recsys train gmf --resume runs/x'),
+])
+def test_the_printed_resume_command_fits_how_the_run_was_started(argv,
+                                                                 command):
+    from d2l_recsys.callbacks import resume_command
+    assert resume_command('runs/x', argv) == command

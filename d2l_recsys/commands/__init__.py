@@ -25,13 +25,17 @@ def _usage():
             '--help for its options)\n\ncommands:\n' + '\n'.join(lines))
 
 
-def restart_with(env):
+def restart_with(env, argv=None):
     """Start this process again, once, with the variables of ``env`` that
     are not set yet: what must be set before MXNet loads (its OpenMP
     threads) or before the process starts (glibc's tunables).  Returns
-    (without restarting) when every one is set already."""
+    without restarting when every one is set already, and when the process
+    was not started with the command's arguments ``argv`` (a command called
+    from Python code, which must not replace its caller)."""
     missing = {k: v for k, v in env.items() if k not in os.environ}
-    if not missing or not sys.platform.startswith('linux'):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    started_so = sys.argv[len(sys.argv) - len(argv):] == argv
+    if not missing or not started_so or not sys.platform.startswith('linux'):
         return
     os.environ.update(missing)
     os.execv(sys.executable, [sys.executable] + sys.orig_argv[1:])

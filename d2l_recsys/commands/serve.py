@@ -67,7 +67,7 @@ def main(argv=None, prog=None):
     # BLAS (idle OpenMP threads spin, doubling the CPU spent per request);
     # scale with --workers.  It must be set before MXNet loads; set
     # OMP_NUM_THREADS to override.
-    restart_with({'OMP_NUM_THREADS': '1'})
+    restart_with({'OMP_NUM_THREADS': '1'}, argv)
     p = cli.Parser(prog=prog, description=__doc__)
     p.add_argument('--model-dir', required=True,
                    help='run folder of a training script, or an export')

@@ -87,5 +87,5 @@ def main(argv=None, prog='d2l-recsys train'):
     except ValueError as e:
         return cli.fail(prog, e)
     if entry.family == 'rows':
-        restart_with(_environment())
+        restart_with(_environment(), argv)
     return train(entry.name, __doc__, argv[1:], f'{prog} {entry.name}')

@@ -58,6 +58,8 @@ class DataSpec:
         valid_ratio: its fraction under a random carve-out.
         valid_split: ``'random'``, ``'seq-aware'`` or None (the rule in the
             module docstring).
+        frame_name: set when the ratings are an in-memory DataFrame handed
+            to ``materialize`` (a run folder then says it needs one).
     """
     data_dir: Optional[str] = None
     dataset: Optional[str] = None
@@ -73,14 +75,23 @@ class DataSpec:
     validation: bool = False
     valid_ratio: float = 0.1
     valid_split: Optional[str] = None
+    frame_name: Optional[str] = None
 
     def __post_init__(self):
         if bool(self.train_file) != bool(self.test_file):
             raise ValueError('train_file and test_file must be given '
                              'together')
-        if self.ratings and self.train_file:
-            raise ValueError('ratings: give an own ratings file or a '
-                             'train/test pair, not both')
+        sources = [name for name, given in (
+            ('data_dir/dataset', self.data_dir or self.dataset),
+            ('train_file/test_file', self.train_file),
+            ('ratings', self.ratings), ('a DataFrame', self.frame_name))
+            if given]
+        if len(sources) > 1:
+            raise ValueError(f'{" and ".join(sources)}: give one source of '
+                             'ratings')
+        if self.columns and not (self.ratings or self.frame_name):
+            raise ValueError('columns: it maps the columns of --ratings (or '
+                             'of a DataFrame); give that too')
         if self.split not in SPLITS:
             raise ValueError(f"split={self.split!r}: expected 'random' or "
                              "'seq-aware'")
@@ -114,8 +125,8 @@ class DataSpec:
 
     def describe(self):
         """A short text naming the source and the split (for messages)."""
-        source = self.ratings or (self.train_file and
-                                  f'{self.train_file} + {self.test_file}') \
+        source = self.ratings or self.frame_name or (
+            self.train_file and f'{self.train_file} + {self.test_file}') \
             or self.data_dir or os.environ.get('D2L_RECSYS_DATA') or \
             'MovieLens (download)'
         split = 'files' if self.train_file else (
@@ -187,13 +198,17 @@ def _own(spec, frame):
     if isinstance(columns, str):
         columns = parse_columns(columns)
     data = read_table(spec.ratings, columns) if spec.ratings else \
-        from_frame(frame, columns)
+        from_frame(frame, columns, spec.frame_name or 'DataFrame')
     (data,), num_users, num_items = densify([data])
     return data, num_users, num_items
 
 
 def _single(spec, frame):
     """All ratings of a single source and the folder of its titles."""
+    if spec.frame_name and frame is None:
+        raise ValueError(f'{spec.describe()}: the run trained on an in-memory '
+                         'DataFrame; hand it over again, e.g. '
+                         'load_predictor(folder, frame=df)')
     if spec.ratings or frame is not None:
         return _own(spec, frame), None
     data, num_users, num_items = read_data_ml100k(spec.data_dir,
@@ -221,10 +236,12 @@ def _train_test(spec, frame):
     else:
         if spec.split == 'seq-aware' and \
                 data.attrs.get('has_timestamp') is False:
-            raise ValueError(f'{spec.describe()}: the seq-aware split holds '
-                             "out each user's latest rating and needs a "
-                             'timestamp column; map one with --columns '
-                             'timestamp=NAME or use --split random')
+            raise ValueError(f'{spec.describe()}: the seq-aware split '
+                             "(each user's latest rating held out; the "
+                             'ranking protocols use it) needs a timestamp '
+                             'column; map one with --columns timestamp=NAME '
+                             '(a rating model may use --split random '
+                             'instead)')
         train, test = split_data_ml100k(data, num_users, num_items,
                                         spec.split, spec.test_ratio,
                                         seed=spec.seed)

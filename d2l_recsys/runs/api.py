@@ -27,9 +27,10 @@ def _entry(model, config, options, kind=None):
     ``model`` (a ranking config's ``model``)."""
     if config is None and options.get('resume'):
         entry = registry.get(read_run(options['resume'])['entry'])
-        if kind and entry.kind != kind:
+        asked = model and registry.get(model, entry.kind)
+        if (kind and entry.kind != kind) or (asked and asked is not entry):
             raise ValueError(f"{options['resume']}: a {entry.name} run, not "
-                             f'a {kind} run')
+                             f'a {model or kind} run')
         return entry
     if model is None:
         model = getattr(config, 'model', None) or options.get('model') or \
@@ -50,18 +51,23 @@ def run(model=None, config=None, verbose=True, frame=None, **options):
         verbose: print a line per epoch.
         frame: a DataFrame to train on instead of files (``tables``).
         **options: fields of the model's config class; ``resume=DIR``
-            continues the run in DIR (only ``epochs``, ``devices``, ``out``
-            and ``checkpoint_every`` may change).
+            continues the run in DIR (only ``epochs``, ``devices`` and
+            ``checkpoint_every`` may change).
 
     Returns:
         The results dict (see ``runs.rating.run_rating`` and
         ``runs.ranking.run_ranking``).
     """
     entry = _entry(model, config, options)
-    if entry.kind == 'ranking' and config is None and \
-            not options.get('resume'):
-        options['model'] = entry.name
+    if config is None and not options.get('resume'):
+        if entry.kind == 'ranking':
+            options['model'] = entry.name
+        if frame is not None:
+            options.setdefault('frame_name', 'DataFrame')
     cfg = make_config(entry, config, options)
+    if frame is not None and not cfg.frame_name:
+        raise ValueError('frame: give the config frame_name= too, so that '
+                         'the run folder records its source')
     return RUNNERS[entry.kind](entry, cfg, verbose, frame)
 
 

@@ -13,7 +13,7 @@ from ..io import read_run, save_model, write_json, write_run
 from ..plot import curves_figure, save_figure
 
 # Options a resumed run may change; the others are the stored run's.
-RESUMABLE = ('resume', 'epochs', 'devices', 'out', 'checkpoint_every')
+RESUMABLE = ('resume', 'epochs', 'devices', 'checkpoint_every')
 
 
 class Clock:
@@ -72,8 +72,7 @@ def make_config(entry, config, options):
         if stored['entry'] != entry.name:
             raise ValueError(f"{given['resume']}: a {stored['entry']} run, "
                              f'not {entry.name}')
-        options = dict(stored['config'], **given)
-        options['out'] = given.get('out') or given['resume']
+        options = dict(stored['config'], **given, out=given['resume'])
     return entry.config(**options)
 
 
@@ -95,8 +94,7 @@ def lifecycle(cfg, train_iter, monitor, mode):
     if cfg.out and not cfg.kvstore.startswith('dist'):   # servers hold state
         ckpt = Checkpoint(cfg.out, train_iter, cfg.checkpoint_every,
                           resume=bool(cfg.resume), early_stopping=es)
-        callbacks += [ckpt, StopOnSignal(ckpt, resume_command(cfg.out,
-                                                              cfg.epochs))]
+        callbacks += [ckpt, StopOnSignal(ckpt, resume_command(cfg.out))]
     return callbacks, es
 
 
@@ -165,10 +163,11 @@ def finish(entry, net, cfg, results, title, plotted):
     return results
 
 
-def cross_validate(run, cfg, verbose, metric):
+def cross_validate(entry, run, cfg, verbose, metric):
     """Run every fold of ``cfg.folds`` (``run(sub_config, verbose)``);
     results hold each fold's ``metric`` and its mean and sample standard
-    deviation."""
+    deviation.  The folder holds ``run.json`` and ``metrics.json``; each
+    fold is a run folder of its own, ``fold-K``."""
     import numpy as onp
     clock, folds = Clock(), []
     for fold in range(cfg.folds):
@@ -190,5 +189,6 @@ def cross_validate(run, cfg, verbose, metric):
     print(f"mean over {cfg.folds} folds: {metric} {results[metric]:.4f} ± "
           f"{results[metric + '_std']:.4f} (sample std)", flush=True)
     if cfg.out:
+        write_run(cfg.out, entry.name, cfg.to_dict())
         write_json(os.path.join(cfg.out, 'metrics.json'), results)
     return results

@@ -26,22 +26,19 @@ def evaluator(cfg, data, validation=False):
         validation=validation)
 
 
-def _train(entry, net, cfg, data, test_eval, devices, cluster, verbose):
-    """Pretraining, loss, negative sampling, trainer and the loop (on this
-    worker's share of the positives under a parameter server).  Returns
-    ``(history, early stopping or None, examples per epoch)``."""
-    if cfg.pretrain_gmf:
-        gmf, mlp = load_model(cfg.pretrain_gmf)[0], \
-            load_model(cfg.pretrain_mlp)[0]
-        entry.pretrain(net, gmf, mlp, cfg.alpha)
+def _train(net, cfg, data, evaluators, devices, cluster, verbose):
+    """Loss, negative sampling, trainer and the loop (on this worker's
+    share of the positives under a parameter server).  ``evaluators`` is
+    ``(test, validation or None)``.  Returns ``(history, early stopping or
+    None, examples per epoch)``."""
+    test_eval, valid = evaluators
     sigmoid_bce = cfg.loss == 'bce' and cfg.output_activation == 'sigmoid'
     loss_fn = LOSSES[cfg.loss](
         **({'from_sigmoid': True} if sigmoid_bce else {}))
     net.hybridize()
     loss_fn.hybridize()
     callbacks = []
-    if data.valid is not None:
-        valid = evaluator(cfg, data, validation=True)
+    if valid is not None:
         callbacks.append(Validation(lambda n: {
             f'valid_{k}': v for k, v in valid(n, devices).items()
             if isinstance(v, float)}))
@@ -79,13 +76,17 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
                          'can)')
     if cfg.folds and cfg.fold is None:
         return cross_validate(
-            lambda c, v: run_ranking(entry, c, v, frame), cfg, verbose,
-            f'hit_rate@{k}')
+            entry, lambda c, v: run_ranking(entry, c, v, frame), cfg,
+            verbose, f'hit_rate@{k}')
     cluster, cfg, verbose = join(cfg, verbose)
     clock = Clock()
     data = materialize(cfg.data_spec(), frame)
-    start(entry, cfg)             # the data is good: the run begins
     test_eval = evaluator(cfg, data)
+    valid = None if data.valid is None else \
+        evaluator(cfg, data, validation=True)
+    pretrained = cfg.pretrain_gmf and (load_model(cfg.pretrain_gmf)[0],
+                                       load_model(cfg.pretrain_mlp)[0])
+    start(entry, cfg)             # data and inputs are good: the run begins
     eval_users = len(test_eval.users)
     test_eval = clock.timed(test_eval)
     clock.phase('read')
@@ -96,12 +97,14 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     # Normal(0.01) where a block attaches no initialiser of its own (MF);
     # GMF, MLP, NeuMF and ItemPop keep theirs.
     net.initialize(init.Normal(INIT_SIGMA), ctx=devices)
+    if pretrained:
+        entry.pretrain(net, *pretrained, cfg.alpha)
     es = None
     if entry.counts:
         entry.counts(net, D.rating_arrays(data.train_all)[1])
         history = [dict(epoch=0, train_loss=None, **test_eval(net, devices))]
     else:
-        history, es, examples = _train(entry, net, cfg, data, test_eval,
+        history, es, examples = _train(net, cfg, data, (test_eval, valid),
                                        devices, cluster, verbose)
     clock.lap('train')
     last = final(history, es)

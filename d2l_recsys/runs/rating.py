@@ -138,8 +138,8 @@ def run_rating(entry, cfg, verbose=True, frame=None):
     """
     if cfg.folds and cfg.fold is None:
         return cross_validate(
-            lambda c, v: run_rating(entry, c, v, frame), cfg, verbose,
-            'test_rmse')
+            entry, lambda c, v: run_rating(entry, c, v, frame), cfg,
+            verbose, 'test_rmse')
     cluster, cfg, verbose = join(cfg, verbose)
     clock = Clock()
     data = materialize(cfg.data_spec(), frame)

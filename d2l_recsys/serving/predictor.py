@@ -84,10 +84,10 @@ def top_k_rows(scores, k):
     return top, best
 
 
-def _lookup(ids, query):
+def _lookup(ids, query, index=None):
     """Positions of ``query`` in the sorted array ``ids`` and whether each
     was found.  Integer ids are searched in O(log n) each; other ids
-    (strings) through a hash index."""
+    (strings) through ``index``, a ``pandas.Index`` of ``ids``."""
     query = list(query) if not isinstance(query, (list, onp.ndarray)) \
         else query
     if ids.dtype.kind in 'iu':
@@ -100,8 +100,8 @@ def _lookup(ids, query):
         pos = onp.clip(onp.searchsorted(ids, query), 0, max(len(ids) - 1, 0))
         found = ids[pos] == query if len(ids) else onp.zeros(len(query), bool)
         return pos, found
-    pos = pd.Index(ids).get_indexer(pd.Index(onp.asarray(query, object)
-                                             .astype(str)))
+    index = pd.Index(ids) if index is None else index
+    pos = index.get_indexer(pd.Index(onp.asarray(query, object).astype(str)))
     return onp.maximum(pos, 0), pos >= 0
 
 
@@ -169,6 +169,10 @@ class Predictor:
         self.entry = registry.get(entry) if isinstance(entry, str) else entry
         self.model, self.run = type(net).__name__, dict(run or {})
         self.user_ids, self.item_ids = _ids(user_ids), _ids(item_ids)
+        # string ids are found through a hash index, built once
+        self._index = {name: pd.Index(ids) if ids.dtype == object else None
+                       for name, ids in (('user', self.user_ids),
+                                         ('item', self.item_ids))}
         self.num_users, self.num_items = len(self.user_ids), len(self.item_ids)
         for name, ids in (('user', self.user_ids), ('item', self.item_ids)):
             if (ids[1:] <= ids[:-1]).any():
@@ -210,7 +214,7 @@ class Predictor:
     # ------------------------------------------------------------------
     def knows_user(self, user):
         """Whether ``user`` (an original id) has training interactions."""
-        pos, found = _lookup(self.user_ids, [user])
+        pos, found = _lookup(self.user_ids, [user], self._index['user'])
         return bool(found[0] and self.known_users[pos[0]])
 
     def user_index(self, user):
@@ -225,7 +229,7 @@ class Predictor:
                 f'{self.model} model (its users run from {self.user_ids[0]} '
                 f'to {self.user_ids[-1]}, {int(self.known_users.sum())} '
                 'with training data)')
-        return int(_lookup(self.user_ids, [user])[0][0])
+        return int(_lookup(self.user_ids, [user], self._index['user'])[0][0])
 
     # ------------------------------------------------------------------
     # Scores
@@ -243,8 +247,8 @@ class Predictor:
             ``(predictions, num_unknown)``: a float64 array with NaN where
             the user or the item is unknown, and how many such pairs.
         """
-        u, found_u = _lookup(self.user_ids, users)
-        i, found_i = _lookup(self.item_ids, items)
+        u, found_u = _lookup(self.user_ids, users, self._index['user'])
+        i, found_i = _lookup(self.item_ids, items, self._index['item'])
         if len(u) != len(i):
             raise ValueError(f'{len(u)} users for {len(i)} items')
         ok = found_u & found_i
