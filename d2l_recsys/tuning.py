@@ -161,6 +161,7 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     configs = [sample(space, rng) for _ in range(trials)]
     folder = os.path.join(out, 'trials')
     os.makedirs(folder, exist_ok=True)
+    _same_search(out, dict(model=model, seed=seed, fixed=fixed, space=space))
     done, todo = {}, []
     for k, trial in enumerate(configs):
         path = os.path.join(folder, f'trial-{k:03d}.json')
@@ -276,3 +277,21 @@ def _ranked(trials, lower):
     failed = [t for t in trials if t.get('value') is None]
     return sorted(ok, key=lambda t: t['value'], reverse=not lower) + \
         sorted(failed, key=lambda t: t['trial'])
+
+
+def _same_search(out, search):
+    """Record what a search is (``out/search.json``: model, seed, fixed
+    options, space) or, when the folder holds one already, check that it
+    is the same search: its trials are reused by number only."""
+    path = os.path.join(out, 'search.json')
+    search = json.loads(json.dumps(search))        # as stored (lists...)
+    if not os.path.exists(path):
+        write_json(path, search)
+        return
+    stored = read_json(path)
+    changed = sorted(k for k in search if stored.get(k) != search[k])
+    if changed:
+        raise ValueError(f'{out}: holds a search with other '
+                         f'{", ".join(changed)}'
+                         ' than this one; its trials cannot be reused (use '
+                         'another --out)')

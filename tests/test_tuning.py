@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as onp
+import pytest
 
 from d2l_recsys.tuning import command_line, sample, tune
 
@@ -123,3 +124,14 @@ def test_a_diverging_trial_is_recorded_as_failed(ml_dir, tmp_path):
         [t['trial'] for t in board['trials']]
     for p, t in stamps.items():
         assert os.path.getmtime(tmp_path / 'trials' / p) == t
+
+
+def test_a_search_folder_is_not_reused_for_other_data(ml_dir, checker_dir,
+                                                     tmp_path):
+    fixed = dict(data_dir=ml_dir, epochs=1, early_stop=1, devices='cpu')
+    space = dict(lr=[0.01])
+    tune('mf', trials=1, out=str(tmp_path), fixed=fixed, space=space,
+         verbose=False)
+    with pytest.raises(ValueError, match='other fixed than this one'):
+        tune('mf', trials=1, out=str(tmp_path), space=space, verbose=False,
+             fixed=dict(fixed, data_dir=checker_dir))
