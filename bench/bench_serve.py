@@ -281,7 +281,7 @@ def all_users_bench(args):
                                     rng.integers(0, I, N), None, U, I)
     net = MF(30, U, I) if args.model == 'mf' else GMF(32, U, I)
     net.initialize(mx.init.Normal(0.1))
-    pred = Predictor(net, type(net).__name__, {}, onp.arange(1, U + 1),
+    pred = Predictor(net, args.model, {}, onp.arange(1, U + 1),
                      onp.arange(1, I + 1), train,
                      titles=[f'Movie {i}' for i in range(1, I + 1)])
     setup = time.perf_counter() - start
