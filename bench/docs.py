@@ -166,13 +166,14 @@ weights, the evaluator built from 20M synthetic interactions with
 popularity skew; one held-out interaction per user. Peak is the resident
 memory of the process while it evaluates.""",
      ['protocol', 'users × items', 'users evaluated', 'build (s)',
-      'evaluation (s)', 'peak (GB)'], eval_ml20m_rows),
+      'evaluation (s)', 'peak (GiB)'], eval_ml20m_rows),
     ('sparse-grad.json', 'Dense and row-sparse embedding gradients', """\
 Milliseconds per training step (forward, backward, Adam; hybridized) with
 dense embedding gradients and with row-sparse ones (lazy Adam updates), at
 the table sizes of three releases; the two kinds of step alternate so that
 both see the same machine load. `--sparse-grad/--no-sparse-grad` chooses
-between them; the default uses row-sparse gradients for large tables.""",
+between them; by default the gradients are row-sparse when users plus
+items number at least 8,192 and at least 16 times the batch size.""",
      ['model', 'tables', 'parameters', 'batch', 'dense (ms)',
       'row-sparse (ms)', 'dense / row-sparse'], sparse_grad_rows),
     ('autorec-*.json', "AutoRec's training step", """\
@@ -203,8 +204,8 @@ workers on the same 2-core CPU: this measures the parameter server's
 overhead, not its scaling. With dense weights every worker pushes every
 gradient and pulls every parameter in full each step; "(would)" is what a
 `row_sparse_pull` of the batch's rows would move. MXNet 1.9.1's server
-aborts on row-sparse gradients of dense weights, so the package refuses
-`--sparse-grad` under `dist_*`; the bench-only SparseEmbedding MF shows
+aborts on row-sparse gradients of dense weights (‡), so the package
+refuses `--sparse-grad` under `dist_*`; the bench-only SparseEmbedding MF shows
 the row-sparse pull working. "steps-only" leaves evaluation out.""",
      ['model', 'run', 'batch / worker', 'ex/s per worker', 'ex/s total',
       'steps-only ex/s', 'wall (s)', 'test', 'pulled / step / worker',
@@ -215,7 +216,7 @@ random known users, client and server on the same machine; the in-process
 row calls `Predictor.recommend` directly. CPU columns are milliseconds of
 CPU per request on each side, which stay meaningful on a shared machine
 when throughput does not.""",
-     ['requests', 'clients', 'req/s', 'p50 (ms)', 'p99 (ms)', 'requests',
+     ['run', 'clients', 'req/s', 'p50 (ms)', 'p99 (ms)', 'requests',
       'failed', 'server CPU (ms)', 'client CPU (ms)'], serve_rows),
     ('all-users-*.json', "Top-10 for every user at ML-20M's shape", """\
 `recommend.py --all-users`'s code path (top-10 of every user into a CSV)
