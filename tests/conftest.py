@@ -2,6 +2,8 @@
 may not be redistributed) and the real folder when D2L_RECSYS_DATA names it.
 """
 import os
+import subprocess
+import sys
 import queue
 import threading
 import time
@@ -165,3 +167,16 @@ class LineReader:
             if not line:
                 return ''.join(lines)
             lines.append(line)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(name, *args, cwd=None, timeout=600):
+    """Run ``scripts/NAME`` with ``args`` (any values, as text) in a fresh
+    interpreter and return the finished process (its output captured).
+    Import it with ``from conftest import run_script``."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
+                                                        name),
+                           *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=timeout)

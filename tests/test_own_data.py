@@ -3,15 +3,13 @@ MF and GMF from the scripts and from ``rs.fit``, and recommends in its own
 ids; a bad file is a one-line error, exit 2, and nothing is written."""
 import os
 import re
-import subprocess
-import sys
 
 import numpy as onp
 import pandas as pd
 import pytest
 
 import d2l_recsys as rs
-from conftest import block_ratings
+from conftest import run_script, block_ratings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLUMNS = 'user=user_id,item=sku,rating=stars,timestamp=ts'
@@ -33,22 +31,16 @@ def shop(tmp_path_factory):
     return str(path)
 
 
-def script(name, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                        name), *args],
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.parametrize('train', [
     ('train_mf.py',), ('train_neumf.py', '--model', 'gmf',
                        '--num-test-negatives', '10')])
 def test_scripts_train_and_recommend_in_the_files_ids(shop, tmp_path, train):
     out = str(tmp_path / 'run')
-    r = script(*train, '--ratings', shop, '--columns', COLUMNS, '--epochs',
-               '2', '--devices', 'cpu', '--quiet', '--out', out)
+    r = run_script(*train, '--ratings', shop, '--columns', COLUMNS, '--epochs',
+                   '2', '--devices', 'cpu', '--quiet', '--out', out)
     assert r.returncode == 0, r.stderr
-    r = script('recommend.py', '--model-dir', out, '--user', 'c07', '-k',
-               '3')
+    r = run_script('recommend.py', '--model-dir', out, '--user', 'c07', '-k',
+                   '3')
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == 'top 3 for user c07:'
@@ -87,8 +79,8 @@ def test_bad_files_are_one_line_errors_and_write_nothing(tmp_path, edit,
     path = tmp_path / 'bad.csv'
     edit(shop_frame()).to_csv(path, index=False)
     out = tmp_path / 'run'
-    r = script('train_mf.py', '--ratings', str(path), '--columns', COLUMNS,
-               '--epochs', '1', '--devices', 'cpu', '--out', str(out))
+    r = run_script('train_mf.py', '--ratings', str(path), '--columns', COLUMNS,
+                   '--epochs', '1', '--devices', 'cpu', '--out', str(out))
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0], r.stderr
@@ -100,14 +92,14 @@ def test_rating_models_need_ratings(tmp_path):
     path = tmp_path / 'clicks.csv'
     shop_frame().drop(columns=['stars']).to_csv(path, index=False)
     out = tmp_path / 'run'
-    r = script('train_mf.py', '--ratings', str(path), '--columns',
-               'user=user_id,item=sku,timestamp=ts', '--epochs', '1',
-               '--devices', 'cpu', '--out', str(out))
+    r = run_script('train_mf.py', '--ratings', str(path), '--columns',
+                   'user=user_id, item=sku, timestamp=ts', '--epochs', '1',
+                   '--devices', 'cpu', '--out', str(out))
     assert r.returncode == 2 and 'has none (no rating column)' in r.stderr
     assert not out.exists()
     # implicit data trains a ranking model
-    r = script('train_neumf.py', '--model', 'gmf', '--ratings', str(path),
-               '--columns', 'user=user_id,item=sku,timestamp=ts', '--epochs',
-               '1', '--num-test-negatives', '10', '--devices', 'cpu',
-               '--quiet', '--out', str(out))
+    r = run_script('train_neumf.py', '--model', 'gmf', '--ratings', str(path),
+                   '--columns', 'user=user_id, item=sku, timestamp=ts',
+                   '--epochs', '1', '--num-test-negatives', '10', '--devices',
+                   'cpu', '--quiet', '--out', str(out))
     assert r.returncode == 0, r.stderr

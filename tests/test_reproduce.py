@@ -2,14 +2,12 @@ import ast
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 import numpy as onp
 import pytest
 
 from d2l_recsys.reproduction import _status
-from conftest import block_ratings, make_movielens, write_u_data
+from conftest import run_script, block_ratings, make_movielens, write_u_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATUSES = {'match', 'better', 'worse', 'no reference'}
@@ -47,11 +45,8 @@ def test_reproduce_quick_writes_report(tmp_path):
     rows[:, 1] = rows[:, 1] * 3 + 7
     write_u_data(ml1m / 'ratings.dat', rows, sep='::')
     out = tmp_path / 'results'
-    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                     'reproduce.py'),
-                        '--data-dir', data, '--seeds', '2', '--quick',
-                        '--ml1m-dir', str(ml1m), '--out', str(out)],
-                       capture_output=True, text=True, timeout=600)
+    p = run_script('reproduce.py', '--data-dir', data, '--seeds', '2',
+                   '--quick', '--ml1m-dir', str(ml1m), '--out', str(out))
     assert p.returncode == 0, p.stderr
     report = json.loads((out / 'reproduction.json').read_text())
     names = [r['name'] for r in report['rows']]
@@ -91,10 +86,7 @@ def test_git_state_names_changed_code_paths():
 
 
 def test_reproduce_rejects_bad_seeds(tmp_path):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                     'reproduce.py'),
-                        '--seeds', '0', '--out', str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    p = run_script('reproduce.py', '--seeds', '0', '--out', str(tmp_path))
     assert p.returncode == 2 and '--seeds' in p.stderr
 
 
@@ -215,24 +207,18 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
 
 
 def test_fold_search_script(fold_dir, tmp_path):
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
-         '--model', 'autorec', '--folds', '5', '--trials', '1',
-         '--max-epochs', '1', '--patience', '1', '--data-dir', fold_dir,
-         '--out', str(tmp_path), '--quiet'], capture_output=True, text=True,
-        timeout=600)
+    p = run_script('tune.py', '--model', 'autorec', '--folds', '5', '--trials',
+                   '1', '--max-epochs', '1', '--patience', '1', '--data-dir',
+                   fold_dir, '--out', str(tmp_path), '--quiet')
     assert p.returncode == 0, p.stderr
     for k in range(1, 6):
         board = json.loads((tmp_path / f'fold-{k}' / 'leaderboard.json')
                            .read_text())
         assert board['fixed']['train_file'].endswith(f'u{k}.base')
         assert f'fold {k}: best of 1 trials' in p.stdout
-    bad = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
-         '--model', 'mf', '--folds', '5', '--data-dir',
-         make_movielens(str(tmp_path / 'no-folds')), '--out',
-         str(tmp_path / 'x')], capture_output=True, text=True,
-        timeout=120)
+    bad = run_script('tune.py', '--model', 'mf', '--folds', '5', '--data-dir',
+                     make_movielens(str(tmp_path / 'no-folds')), '--out',
+                     str(tmp_path / 'x'))
     assert bad.returncode == 2 and 'u1.base' in bad.stderr
 
 
@@ -296,11 +282,8 @@ def test_rows_of_another_commit_are_kept_only_when_asked(ml_dir, tmp_path):
                                          'allow-mixed-commits'):
         reproduce(ml_dir, seeds=1, out=out, quick=True, verbose=False,
                   rows_matching=RERUN)
-    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                     'reproduce.py'),
-                        '--data-dir', ml_dir, '--seeds', '1', '--quick',
-                        '--rows', RERUN, '--out', out],
-                       capture_output=True, text=True, timeout=600)
+    p = run_script('reproduce.py', '--data-dir', ml_dir, '--seeds', '1',
+                   '--quick', '--rows', RERUN, '--out', out)
     assert p.returncode == 2 and 'ddddddd' in p.stderr
     report = reproduce(ml_dir, seeds=1, out=out, quick=True, verbose=False,
                        rows_matching=RERUN, allow_mixed=True)

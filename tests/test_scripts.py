@@ -5,14 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def script(name, *args, cwd=None):
-    return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', name),
-                           *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=300)
 
 
 @pytest.mark.parametrize('name, extra', [
@@ -21,8 +16,8 @@ def script(name, *args, cwd=None):
 ])
 def test_script_writes_outputs(ml_dir, tmp_path, name, extra):
     out = tmp_path / 'out'
-    p = script(name, '--data-dir', ml_dir, '--epochs', 2, '--devices',
-               'cpu:2', '--out', out, *extra)
+    p = run_script(name, '--data-dir', ml_dir, '--epochs', 2, '--devices',
+                   'cpu:2', '--out', out, *extra)
     assert p.returncode == 0, p.stderr
     assert 'epoch   2/2' in p.stdout and 'test RMSE' in p.stdout
     metrics = json.loads((out / 'metrics.json').read_text())
@@ -37,9 +32,9 @@ def test_train_and_test_files(ml_dir, tmp_path):
     lines = open(os.path.join(ml_dir, 'u.data')).read().splitlines()
     (tmp_path / 'a.base').write_text('\n'.join(lines[:-60]) + '\n')
     (tmp_path / 'a.test').write_text('\n'.join(lines[-60:]) + '\n')
-    p = script('train_mf.py', '--train-file', tmp_path / 'a.base',
-               '--test-file', tmp_path / 'a.test', '--epochs', 1,
-               '--out', tmp_path / 'o', '--quiet')
+    p = run_script('train_mf.py', '--train-file', tmp_path / 'a.base',
+                   '--test-file', tmp_path / 'a.test', '--epochs', 1, '--out',
+                   tmp_path / 'o', '--quiet')
     assert p.returncode == 0, p.stderr
     metrics = json.loads((tmp_path / 'o' / 'metrics.json').read_text())
     assert metrics['num_test'] == 60
@@ -53,7 +48,7 @@ def test_train_and_test_files(ml_dir, tmp_path):
 ])
 def test_bad_values_one_line_exit_2(ml_dir, tmp_path, args, needle):
     full = ['--data-dir', ml_dir, '--out', tmp_path / 'o'] + args
-    p = script('train_autorec.py', *full)
+    p = run_script('train_autorec.py', *full)
     assert p.returncode == 2
     err = p.stderr.strip().splitlines()
     assert len(err) == 1 and needle in err[0], p.stderr
@@ -62,7 +57,8 @@ def test_bad_values_one_line_exit_2(ml_dir, tmp_path, args, needle):
 
 def test_malformed_file_exit_2(tmp_path):
     (tmp_path / 'u.data').write_text('1\t2\t3\t4\n1\t2\tthree\t4\n')
-    p = script('train_mf.py', '--data-dir', tmp_path, '--out', tmp_path / 'o')
+    p = run_script('train_mf.py', '--data-dir', tmp_path, '--out',
+                   tmp_path / 'o')
     assert p.returncode == 2
     assert 'line 2' in p.stderr and 'Traceback' not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
@@ -70,9 +66,9 @@ def test_malformed_file_exit_2(tmp_path):
 
 def test_train_neumf_and_recommend(checker_dir, tmp_path):
     out = tmp_path / 'gmf'
-    p = script('train_neumf.py', '--data-dir', checker_dir, '--model', 'gmf',
-               '--epochs', 2, '--num-test-negatives', 20, '--devices', 'cpu:2',
-               '--out', out)
+    p = run_script('train_neumf.py', '--data-dir', checker_dir, '--model',
+                   'gmf', '--epochs', 2, '--num-test-negatives', 20,
+                   '--devices', 'cpu:2', '--out', out)
     assert p.returncode == 0, p.stderr
     assert 'HR@10' in p.stdout and 'Recall@10' in p.stdout
     metrics = json.loads((out / 'metrics.json').read_text())
@@ -80,7 +76,7 @@ def test_train_neumf_and_recommend(checker_dir, tmp_path):
                 'seconds', 'config', 'devices'):
         assert key in metrics
     assert metrics['devices'] == ['cpu(0)', 'cpu(1)']
-    p = script('recommend.py', '--model-dir', out, '--user', 3, '-k', 5)
+    p = run_script('recommend.py', '--model-dir', out, '--user', 3, '-k', 5)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 6 and 'Movie' in lines[1]
@@ -89,7 +85,7 @@ def test_train_neumf_and_recommend(checker_dir, tmp_path):
              open(os.path.join(checker_dir, 'u.data')) if l.startswith('3\t')}
     shown = {int(l.split('(item ')[1].split(',')[0]) for l in lines[1:]}
     assert not rated & shown
-    p = script('recommend.py', '--model-dir', out, '--user', 999)
+    p = run_script('recommend.py', '--model-dir', out, '--user', 999)
     assert p.returncode == 2 and 'unknown user 999' in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 
@@ -100,8 +96,8 @@ def test_train_neumf_and_recommend(checker_dir, tmp_path):
     (['--pretrain-gmf', '/tmp'], 'together'),
 ])
 def test_train_neumf_bad_values(checker_dir, tmp_path, args, needle):
-    p = script('train_neumf.py', '--data-dir', checker_dir,
-               '--out', tmp_path / 'o', *args)
+    p = run_script('train_neumf.py', '--data-dir', checker_dir, '--out',
+                   tmp_path / 'o', *args)
     assert p.returncode == 2
     assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1
 

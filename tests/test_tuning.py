@@ -2,11 +2,10 @@
 command that reproduces the best run."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as onp
 import pytest
+from conftest import run_script
 
 from d2l_recsys.tuning import command_line, sample, tune
 
@@ -52,12 +51,10 @@ def test_tune_mf_chooses_on_validation_and_resumes(ml_dir, tmp_path):
 
 
 def test_tune_script_ranking_model(checker_dir, tmp_path):
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
-         '--model', 'dmf', '--trials', '2', '--max-epochs', '3',
-         '--patience', '1', '--num-test-negatives', '20', '--data-dir',
-         checker_dir, '--out',
-         str(tmp_path)], capture_output=True, text=True, timeout=600)
+    p = run_script('tune.py', '--model', 'dmf', '--trials', '2',
+                   '--max-epochs', '3', '--patience', '1',
+                   '--num-test-negatives', '20', '--data-dir', checker_dir,
+                   '--out', str(tmp_path))
     assert p.returncode == 0, p.stderr
     assert p.stdout.count('trial ') >= 2 and 'reproduce: python' in p.stdout
     board = json.loads((tmp_path / 'leaderboard.json').read_text())
@@ -80,21 +77,16 @@ def test_command_line_writes_a_chosen_off_switch():
         'python scripts/train_mf.py --no-sparse-grad --wd 0.0001'
     assert command_line('mf', dict(sparse_grad=True)) == \
         'python scripts/train_mf.py --sparse-grad'
-    p = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts',
-                                                     'train_mf.py'),
-                        '--help'], capture_output=True, text=True,
-                       timeout=120)
+    p = run_script('train_mf.py', '--help')
     assert p.returncode == 0 and '--no-sparse-grad' in p.stdout, p.stderr
 
 
 def test_tune_script_book_protocol_ranks_by_its_own_cutoff(checker_dir,
                                                           tmp_path):
-    p = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'tune.py'),
-         '--model', 'gmf', '--protocol', 'book', '--trials', '2',
-         '--max-epochs', '2', '--patience', '1', '--data-dir', checker_dir,
-         '--out', str(tmp_path), '--quiet'], capture_output=True, text=True,
-        timeout=600)
+    p = run_script('tune.py', '--model', 'gmf', '--protocol', 'book',
+                   '--trials', '2', '--max-epochs', '2', '--patience', '1',
+                   '--data-dir', checker_dir, '--out', str(tmp_path),
+                   '--quiet')
     assert p.returncode == 0, p.stderr
     board = json.loads((tmp_path / 'leaderboard.json').read_text())
     assert board['metric'] == 'valid_hit_rate@50'     # the book's Hit@50
