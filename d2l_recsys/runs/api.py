@@ -141,7 +141,8 @@ def fit(model, data, verbose=False, out=None, **options):
             ``columns='user=...,item=...'``), or the path of such a CSV/TSV
             file.
         verbose: print a line per epoch.
-        out: a run folder to keep (default: none is written).
+        out: a run folder to keep (default: the run goes through a
+            temporary folder, removed once the predictor is loaded).
         **options: the model's config fields (``epochs``, ``lr``,
             ``split``, ``validation``...).
 
