@@ -34,14 +34,15 @@ def _made(made):
 
 
 def _runs(report):
-    """``{(started, commit, command): [made of each row]}`` over the
-    report's rows: the runs that made them."""
+    """``{(started, commit, command): {row name: made}}`` over the
+    report's rows: the runs that made them (a tuned row's metrics share
+    one name and one run)."""
     runs = {}
     for r in report.get('rows', []) + report.get('tuned', []):
         made = r.get('made') or {}
         key = (made.get('started') or made.get('date') or 'unrecorded',
                commit_text(made or None), made.get('command'))
-        runs.setdefault(key, []).append(made)
+        runs.setdefault(key, {})[r['name']] = made
     return runs
 
 
@@ -165,7 +166,8 @@ def _header(report):
                 'time is in the tables, its provenance in '
                 '`reproduction.json`.')
     lines = []
-    for (started, commit, command), made in sorted(runs.items()):
+    for (started, commit, command), named in sorted(runs.items()):
+        made = list(named.values())
         seconds = sum(m.get('seconds') or 0 for m in made)
         machine = made[0].get('machine')
         lines.append(f"- started {started}, commit {commit}: "
