@@ -3,10 +3,10 @@ commit and on what machine they were made.
 
 Every script in ``bench/`` takes ``--json FILE`` (``add_option``) and, when
 it is given, writes ``{benchmark, command, date, commit, dirty, rerun,
-machine, measurements}`` (``date``, ``commit`` and ``dirty`` as the
-benchmark started; ``machine`` includes the load average then) there atomically (``write``).  The repository
-keeps them as ``bench/results/NAME.json``; ``bench/docs.py`` renders
-``docs/benchmarks.md`` from them.
+machine, measurements}`` there atomically (``write``): ``date``, ``commit``
+and ``dirty`` as the benchmark started, ``machine`` with the load average
+then.  The repository keeps them as ``bench/results/NAME.json``;
+``bench/docs.py`` renders ``docs/benchmarks.md`` from them.
 """
 import datetime
 import os
@@ -62,7 +62,7 @@ def command():
 
 
 def write(path, benchmark, measurements):
-    """Write ``measurements`` (a list of flat dicts of figures) to ``path``
+    """Write ``measurements`` (a list of dicts of figures) to ``path``
     with the provenance of this run; nothing when ``path`` is None."""
     if not path:
         return
