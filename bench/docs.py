@@ -261,6 +261,7 @@ def load(folder=RESULTS):
 
 
 def machine_text(m):
+    """The machine of a result, in words."""
     if m.get('cpu') is None:
         return f"a {m['cores']}-core CPU (model and memory not recorded)"
     gpus = f"{m['gpus']} GPU(s)" if m['gpus'] else 'no GPU'
@@ -285,6 +286,7 @@ def provenance_text(r):
 
 
 def table(header, rows):
+    """A Markdown table."""
     lines = ['| ' + ' | '.join(header) + ' |', '| --- ' * len(header) + '|']
     return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
 
