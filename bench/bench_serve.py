@@ -305,6 +305,7 @@ def all_users_bench(args):
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    record.add_option(p)                                  # --json FILE
     p.add_argument('--model-dir', default='/tmp/mfrun',
                    help='a run or export folder to serve')
     p.add_argument('--seconds', type=float, default=10,
@@ -317,7 +318,6 @@ def main():
                    help='one part only')
     p.add_argument('--quiet', action='store_true',
                    help='no progress lines in the all-users run')
-    record.add_option(p)
     args = p.parse_args()
     rows = []
     if args.only != 'all-users':
