@@ -170,8 +170,10 @@ def _header(report):
         made = list(named.values())
         seconds = sum(m.get('seconds') or 0 for m in made)
         machine = made[0].get('machine')
-        lines.append(f"- started {started}, commit {commit}: "
-                     f"`{_portable(command or 'command unrecorded')}` on "
+        how = f"commit {commit}: `{_portable(command)}`" if command else \
+            ("made before the report recorded each row's command and "
+             'commit')
+        lines.append(f"- started {started}, {how}, on "
                      f"{_machine_text(machine)}; {len(made)} rows, "
                      f"{seconds / 60:.0f} min")
     return ('The rows below come from these runs (the column *made* names '
