@@ -11,6 +11,7 @@ import tempfile
 import mxnet as mx
 
 from . import registry
+from .data.spec import materialize
 
 RUN_FILE = 'run.json'
 
@@ -82,13 +83,17 @@ def read_run(directory):
     return read_json(path)
 
 
-def load_run(directory, data_dir=None):
-    """``(entry, config)`` of a run folder: its registry entry and its
-    configuration object, the data folder replaced by ``data_dir`` if
-    given (a folder that moved).
+def open_run(directory, data_dir=None, frame=None):
+    """Everything a saved run is, rebuilt the one way (re-evaluation and
+    the predictor both use it): ``(entry, config, data, net)`` -- its
+    registry entry, its configuration object, its data materialized from
+    the stored spec (``data.spec``; the data folder replaced by
+    ``data_dir`` if given, a folder that moved; ``frame`` for a run trained
+    on a DataFrame) and its trained network on the CPU.
 
     Raises:
-        ValueError: a cross-validation folder (its folds are runs).
+        ValueError: a cross-validation folder (its folds are runs), or
+            ``data_dir`` for a run that reads no MovieLens folder.
     """
     stored = read_run(directory)
     entry = registry.get(stored['entry'])
@@ -103,7 +108,9 @@ def load_run(directory, data_dir=None):
     if options.get('folds') and options.get('fold') is None:
         raise ValueError(f'{directory}: a cross-validation folder; use one '
                          'of its fold-K folders')
-    return entry, entry.config(**options)
+    cfg = entry.config(**options)
+    data = materialize(cfg.data_spec(), frame)
+    return entry, cfg, data, load_model(directory)[0]
 
 
 def save_model(net, directory):

@@ -300,8 +300,8 @@ def test_predictor_from_export_needs_no_movielens(runs, tmp_path,
 
     def no_data(*args, **kwargs):
         raise AssertionError('an export must not read MovieLens')
-    # materialize is the predictor's one way to data files
-    monkeypatch.setattr('d2l_recsys.serving.predictor.materialize', no_data)
+    # io.open_run's materialize is a saved run's one way to data files
+    monkeypatch.setattr('d2l_recsys.io.materialize', no_data)
     for m in MODELS:
         a, b = before[m], load_predictor(str(tmp_path / m))
         users = onp.r_[a.user_ids, 999]

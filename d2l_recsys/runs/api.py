@@ -12,9 +12,8 @@ import tempfile
 
 from .. import defaults as D
 from .. import registry
-from ..data.spec import materialize
 from ..devices import parse_devices
-from ..io import load_model, load_run, read_run
+from ..io import open_run, read_run
 from .common import make_config
 from .ranking import evaluator, run_ranking as _run_ranking
 from .rating import run_rating, setup
@@ -116,9 +115,7 @@ def reevaluate(model_dir, data_dir=None, devices='cpu'):
     Returns:
         The test RMSE of a rating model, the metrics dict of a ranking model.
     """
-    entry, cfg = load_run(model_dir, data_dir)
-    data = materialize(cfg.data_spec())
-    net = load_model(model_dir)[0]
+    entry, cfg, data, net = open_run(model_dir, data_dir)
     devs = parse_devices(devices)
     net.collect_params().reset_ctx(devs)
     if entry.kind == 'ranking':

@@ -6,6 +6,8 @@ import os
 import time
 from dataclasses import replace
 
+import numpy as onp
+
 from ..callbacks import Checkpoint, EarlyStopping, StopOnSignal, \
     resume_command
 from ..distributed import connect
@@ -68,10 +70,7 @@ def make_config(entry, config, options):
             raise ValueError(f'resume continues the stored configuration; '
                              f'only {", ".join(RESUMABLE[1:])} may change, '
                              f'not {", ".join(extra)}')
-        stored = read_run(given['resume'])
-        if stored['entry'] != entry.name:
-            raise ValueError(f"{given['resume']}: a {stored['entry']} run, "
-                             f'not {entry.name}')
+        stored = read_run(given['resume'])   # its entry: api._entry's
         options = dict(stored['config'], **given, out=given['resume'])
     return entry.config(**options)
 
@@ -168,7 +167,6 @@ def cross_validate(entry, run, cfg, verbose, metric):
     results hold each fold's ``metric`` and its mean and sample standard
     deviation.  The folder holds ``run.json`` and ``metrics.json``; each
     fold is a run folder of its own, ``fold-K``."""
-    import numpy as onp
     clock, folds = Clock(), []
     for fold in range(cfg.folds):
         sub = replace(cfg, fold=fold, out=os.path.join(

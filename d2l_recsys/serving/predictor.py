@@ -31,8 +31,7 @@ import pandas as pd
 
 from .. import data as D
 from .. import registry
-from ..data.spec import materialize
-from ..io import load_model, load_run
+from ..io import open_run
 from .export import EXPORT_FILE, read_export
 from ..data.interactions import Interactions
 from .scorers import CHUNK_ELEMENTS, make_scorer
@@ -365,9 +364,7 @@ def _interactions(frame, num_users, num_items):
 
 def _from_run(model_dir, data_dir, cache_bytes, frame=None):
     """A run folder's predictor: its stored spec materialized."""
-    entry, cfg = load_run(model_dir, data_dir)
-    data = materialize(cfg.data_spec(), frame)
-    net = load_model(model_dir)[0]
+    entry, cfg, data, net = open_run(model_dir, data_dir, frame)
     return Predictor(net, entry, cfg.to_dict(), data.user_ids,
                      data.item_ids,
                      _interactions(data.train, data.num_users,
