@@ -54,9 +54,9 @@ def _train(net, cfg, data, evaluators, devices, cluster, verbose):
     more, es = lifecycle(cfg, train_iter, f'valid_hit_rate@{cfg.top_k}',
                          'max')
     history = fit_ranking(net, train_iter, loss_fn, trainer, cfg.epochs,
-                            devices, test_eval, verbose=verbose,
-                            callbacks=callbacks + more, seed=cfg.seed,
-                            num_workers=cluster.num_workers)
+                          devices, test_eval, verbose=verbose,
+                          callbacks=callbacks + more, seed=cfg.seed,
+                          num_workers=cluster.num_workers)
     return history, es, len(train_iter) * cfg.batch_size
 
 
