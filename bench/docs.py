@@ -136,6 +136,27 @@ def ranking_rows(m):
              metric('all_items_hit_rate'), metric('all_items_auc')]]
 
 
+def peers_rows(m):
+    """A contestant on a shape, with ours against the task's peer."""
+    who = m['contestant'] + (f" ({m['library']})" if m.get('library')
+                             else f" (`{m['command']}`)")
+    data = f" (synthetic, floor {m['floor_rmse']:.3f})" \
+        if m['data'] == 'synthetic' else ''
+    head = [m['shape'] + data, m['task'], who]
+    if m['status'] != 'ok':
+        return [head + [f"{m['status']}: {m.get('error', '')}"] + [''] * 6]
+    vs = [times(m['speedup']), f"{m['rmse_diff']:+.4f}"] \
+        if 'speedup' in m else ['', '']
+    return [head + [str(m['epochs']), f"{m['test_rmse']:.4f}",
+                    num(m['num_test']), secs(m['train_test_seconds']),
+                    secs(m['wall_seconds'])] + vs]
+
+
+def peers_order(m):
+    import bench_peers   # its order, so that both sort alike
+    return bench_peers.order(m)
+
+
 # One section per claim: (files, title, what it measures, table header,
 # rows of one measurement[, sort key of a measurement]).
 SECTIONS = [
@@ -231,6 +252,25 @@ book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
 The book's network barely learns: its scores saturate and tie, so d2l's
 evaluator ranks by item id.""",
      ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
+    ('peers.json', 'Against the peers a practitioner would use', """\
+The package's MF and AutoRec (the training scripts with the book's
+settings) against Surprise's `SVD` (30 factors, otherwise its defaults:
+SGD, 20 epochs, one thread) and against the same AutoRec written plainly
+in PyTorch (`bench/peers/torch_autorec.py`). Every contestant is a process
+of its own (the peers in virtual environments of their own) and reads the
+same two files: one random 90/10 split of each shape, real ML-100K and
+synthetic data of the larger releases' shapes, whose "floor" is the RMSE
+of the planted model that made them, what no model beats on average.
+"train+test" is everything after reading the data (training, and an
+evaluation after every epoch; Surprise evaluates once), measured inside
+each program; "wall" is the whole process, start-up and reading included. The speed-up is the peer's train+test seconds over
+ours (above 1×, ours is faster); "RMSE − peer" below zero means ours is
+more accurate. Surprise clips its predictions to the rating scale, the
+package does not. The time-to-RMSE curves (Surprise's from separate fits
+of 1, 2, 5, 10 and 20 epochs) are in [peers.html](peers.html).""",
+     ['shape', 'task', 'contestant', 'epochs', 'test RMSE', 'test ratings',
+      'train+test (s)', 'wall (s)', 'speed-up', 'RMSE − peer'], peers_rows,
+     peers_order),
 ]
 
 
