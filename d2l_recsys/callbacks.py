@@ -47,6 +47,17 @@ class Validation(Callback):
         entry.update(self.evaluate(state.net))
 
 
+class LearningRateDecay(Callback):
+    """Train epoch ``e`` (from 1) at ``lr * factor ** (e - 1)``.  Set from
+    the epoch number, so a resumed run continues the same schedule."""
+
+    def __init__(self, lr, factor):
+        self.lr, self.factor = lr, factor
+
+    def on_epoch_begin(self, state):
+        state.trainer.set_learning_rate(self.lr * self.factor ** state.epoch)
+
+
 # --------------------------------------------------------------------------
 # Early stopping
 # --------------------------------------------------------------------------

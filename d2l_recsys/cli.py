@@ -8,7 +8,6 @@ import argparse
 import sys
 from dataclasses import fields
 
-from . import defaults
 from .config import AutoRecConfig, MFConfig, RankingConfig, RunConfig
 from .parse import positive_int  # noqa: F401  (the scripts' options)
 
@@ -63,18 +62,16 @@ def _shown(value):
 
 def option_defaults(cls, name):
     """``(default, text)`` of a config option: the value a parser takes
-    and how help and README tables show it (the book's table for the
-    rating models; per protocol for ranking, where the parser leaves None
-    for the config to fill)."""
+    and how help and README tables show it (the book's table for AutoRec;
+    per table for a class with several, the ranking protocols and MF's
+    presets, where the parser leaves None for the config to fill)."""
     field = next(f for f in fields(cls) if f.name == name)
-    tables = {}
-    if issubclass(cls, RankingConfig):
-        tables = {p: cls.table_defaults(protocol=p)
-                  for p in defaults.PROTOCOL_DEFAULTS}
-    if tables and name in next(iter(tables.values())):
-        text = ', '.join(f'{_shown(t[name])} ({p})'
-                         for p, t in tables.items())
-        return None, text
+    tables = cls.default_tables()
+    shown = {p: _shown(t[name]) for p, t in tables.items() if name in t}
+    if len(shown) == len(tables) and len(set(shown.values())) == 1:
+        return None, next(iter(shown.values()))    # the same in every table
+    if shown:
+        return None, ', '.join(f'{v} ({p})' for p, v in shown.items())
     value = cls.table_defaults().get(name, field.default) if not tables \
         else field.default
     return value, (None if value is None or value is False

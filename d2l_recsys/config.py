@@ -110,19 +110,38 @@ class RunConfig:
         'options are used; only --epochs, --devices and --checkpoint-every '
         'may be typed to change them)', group='lifecycle', metavar='DIR')
 
+    # The option whose value picks the defaults table (the ranking
+    # protocol, MF's preset); None: the class has one table.
+    TABLE_KEY = None
+
     def __post_init__(self):
         self.fill_defaults()
         self.validate()
 
     @classmethod
-    def table_defaults(cls, **choices):
-        """The defaults that options left None take (the model's row of
-        ``defaults``; ``choices``: fields they depend on, e.g. the
-        protocol)."""
+    def default_tables(cls):
+        """The defaults tables by the value of ``TABLE_KEY`` ({} when the
+        class has one table)."""
         return {}
 
+    @classmethod
+    def table_defaults(cls, **choices):
+        """The defaults that options left None take (the model's row of
+        ``defaults``; ``choices``: the ``TABLE_KEY`` value picking it)."""
+        tables = cls.default_tables()
+        if not tables:
+            return {}
+        key = cls.TABLE_KEY
+        value = choices.get(key, next(iter(tables)))
+        check(key, value, value in tables,
+              ' or '.join(repr(t) for t in tables))
+        return tables[value]
+
     def book_defaults(self):
-        return self.table_defaults()
+        if self.TABLE_KEY is None:
+            return self.table_defaults()
+        return self.table_defaults(
+            **{self.TABLE_KEY: getattr(self, self.TABLE_KEY)})
 
     def fill_defaults(self):
         """Give every option left None its value from ``book_defaults``."""
@@ -179,10 +198,10 @@ class RunConfig:
         return [f.name for f in fields(cls)]
 
 
-_SPARSE_GRAD = opt('row-sparse embedding gradients with lazy Adam updates '
-                   '(default: when num_users + num_items >= 16 x batch size '
-                   'and >= 8192, where they are faster; ML-100K stays dense)',
-                   flag=True)
+_SPARSE_GRAD = opt('row-sparse embedding gradients with lazy Adam updates; '
+                   'when not given, on where num_users + num_items >= 16 x '
+                   'batch size and >= 8192, where they are faster (ML-100K '
+                   'stays dense)', flag=True)
 
 
 @dataclass
@@ -204,18 +223,37 @@ class RatingConfig(RunConfig):
 
 @dataclass
 class MFConfig(RatingConfig):
-    """Matrix factorization with the book's settings (``defaults.MF``)."""
+    """Matrix factorization with the book's settings (``defaults.MF``), or
+    the settings of another preset (``defaults.MF_PRESETS``)."""
+    preset: str = opt(
+        "book: the chapter's settings; fast: the same model trained in "
+        'large batches with row-sparse gradients, biases started at the '
+        'mean and a decaying learning rate (for large data)', 'book',
+        'training', choices=tuple(D.MF_PRESETS))
     num_factors: Optional[int] = opt('latent factors per user and item',
                                      type=P.positive_int)
     sparse_grad: Optional[bool] = _SPARSE_GRAD
+    lr_decay: Optional[float] = opt(
+        'multiply the learning rate by this after every epoch',
+        group='training', type=P.positive_float)
+    bias_init: Optional[str] = opt(
+        "normal: every weight from Normal(0.01), as the book; mean: item "
+        "biases start at the training ratings' mean", group='training',
+        choices=('normal', 'mean'))
+
+    TABLE_KEY = 'preset'
 
     @classmethod
-    def table_defaults(cls, **choices):
-        return D.MF
+    def default_tables(cls):
+        return D.MF_PRESETS
 
     def validate(self):
         super().validate()
         _positive_int('num_factors', self.num_factors)
+        check('lr_decay', self.lr_decay, 0 < self.lr_decay <= 1,
+              'a number in (0, 1]')
+        check('bias_init', self.bias_init,
+              self.bias_init in ('normal', 'mean'), "'normal' or 'mean'")
 
 
 @dataclass
@@ -294,14 +332,16 @@ class RankingConfig(RunConfig):
         'evaluate a seeded sample of N users (default: all); metrics.json '
         'records how many', group='data', type=P.positive_int, metavar='N')
 
-    @classmethod
-    def table_defaults(cls, protocol=D.RANKING['protocol'], **choices):
-        check('protocol', protocol, protocol in D.PROTOCOL_DEFAULTS,
-              "'ncf' or 'book'")
-        return D.PROTOCOL_DEFAULTS[protocol]
+    TABLE_KEY = 'protocol'
 
-    def book_defaults(self):
-        return self.table_defaults(protocol=self.protocol)
+    @classmethod
+    def default_tables(cls):
+        return D.PROTOCOL_DEFAULTS
+
+    @classmethod
+    def table_defaults(cls, **choices):
+        return super().table_defaults(
+            **{'protocol': D.RANKING['protocol'], **choices})
 
     def fill_defaults(self):
         super().fill_defaults()

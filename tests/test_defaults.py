@@ -52,25 +52,41 @@ def test_readme_option_tables_are_the_generated_ones():
     assert readme_with_options(text) == text
 
 
-def test_readme_tables_show_the_book_and_protocol_defaults():
+def shows_per_table(cell, tables, key):
+    """Whether a README cell states ``key``'s default of every table:
+    ``v`` alone when they agree, else ``v (name)`` for each."""
+    cell = cell.strip('`')
+    shown = {name: ','.join(map(str, t[key])) if isinstance(
+        t[key], (list, tuple)) else str(t[key]) for name, t in tables.items()}
+    if len(set(shown.values())) == 1:
+        return cell == next(iter(shown.values()))
+    return all(f'{v} ({name})' in cell for name, v in shown.items())
+
+
+def test_readme_tables_show_the_book_preset_and_protocol_defaults():
     rows = readme_table('| option | AutoRec | MF | meaning |')
     for key, v in defaults.AUTOREC.items():
         assert value(rows[key][0]) == norm(v), key
-    for key, v in defaults.MF.items():
-        assert value(rows[key][1]) == norm(v), key
+    for key in defaults.MF:
+        assert shows_per_table(rows[key][1], defaults.MF_PRESETS, key), key
+    assert '20 (book)' in rows['epochs'][1]
     ranking = readme_table('| option | ncf / book | meaning |')
     for key in ('epochs', 'lr', 'loss', 'top_k', 'nums_hiddens'):
-        cell = ranking[key][0].strip('`')
-        for proto, table in defaults.PROTOCOL_DEFAULTS.items():
-            shown = ','.join(map(str, table[key])) if isinstance(
-                table[key], (list, tuple)) else str(table[key])
-            assert f'{shown} ({proto})' in cell, (key, proto)
+        assert shows_per_table(ranking[key][0], defaults.PROTOCOL_DEFAULTS,
+                               key), key
 
 
 def test_configs_take_their_defaults_from_the_table():
     mf, autorec = MFConfig(), AutoRecConfig()
     for key, v in defaults.MF.items():
         assert getattr(mf, key) == v
+    fast = MFConfig(preset='fast')
+    for key, v in defaults.MF_PRESETS['fast'].items():
+        assert getattr(fast, key) == v
+    # an option typed beside a preset wins over the preset's value
+    assert MFConfig(preset='fast', epochs=9).epochs == 9
+    with pytest.raises(ValueError, match="preset='quick': expected 'book'"):
+        MFConfig(preset='quick')
     for key, v in defaults.AUTOREC.items():
         assert getattr(autorec, key) == v
     for proto, table in defaults.PROTOCOL_DEFAULTS.items():
@@ -79,13 +95,23 @@ def test_configs_take_their_defaults_from_the_table():
             assert norm(getattr(cfg, key)) == norm(v), (proto, key)
 
 
-@pytest.mark.parametrize('cls, table', [(MFConfig, defaults.MF),
-                                        (AutoRecConfig, defaults.AUTOREC)])
-def test_parsers_default_to_the_table(cls, table):
+def test_parsers_default_to_the_table():
     from d2l_recsys.cli import train_parser
-    parsed = vars(train_parser(cls, '').parse_args([]))
-    for key, v in table.items():
+    parsed = vars(train_parser(AutoRecConfig, '').parse_args([]))
+    for key, v in defaults.AUTOREC.items():
         assert parsed[key] == v, key
+
+
+def test_mf_parser_leaves_the_preset_to_fill_its_options():
+    from d2l_recsys.cli import train_parser
+    parser = train_parser(MFConfig, '')
+    parsed = vars(parser.parse_args([]))
+    assert parsed['preset'] == 'book'
+    assert all(parsed[key] is None for key in defaults.MF)
+    fast = vars(parser.parse_args(['--preset', 'fast', '--lr', '0.01']))
+    cfg = MFConfig(**{k: v for k, v in fast.items()
+                      if k in MFConfig.option_names()})
+    assert (cfg.batch_size, cfg.lr, cfg.bias_init) == (8192, 0.01, 'mean')
 
 
 @pytest.mark.parametrize('script', ['train_mf.py', 'train_autorec.py',

@@ -47,6 +47,22 @@ class TestMF(RatingModelChecks):
     kwargs = dict(split='random', epochs=40, batch_size=64, lr=0.02)
 
 
+class TestMFFast(RatingModelChecks):
+    """The fast preset (large batches, row-sparse gradients, biases at the
+    mean, decaying rate), its batch and rate scaled to the tiny data."""
+    run = staticmethod(run_mf)
+    kwargs = dict(preset='fast', split='random', epochs=12, batch_size=64,
+                  lr=0.05)
+
+
+def test_mf_start_at_mean_predicts_the_mean_before_training():
+    net = rs.MF(4, 5, 6)
+    net.initialize(init.Normal(0.01))
+    net.start_at_mean(3.5)
+    pred = net(np.array([0, 1, 4]), np.array([3, 4, 5])).asnumpy()
+    assert onp.abs(pred - 3.5).max() < 0.05     # the Normal(0.01) rest
+
+
 class TestAutoRec(RatingModelChecks):
     run = staticmethod(run_autorec)
     # dropout 0: two contexts draw different dropout masks

@@ -187,3 +187,27 @@ def test_progress_bar_on_a_terminal_lines_otherwise(ml_dir):
     quiet = subprocess.run(args + ['--quiet'], capture_output=True,
                            text=True, timeout=300)
     assert quiet.stdout.count('test RMSE') == 1 and not quiet.stderr
+
+
+def test_learning_rate_decay_follows_the_epoch_number():
+    """Epoch e trains at lr * factor ** (e - 1), also when a resumed run
+    starts after epoch 2."""
+    from d2l_recsys.callbacks import LearningRateDecay
+    from d2l_recsys.train import LoopState
+
+    class Trainer:
+        learning_rate = None
+
+        def set_learning_rate(self, lr):
+            self.learning_rate = lr
+
+    cb, state = LearningRateDecay(0.01, 0.5), LoopState(None, Trainer(), [], 4)
+    rates = []
+    for epoch in range(4):
+        state.epoch = epoch
+        cb.on_epoch_begin(state)
+        rates.append(state.trainer.learning_rate)
+    assert rates == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
+    resumed = LoopState(None, Trainer(), [], 4, epoch=2)
+    cb.on_epoch_begin(resumed)
+    assert resumed.trainer.learning_rate == pytest.approx(0.0025)

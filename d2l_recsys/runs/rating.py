@@ -12,7 +12,7 @@ import mxnet as mx
 from mxnet import gluon, init
 
 from .. import data as D
-from ..callbacks import Validation
+from ..callbacks import LearningRateDecay, Validation
 from ..data.rows import choose_formulation
 from ..data.spec import materialize
 from ..defaults import INIT_SIGMA
@@ -34,6 +34,7 @@ class Setup:
         loss: the training loss.
         evaluate: ``(net, iterator, devices) -> RMSE``.
         extra: ``(net, devices) -> dict`` of family-specific results.
+        train_mean: the training ratings' mean (for ``bias_init='mean'``).
     """
     train_iter: object
     valid_iter: Optional[object]
@@ -41,6 +42,7 @@ class Setup:
     loss: object
     evaluate: Callable
     extra: Callable
+    train_mean: Optional[float] = None
 
 
 def _pairs(cfg, data, shard):
@@ -56,7 +58,8 @@ def _pairs(cfg, data, shard):
         return dict(test_rmse_book_running_avg=book_running_rmse(shards),
                     sparse_grad=net.config['sparse_grad'])
     return Setup(train_iter, valid_iter, test_iter, gluon.loss.L2Loss(),
-                 evaluate_rmse, extra)
+                 evaluate_rmse, extra,
+                 float(D.rating_arrays(data.train)[2].mean()))
 
 
 def _rows(cfg, data, shard):
@@ -106,10 +109,13 @@ def data_facts(data):
 
 def _fit(net, s, cfg, cluster, verbose, clock):
     """Seeded Normal(0.01) init, Adam as the book, the shared loop with
-    validation, early stopping and checkpoints as ``cfg`` asks.  Returns
+    validation, early stopping and checkpoints as ``cfg`` asks (and the
+    ``bias_init`` and ``lr_decay`` of configs that have them).  Returns
     ``(history, devices, early_stopping or None)``."""
     devices = parse_devices(cfg.devices)
     net.initialize(init.Normal(INIT_SIGMA), ctx=devices, force_reinit=True)
+    if getattr(cfg, 'bias_init', 'normal') == 'mean':
+        net.start_at_mean(s.train_mean)
     net.hybridize()
     s.loss.hybridize()
     trainer = gluon.Trainer(ordered_params(net), 'adam',
@@ -117,6 +123,8 @@ def _fit(net, s, cfg, cluster, verbose, clock):
                             **cluster.trainer_options())
     evaluate = clock.timed(s.evaluate)
     callbacks = []
+    if getattr(cfg, 'lr_decay', 1.0) != 1.0:
+        callbacks.append(LearningRateDecay(cfg.lr, cfg.lr_decay))
     if s.valid_iter is not None:
         callbacks.append(Validation(lambda n: {
             'valid_rmse': evaluate(n, s.valid_iter, devices)}))
