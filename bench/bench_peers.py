@@ -75,6 +75,7 @@ CONTESTANTS = {
     'surprise-svd': peer('mf', 'surprise', 'surprise_svd.py',
                          curve=['--epochs', SVD_CURVE]),
     'mf': ours('train_mf.py'),
+    'mf-fast': ours('train_mf.py', '--preset', 'fast'),
     'torch-autorec': peer('autorec', 'torch', 'torch_autorec.py'),
     'autorec': ours('train_autorec.py'),
 }

@@ -211,3 +211,15 @@ def test_learning_rate_decay_follows_the_epoch_number():
     resumed = LoopState(None, Trainer(), [], 4, epoch=2)
     cb.on_epoch_begin(resumed)
     assert resumed.trainer.learning_rate == pytest.approx(0.0025)
+
+
+def test_only_networks_with_dropout_are_reseeded_each_step():
+    from mxnet.gluon import nn
+    from d2l_recsys.train import draws_random
+    assert draws_random(rs.AutoRec(num_hiddens=4, num_users=5))
+    assert not draws_random(rs.AutoRec(num_hiddens=4, num_users=5,
+                                       dropout=0.0))
+    assert not draws_random(rs.MF(4, 5, 6))
+    outer = nn.HybridSequential()
+    outer.add(nn.Dense(3), rs.AutoRec(num_hiddens=4, num_users=5))
+    assert draws_random(outer)
