@@ -112,6 +112,15 @@ def test_half_star_refused_in_whole_star_releases(tmp_path, name, content,
     assert 'multiple of 1' in msg
 
 
+def test_other_tab_files_take_the_scale_of_their_ratings(tmp_path):
+    half = write(tmp_path / 'train.tsv', '1\t10\t3.5\t5\n2\t10\t5\t6\n')
+    assert rs.read_ratings(half).attrs['rating_scale'] == (0.5, 5, 0.5)
+    whole = write(tmp_path / 'test.tsv', '1\t11\t3\t5\n')
+    assert rs.read_ratings(whole).attrs['rating_scale'] == (1, 5, 1)
+    with pytest.raises(ValueError, match='line 1: rating 3.5'):
+        rs.read_ratings(half, dataset='ml-100k')
+
+
 def test_half_star_refused_when_the_dataset_says_so(tmp_path):
     path = write(tmp_path / 'any' / 'ratings.dat', '1::10::3.5::5\n')
     assert rs.read_ratings(path).attrs['rating_scale'] == (0.5, 5, 0.5)

@@ -22,6 +22,7 @@ id of each dense id.
 """
 import io
 import os
+import re
 
 import numpy as onp
 import pandas as pd
@@ -36,6 +37,9 @@ COLUMNS = ['user_id', 'item_id', 'rating', 'timestamp']
 RATING_RANGE = (1, 5)
 CSV_HEADER = 'userId,movieId,rating,timestamp'
 AUTO = 'auto'   # read_ratings' default: the scale of the file's release
+# ML-100K's own file names: a tab-separated file so named has its scale; any
+# other tab-separated file outside a release folder may hold half stars.
+_ML100K_NAME = re.compile(r'u\.data|u[1-5]\.(base|test)|u[ab]\.(base|test)')
 
 # Ratings are parsed as float32 (exact on the half-star grid; ratings off
 # it are parsed again as float64), in chunks of rows: on ML-20M this halves
@@ -211,7 +215,8 @@ def read_ratings(path, sep=None, rating_range=AUTO, dataset=None):
             timestamp``); ``~`` is expanded.
         sep: the separator; None: from the file name as just said.
         rating_range: ``'auto'``: the scale of the file's release (integers
-            1..5 for tab-separated files, half stars 0.5..5 for csv files;
+            1..5 for ML-100K's files, by name or folder; half stars 0.5..5
+            for csv files, and inferred for other tab-separated files;
             a ``.dat`` file is ML-1M's or ML-10M's: ``dataset`` or its
             folder's name tells which, else half stars are accepted);
             ``(low, high)``: any number in that range; ``(low, high,
@@ -240,8 +245,10 @@ def read_ratings(path, sep=None, rating_range=AUTO, dataset=None):
             raise ValueError(f'rating_range={rating_range!r}: expected '
                              f"'auto', None, (low, high) or (low, high, "
                              'step)')
-        release = dataset or {'\t': 'ml-100k', ',': 'ml-20m'}.get(sep) or \
-            _release_of_folder(path)
+        release = dataset or _release_of_folder(path) or (
+            'ml-20m' if sep == ',' else
+            'ml-100k' if sep == '\t' and _ML100K_NAME.fullmatch(
+                os.path.basename(path)) else None)
         infer = not dataset and (release is None or
                                  RELEASES[release].sep != sep)
         scale = HALF_STARS if infer else RELEASES[release].scale
