@@ -212,11 +212,18 @@ class RatingConfig(RunConfig):
         'latest rating', choices=SPLITS)
     test_ratio: Optional[float] = _data('test fraction of the random split',
                                         type=P.ratio)
+    bias_init: Optional[str] = opt(
+        "normal: every weight from Normal(0.01), as the book; mean: the "
+        "output biases start at the training ratings' mean (MF's item "
+        "biases, AutoRec's decoder biases)", group='training',
+        choices=('normal', 'mean'))
 
     def validate(self):
         super().validate()
         check('test_ratio', self.test_ratio, 0 < self.test_ratio < 1,
               'a number between 0 and 1')
+        check('bias_init', self.bias_init,
+              self.bias_init in ('normal', 'mean'), "'normal' or 'mean'")
         check('split', self.split, self.split in SPLITS,
               "'random' or 'seq-aware'")
 
@@ -236,10 +243,6 @@ class MFConfig(RatingConfig):
     lr_decay: Optional[float] = opt(
         'multiply the learning rate by this after every epoch',
         group='training', type=P.positive_float)
-    bias_init: Optional[str] = opt(
-        "normal: every weight from Normal(0.01), as the book; mean: item "
-        "biases start at the training ratings' mean", group='training',
-        choices=('normal', 'mean'))
 
     TABLE_KEY = 'preset'
 
@@ -252,8 +255,6 @@ class MFConfig(RatingConfig):
         _positive_int('num_factors', self.num_factors)
         check('lr_decay', self.lr_decay, 0 < self.lr_decay <= 1,
               'a number in (0, 1]')
-        check('bias_init', self.bias_init,
-              self.bias_init in ('normal', 'mean'), "'normal' or 'mean'")
 
 
 @dataclass

@@ -74,6 +74,18 @@ class TestUserAutoRec(TestAutoRec):
     kwargs = dict(TestAutoRec.kwargs, variant='user')
 
 
+class TestAutoRecFromTheMean(TestAutoRec):
+    kwargs = dict(TestAutoRec.kwargs, bias_init='mean')
+
+
+def test_autorec_start_at_mean_reconstructs_the_mean_before_training():
+    net = rs.AutoRec(num_hiddens=4, num_users=6)
+    net.initialize(init.Normal(0.01))
+    net.start_at_mean(3.5)
+    out = net(np.ones((2, 6))).asnumpy()
+    assert onp.abs(out - 3.5).max() < 0.05
+
+
 def test_mf_shapes_and_hybridize():
     net = rs.MF(4, num_users=5, num_items=6)
     net.initialize(init.Normal(0.1))

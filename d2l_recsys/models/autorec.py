@@ -140,6 +140,12 @@ class AutoRec(nn.HybridBlock):
         self.decoder = nn.Dense(num_users, in_units=num_hiddens)
         self.dropout = nn.Dropout(dropout)
 
+    def start_at_mean(self, mean):
+        """Add ``mean`` (the training ratings' mean) to the decoder's
+        biases, so that reconstructions start at the mean rating rather
+        than at 0.  Call after ``initialize``."""
+        self.decoder.bias.set_data(self.decoder.bias.data() + mean)
+
     def hybrid_forward(self, F, x):             # x: (B, num_users)
         return self.decoder(self.dropout(self.encoder(x)))
 

@@ -45,6 +45,10 @@ class Setup:
     train_mean: Optional[float] = None
 
 
+def _mean_rating(data):
+    return float(D.rating_arrays(data.train)[2].mean())
+
+
 def _pairs(cfg, data, shard):
     """``(user, item, rating)`` batches, L2 loss (MF)."""
     train_iter, test_iter = D.rating_iters(data.train, data.test,
@@ -58,8 +62,7 @@ def _pairs(cfg, data, shard):
         return dict(test_rmse_book_running_avg=book_running_rmse(shards),
                     sparse_grad=net.config['sparse_grad'])
     return Setup(train_iter, valid_iter, test_iter, gluon.loss.L2Loss(),
-                 evaluate_rmse, extra,
-                 float(D.rating_arrays(data.train)[2].mean()))
+                 evaluate_rmse, extra, _mean_rating(data))
 
 
 def _rows(cfg, data, shard):
@@ -76,7 +79,8 @@ def _rows(cfg, data, shard):
         formulation=formulation)[2]
     loss = ObservedL2Loss() if formulation == 'sparse' else MaskedL2Loss()
     return Setup(train_iter, valid_iter, test_iter, loss, evaluate_autorec,
-                 lambda net, devices: dict(formulation=formulation))
+                 lambda net, devices: dict(formulation=formulation),
+                 _mean_rating(data))
 
 
 FAMILIES = {'pairs': _pairs, 'rows': _rows}
@@ -114,7 +118,7 @@ def _fit(net, s, cfg, cluster, verbose, clock):
     ``(history, devices, early_stopping or None)``."""
     devices = parse_devices(cfg.devices)
     net.initialize(init.Normal(INIT_SIGMA), ctx=devices, force_reinit=True)
-    if getattr(cfg, 'bias_init', 'normal') == 'mean':
+    if cfg.bias_init == 'mean':
         net.start_at_mean(s.train_mean)
     net.hybridize()
     s.loss.hybridize()
