@@ -136,6 +136,24 @@ def ranking_rows(m):
              metric('all_items_hit_rate'), metric('all_items_auc')]]
 
 
+def floor_rows(m):
+    """Our epoch beside its floor; AutoRec's also with its evaluation."""
+    head = [m['shape'], m['model']]
+    if m['status'] != 'ok':
+        return [head + [f"{m['status']}: {m.get('error', '')}"] + [''] * 5]
+    rows = [head + [secs(m['ours_seconds']), secs(m['floor_seconds']),
+                    times(m['ratio']), m['floor_text'],
+                    f"{m['peak_gib']:.2f}",
+                    f"{m['metric']} {m['metric_value']:.4f}"]]
+    if 'ours_with_eval_seconds' in m:
+        rows.append([m['shape'], m['model'] + ' + evaluation',
+                     secs(m['ours_with_eval_seconds']),
+                     secs(m['floor_seconds']), times(m['ratio_with_eval']),
+                     'the same floor', '',
+                     f"global mean's RMSE {m['global_mean_rmse']:.4f}"])
+    return rows
+
+
 def peers_rows(m):
     """A contestant on a shape, with ours against the task's peer."""
     who = m['contestant'] + (f" ({m['library']})" if m.get('library')
@@ -252,6 +270,25 @@ book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
 The book's network barely learns: its scores saturate and tie, so d2l's
 evaluator ranks by item id.""",
      ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
+    ('floor.json', 'Each training epoch beside its floor', """\
+One training epoch of each model (the script's defaults; NeuMF with
+`--protocol ncf --batch-size 65536 --eval-users 20000`) on synthetic data
+of a release's shape, beside a floor measured in the same run, each part in
+a process of its own. MF's floor is a bare hybridized MXNet loop of the same
+block, loss, batch and Adam (host batches copied in, forward, backward,
+step; one wait at the end). NeuMF's is arithmetic plus memory: FLOPs per
+example from the layer sizes (2 × in × out per dense layer and the GMF
+product, backward twice the forward) times positives × (1 + negatives),
+at the sgemm rate measured on the tower's shapes at the batch size (the
+faster of MXNet's `dot` and `FullyConnected`, which the Dense layers run);
+plus the embedding rows read and their gradients written per example and
+Adam's read and write of w, m, v for each batch's expected distinct rows,
+at the bandwidth of a 1 GB copy. AutoRec's is its steps times one Adam
+update of its full weights. The AutoRec "+ evaluation" row divides the
+epoch with its evaluation by the same floor; its last column is the RMSE
+of predicting the training mean, for the test RMSE above it.""",
+     ['shape', 'model', 'ours (s)', 'floor (s)', 'ours / floor',
+      'floor made of', 'peak (GiB)', 'test'], floor_rows),
     ('peers.json', 'Against the peers a practitioner would use', """\
 The package's MF and AutoRec (the training scripts with the book's
 settings) against Surprise's `SVD` (30 factors, otherwise its defaults:
