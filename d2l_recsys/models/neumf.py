@@ -173,6 +173,14 @@ class GMF(_Scorer):
                 self.config.get('output_activation') == 'sigmoid')
 
 
+def _concat(F, a, b):
+    """``[a, b]`` along axis 1 with MXNet's legacy ``concat``: the same
+    copy as ``np.concatenate``, whose 1.9 kernel is ~3x slower (forward and
+    backward of a (65,536, 64) result: 43 ms against 14 ms on one core)."""
+    return F.concat(a.as_nd_ndarray(), b.as_nd_ndarray(),
+                    dim=1).as_np_ndarray()
+
+
 class MLP(_Scorer):
     """A ReLU tower over the concatenated user and item embeddings."""
 
@@ -189,7 +197,7 @@ class MLP(_Scorer):
         self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init)
 
     def features(self, F, user_id, item_id):
-        uv = F.np.concatenate([self.U(user_id), self.V(item_id)], axis=1)
+        uv = _concat(F, self.U(user_id), self.V(item_id))      # (B, 2d)
         return self.mlp(uv)                                     # (B, h_last)
 
     def score_block(self, users, items):
@@ -226,8 +234,8 @@ class NeuMF(_Scorer):
 
     def features(self, F, user_id, item_id):
         gmf = self.P(user_id) * self.Q(item_id)                 # (B, k)
-        uv = F.np.concatenate([self.U(user_id), self.V(item_id)], axis=1)
-        return F.np.concatenate([gmf, self.mlp(uv)], axis=1)    # (B, k+h)
+        uv = _concat(F, self.U(user_id), self.V(item_id))      # (B, 2d)
+        return _concat(F, gmf, self.mlp(uv))                    # (B, k+h)
 
     def score_block(self, users, items):
         """``_Scorer.score_block``: the split tower, and the GMF half of
