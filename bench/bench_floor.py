@@ -18,7 +18,8 @@ synthetic data of ``--shape`` (generated once into WORK/data/).
   w, m, v for the expected distinct rows, at a ``numpy.copyto`` rate.
 * ``autorec``: ``scripts/train_autorec.py`` beside steps x one Adam update
   of the full weights (``bench_autorec_step.update_ms``); also the epoch
-  with evaluation, and the test RMSE beside the global mean's.
+  with evaluation, and the test RMSE beside the global mean's;
+  ``autorec-mean`` the same with ``--bias-init mean``.
 
 Each part runs in a process of its own (ours with its peak memory) with
 the environment its script gives MXNet.  AutoRec's runs OpenMP on every
@@ -45,6 +46,9 @@ sys.path.insert(0, ROOT)
 import record  # noqa: E402
 
 MODELS = ('mf', 'neumf', 'autorec')
+# What the parent measures: the floors' kinds, and AutoRec started at the
+# training mean (--bias-init mean) beside the same floor.
+MEASURED = MODELS + ('autorec-mean',)
 MARK = 'FLOOR-RESULT '     # the line of a --bare child's stdout to read
 
 
@@ -323,11 +327,13 @@ def measure_neumf(data, args):
                 sparse_grad=metrics['sparse_grad'])
 
 
-def measure_autorec(data, args):
+def measure_autorec(data, args, bias_init='normal'):
     """Our AutoRec epoch (and with evaluation) beside steps x update."""
     formulation = args.autorec_formulation
-    metrics, peak = ours('train_autorec.py', ['--formulation', formulation],
-                         data, args.out('autorec'))
+    name = 'autorec' if bias_init == 'normal' else f'autorec-{bias_init}'
+    metrics, peak = ours('train_autorec.py', [
+        '--formulation', formulation, '--bias-init', bias_init], data,
+        args.out(name))
     f = bare('autorec', data, ['--formulation', formulation], autorec_env())
     floor = f['steps'] * f['update_ms'] / 1e3
     ph = metrics['phases']
@@ -336,7 +342,7 @@ def measure_autorec(data, args):
     return dict(ours_seconds=ph['epochs'], floor_seconds=floor,
                 floor_text=text, parts=f, peak_gib=peak, metric='test RMSE',
                 metric_value=metrics['test_rmse'],
-                formulation=metrics['formulation'],
+                formulation=metrics['formulation'], bias_init=bias_init,
                 ours_with_eval_seconds=with_eval,
                 ratio_with_eval=with_eval / floor,
                 global_mean_rmse=f['global_mean_rmse'],
@@ -344,7 +350,9 @@ def measure_autorec(data, args):
 
 
 MEASURE = {'mf': measure_mf, 'neumf': measure_neumf,
-           'autorec': measure_autorec}
+           'autorec': measure_autorec,
+           'autorec-mean': lambda data, args: measure_autorec(data, args,
+                                                              'mean')}
 
 
 def line(m):
@@ -368,7 +376,7 @@ def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--shape', default='ml-20m')
-    p.add_argument('--models', default=','.join(MODELS))
+    p.add_argument('--models', default=','.join(MEASURED))
     p.add_argument('--work', default=os.path.join('runs', 'floor'),
                    help='data and run folders (default: runs/floor)')
     p.add_argument('--warmup', type=int, default=50,
@@ -383,11 +391,11 @@ def main():
     from d2l_recsys.data.synthetic import SHAPES
     from d2l_recsys.io import write_json
     models = args.models.split(',')
-    unknown = sorted(set(models) - set(MODELS)) + \
+    unknown = sorted(set(models) - set(MEASURED)) + \
         ([args.shape] if args.shape not in SHAPES else [])
     if unknown:
         p.error(f"unknown {', '.join(unknown)}: models are "
-                f"{', '.join(MODELS)}, shapes {', '.join(SHAPES)}")
+                f"{', '.join(MEASURED)}, shapes {', '.join(SHAPES)}")
     data = data_for(args.shape, args.work)
     args.out = lambda model: os.path.join(args.work, 'runs',
                                           f'{args.shape}-{model}')
