@@ -78,6 +78,7 @@ CONTESTANTS = {
     'mf-fast': ours('train_mf.py', '--preset', 'fast'),
     'torch-autorec': peer('autorec', 'torch', 'torch_autorec.py'),
     'autorec': ours('train_autorec.py'),
+    'autorec-mean': ours('train_autorec.py', '--bias-init', 'mean'),
 }
 
 
