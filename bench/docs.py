@@ -291,7 +291,8 @@ of predicting the training mean, for the test RMSE above it.""",
       'floor made of', 'peak (GiB)', 'test'], floor_rows),
     ('peers.json', 'Against the peers a practitioner would use', """\
 The package's MF and AutoRec (the training scripts with the book's
-settings) against Surprise's `SVD` (30 factors, otherwise its defaults:
+settings; `mf-fast` is MF's `--preset fast`, `autorec-mean` AutoRec with
+`--bias-init mean`) against Surprise's `SVD` (30 factors, otherwise its defaults:
 SGD, 20 epochs, one thread) and against the same AutoRec written plainly
 in PyTorch (`bench/peers/torch_autorec.py`). Every contestant is a process
 of its own (the peers in virtual environments of their own) and reads the
@@ -304,7 +305,13 @@ each program; "wall" is the whole process, start-up and reading included. The sp
 ours (above 1×, ours is faster); "RMSE − peer" below zero means ours is
 more accurate. Surprise clips its predictions to the rating scale, the
 package does not. The time-to-RMSE curves (Surprise's from separate fits
-of 1, 2, 5, 10 and 20 epochs) are in [peers.html](peers.html).""",
+of 1, 2, 5, 10 and 20 epochs), from the same run:
+
+![Test RMSE against seconds, per shape and task](peers.png)
+
+(`bench_peers.py --plot FILE` writes them as an interactive page;
+`peers.png` is that page in headless Chromium: `chromium --headless
+--screenshot=docs/peers.png --window-size=1400,420 file://FILE`.)""",
      ['shape', 'task', 'contestant', 'epochs', 'test RMSE', 'test ratings',
       'train+test (s)', 'wall (s)', 'speed-up', 'RMSE − peer'], peers_rows,
      peers_order),
