@@ -217,11 +217,16 @@ class RatingConfig(RunConfig):
         "output biases start at the training ratings' mean (MF's item "
         "biases, AutoRec's decoder biases)", group='training',
         choices=('normal', 'mean'))
+    lr_decay: Optional[float] = opt(
+        'multiply the learning rate by this after every epoch',
+        group='training', type=P.positive_float)
 
     def validate(self):
         super().validate()
         check('test_ratio', self.test_ratio, 0 < self.test_ratio < 1,
               'a number between 0 and 1')
+        check('lr_decay', self.lr_decay, 0 < self.lr_decay <= 1,
+              'a number in (0, 1]')
         check('bias_init', self.bias_init,
               self.bias_init in ('normal', 'mean'), "'normal' or 'mean'")
         check('split', self.split, self.split in SPLITS,
@@ -240,9 +245,6 @@ class MFConfig(RatingConfig):
     num_factors: Optional[int] = opt('latent factors per user and item',
                                      type=P.positive_int)
     sparse_grad: Optional[bool] = _SPARSE_GRAD
-    lr_decay: Optional[float] = opt(
-        'multiply the learning rate by this after every epoch',
-        group='training', type=P.positive_float)
 
     TABLE_KEY = 'preset'
 
@@ -253,8 +255,6 @@ class MFConfig(RatingConfig):
     def validate(self):
         super().validate()
         _positive_int('num_factors', self.num_factors)
-        check('lr_decay', self.lr_decay, 0 < self.lr_decay <= 1,
-              'a number in (0, 1]')
 
 
 @dataclass

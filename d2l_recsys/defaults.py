@@ -33,7 +33,7 @@ MF_PRESETS = {
 # dense rows on ML-100K and ML-1M (see data.rows.choose_formulation).
 AUTOREC = dict(split='random', test_ratio=0.1, num_hiddens=500, dropout=0.05,
                variant='item', epochs=25, lr=0.002, wd=1e-5, batch_size=256,
-               formulation='auto', bias_init='normal')
+               formulation='auto', bias_init='normal', lr_decay=1.0)
 
 # Ranking: the book's NeuMF section, and the NCF paper / its code.
 PROTOCOL_DEFAULTS = {

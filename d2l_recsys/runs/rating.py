@@ -127,7 +127,7 @@ def _fit(net, s, cfg, cluster, verbose, clock):
                             **cluster.trainer_options())
     evaluate = clock.timed(s.evaluate)
     callbacks = []
-    if getattr(cfg, 'lr_decay', 1.0) != 1.0:
+    if cfg.lr_decay != 1.0:
         callbacks.append(LearningRateDecay(cfg.lr, cfg.lr_decay))
     if s.valid_iter is not None:
         callbacks.append(Validation(lambda n: {
