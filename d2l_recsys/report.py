@@ -262,8 +262,16 @@ def update_readme(readme_path, report):
     with open(readme_path, encoding='utf-8') as f:
         text = f.read()
     show = mixed(report)
-    text = _replace_between(text, README_BEGIN, README_END,
-                            markdown_table(report['rows'], show), readme_path)
+    table = markdown_table(report['rows'], show)
+    if not show and report.get('seconds') and (report.get('started') or
+                                               report.get('date')):
+        # one run made every row: say which, under the table
+        table += (f"\n\nEvery row: one run started "
+                  f"{report.get('started') or report['date']} from commit "
+                  f"{commit_text(report)}, {report['seconds'] / 60:.0f} min "
+                  f"on {_machine_text(report.get('machine'))}.")
+    text = _replace_between(text, README_BEGIN, README_END, table,
+                            readme_path)
     if report.get('tuned') and TUNED_BEGIN in text:
         text = _replace_between(text, TUNED_BEGIN, TUNED_END,
                                 tuned_table(report['tuned'], show),

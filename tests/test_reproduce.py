@@ -197,6 +197,9 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
     readme.write_text(f'a\n{README_BEGIN}\n{README_END}\nb\n')  # no tuned
     update_readme(str(readme), dict(rows=[], tuned=rows))
     assert readme.read_text().endswith('b\n')
+    update_readme(str(readme), report)      # one run: its date and commit
+    assert (f"Every row: one run started 2026-01-01 from commit "
+            f"{row['made']['commit'][:7]}") in readme.read_text()
     swapped = tmp_path / 'swapped'
     shutil.copytree(tuning, swapped)
     shutil.copy(os.path.join(tuning, 'mf_folds', 'fold-1', 'leaderboard.json'),
