@@ -286,7 +286,11 @@ Adam's read and write of w, m, v for each batch's expected distinct rows,
 at the bandwidth of a 1 GB copy. AutoRec's is its steps times one Adam
 update of its full weights. The AutoRec "+ evaluation" row divides the
 epoch with its evaluation by the same floor; its last column is the RMSE
-of predicting the training mean, for the test RMSE above it.""",
+of predicting the training mean, for the test RMSE above it.
+`autorec-mean` is AutoRec with `--bias-init mean`. A bare loop that never
+waits queues tens of thousands of steps, and on large data it can end
+slower than the package's loop, which waits for the step before; an MF
+ratio below 1× means the package's loop is at MXNet's floor.""",
      ['shape', 'model', 'ours (s)', 'floor (s)', 'ours / floor',
       'floor made of', 'peak (GiB)', 'test'], floor_rows),
     ('peers.json', 'Against the peers a practitioner would use', """\
