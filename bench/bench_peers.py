@@ -184,9 +184,8 @@ def run_ours(name, c, split, work, env):
                     wall_seconds=wall)
     with open(os.path.join(out, 'metrics.json')) as f:
         m = json.load(f)
-    with open(os.path.join(out, 'checkpoint', 'state.json')) as f:
-        history = json.load(f)['history']   # the one that keeps seconds
-    elapsed = onp.cumsum([h['seconds'] for h in history])
+    history = m['history']
+    elapsed = onp.cumsum(m['epoch_seconds'])     # each epoch with its eval
     return dict(status='ok', test_rmse=m['test_rmse'], epochs=len(history),
                 train_test_seconds=m['seconds']['train'],
                 data_seconds=m['seconds']['data'],

@@ -113,6 +113,8 @@ def test_outputs_and_reload_give_same_rmse(ml_dir, tmp_path, run, kwargs):
     assert saved['test_rmse'] == res['test_rmse']
     assert [h['epoch'] for h in saved['history']] == [1, 2, 3]
     assert set(saved['seconds']) == {'data', 'train', 'total'}
+    assert len(saved['epoch_seconds']) == 3 and \
+        0 < sum(saved['epoch_seconds']) <= saved['seconds']['train']
     assert saved['devices'] == ['cpu(0)']
     assert saved['config']['epochs'] == 3
     html = open(os.path.join(out, 'curves.html')).read()

@@ -147,8 +147,10 @@ def finish(entry, net, cfg, results, title, plotted):
     plotted = tuple(plotted) + tuple(k for k in history[-1]
                                      if k.startswith('valid_')
                                      and k not in plotted)
+    # the history is what a seed determines; the seconds are kept apart
     results.update(history=[{k: v for k, v in h.items() if k != 'seconds'}
                             for h in history],
+                   epoch_seconds=[h.get('seconds') for h in history],
                    config=cfg.to_dict())
     if cfg.out:
         write_run(cfg.out, entry.name, cfg.to_dict())
