@@ -270,7 +270,7 @@ book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
 The book's network barely learns: its scores saturate and tie, so d2l's
 evaluator ranks by item id.""",
      ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
-    ('floor.json', 'Each training epoch beside its floor', """\
+    ('floor*.json', 'Each training epoch beside its floor', """\
 One training epoch of each model (the script's defaults; NeuMF with
 `--protocol ncf --batch-size 65536 --eval-users 20000`) on synthetic data
 of a release's shape, beside a floor measured in the same run, each part in
