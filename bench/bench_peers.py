@@ -97,22 +97,17 @@ def source_ratings(shape, data_dir, work):
     """The ratings of a shape (raw ids): real ML-100K from ``data_dir``,
     else synthetic data generated once into ``work/data/SHAPE``.  Returns
     ``(frame, facts)``."""
+    from bench_scale import data_for
     from d2l_recsys.data.formats import read_ratings
     from d2l_recsys.data.locate import resolve_ratings_file
-    from d2l_recsys.data.synthetic import generate
     if shape == 'ml-100k':
         if not data_dir:
             raise SystemExit('ml-100k is the real data: give --data-dir or '
                              'set $D2L_RECSYS_DATA')
         path = resolve_ratings_file(data_dir, shape)
         return read_ratings(path, dataset=shape), dict(data='real')
-    folder = os.path.join(work, 'data', shape)
-    info = os.path.join(folder, 'synthetic.json')
-    if not os.path.exists(info):
-        print(f'{shape}: generating synthetic data into {folder}',
-              flush=True)
-        generate(shape, folder, seed=0)
-    with open(info) as f:
+    folder = data_for(shape, work)
+    with open(os.path.join(folder, 'synthetic.json')) as f:
         floor = json.load(f)['floor_rmse']
     path = resolve_ratings_file(folder, shape)
     return read_ratings(path, dataset=shape), dict(data='synthetic',

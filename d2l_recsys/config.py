@@ -127,12 +127,14 @@ class RunConfig:
     @classmethod
     def table_defaults(cls, **choices):
         """The defaults that options left None take (the model's row of
-        ``defaults``; ``choices``: the ``TABLE_KEY`` value picking it)."""
+        ``defaults``; ``choices``: the ``TABLE_KEY`` value picking it, by
+        default that option's own default)."""
         tables = cls.default_tables()
         if not tables:
             return {}
         key = cls.TABLE_KEY
-        value = choices.get(key, next(iter(tables)))
+        value = choices.get(key, next(f.default for f in fields(cls)
+                                      if f.name == key))
         check(key, value, value in tables,
               ' or '.join(repr(t) for t in tables))
         return tables[value]
@@ -338,11 +340,6 @@ class RankingConfig(RunConfig):
     @classmethod
     def default_tables(cls):
         return D.PROTOCOL_DEFAULTS
-
-    @classmethod
-    def table_defaults(cls, **choices):
-        return super().table_defaults(
-            **{'protocol': D.RANKING['protocol'], **choices})
 
     def fill_defaults(self):
         super().fill_defaults()

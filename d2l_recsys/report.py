@@ -155,14 +155,20 @@ def _machine_text(m):
             f"Python {m['python']}")
 
 
+def _one_run(report):
+    """When, from which commit, how long and where the report's single
+    run ran."""
+    return (f"started {report.get('started') or report['date']} from commit "
+            f"{commit_text(report)}, {report['seconds'] / 60:.0f} min on "
+            f"{_machine_text(report.get('machine'))}")
+
+
 def _header(report):
     runs = _runs(report)
     if not mixed(report):
         return (f"Every row below was made by one run: "
-                f"`{_portable(report.get('command') or '')}`, started "
-                f"{report.get('started') or report['date']} from commit "
-                f"{commit_text(report)}, {report['seconds'] / 60:.0f} min on "
-                f"{_machine_text(report.get('machine'))}. Each row's own "
+                f"`{_portable(report.get('command') or '')}`, "
+                f"{_one_run(report)}. Each row's own "
                 'time is in the tables, its provenance in '
                 '`reproduction.json`.')
     lines = []
@@ -266,10 +272,7 @@ def update_readme(readme_path, report):
     if not show and report.get('seconds') and (report.get('started') or
                                                report.get('date')):
         # one run made every row: say which, under the table
-        table += (f"\n\nEvery row: one run started "
-                  f"{report.get('started') or report['date']} from commit "
-                  f"{commit_text(report)}, {report['seconds'] / 60:.0f} min "
-                  f"on {_machine_text(report.get('machine'))}.")
+        table += f'\n\nEvery row: one run {_one_run(report)}.'
     text = _replace_between(text, README_BEGIN, README_END, table,
                             readme_path)
     if report.get('tuned') and TUNED_BEGIN in text:

@@ -23,20 +23,14 @@ or, for ``.csv``, comma-separated with a header line.  Writes JSON to
 ``--out`` (or prints it); progress goes to stderr.
 """
 import argparse
-import json
 import math
-import os
-import sys
-import tempfile
 import time
 
 import surprise
 from surprise import SVD, Dataset, Reader
 from surprise.model_selection import PredefinedKFold
 
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
+from output import emit, log
 
 
 def read_split(train, test, rating_scale):
@@ -71,15 +65,6 @@ def fit_once(trainset, testset, epochs, factors, seed):
                 fit_seconds=fitted - start, test_seconds=done - fitted,
                 test_rmse=score, test_rmse_unclipped=unclipped,
                 num_impossible=impossible)
-
-
-def write(path, obj):
-    """JSON to ``path`` atomically (a temporary file and a rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def main():
@@ -118,10 +103,7 @@ def main():
         test_rmse=last['test_rmse'], epochs=last['epochs'], fits=fits,
         note='one fit per epoch count (no per-epoch hook); predictions '
              'clipped to the rating scale, as SVD.test does')
-    if args.out:
-        write(args.out, result)
-    else:
-        print(json.dumps(result, indent=2))
+    emit(result, args.out)
 
 
 if __name__ == '__main__':

@@ -33,11 +33,7 @@ or, for ``.csv``, comma-separated with a header line.  Writes JSON to
 ``--out`` (or prints it); progress goes to stderr.
 """
 import argparse
-import json
 import math
-import os
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -45,9 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
+from output import emit, log
 
 
 def read_ratings(path):
@@ -123,15 +117,6 @@ def train(model, train_mat, test, epochs, lr, wd, batch_size):
     return history
 
 
-def write(path, obj):
-    """JSON to ``path`` atomically (a temporary file and a rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -178,10 +163,7 @@ def main():
         data_seconds=data_seconds, train_test_seconds=seconds,
         test_rmse=history[-1]['test_rmse'], epochs=len(history),
         history=history, config=vars(args))
-    if args.out:
-        write(args.out, result)
-    else:
-        print(json.dumps(result, indent=2))
+    emit(result, args.out)
 
 
 if __name__ == '__main__':

@@ -45,10 +45,6 @@ class Setup:
     train_mean: Optional[float] = None
 
 
-def _mean_rating(data):
-    return float(D.rating_arrays(data.train)[2].mean())
-
-
 def _pairs(cfg, data, shard):
     """``(user, item, rating)`` batches, L2 loss (MF)."""
     train_iter, test_iter = D.rating_iters(data.train, data.test,
@@ -62,7 +58,7 @@ def _pairs(cfg, data, shard):
         return dict(test_rmse_book_running_avg=book_running_rmse(shards),
                     sparse_grad=net.config['sparse_grad'])
     return Setup(train_iter, valid_iter, test_iter, gluon.loss.L2Loss(),
-                 evaluate_rmse, extra, _mean_rating(data))
+                 evaluate_rmse, extra)
 
 
 def _rows(cfg, data, shard):
@@ -79,8 +75,7 @@ def _rows(cfg, data, shard):
         formulation=formulation)[2]
     loss = ObservedL2Loss() if formulation == 'sparse' else MaskedL2Loss()
     return Setup(train_iter, valid_iter, test_iter, loss, evaluate_autorec,
-                 lambda net, devices: dict(formulation=formulation),
-                 _mean_rating(data))
+                 lambda net, devices: dict(formulation=formulation))
 
 
 FAMILIES = {'pairs': _pairs, 'rows': _rows}
@@ -97,7 +92,10 @@ def setup(entry, cfg, data, shard=None):
                          'ratings and the data has none (no rating column); '
                          'map one with --columns rating=NAME, or train a '
                          'ranking model')
-    return FAMILIES[entry.family](cfg, data, shard)
+    s = FAMILIES[entry.family](cfg, data, shard)
+    if cfg.bias_init == 'mean':     # where the output biases start
+        s.train_mean = float(data.train.iloc[:, 2].to_numpy().mean())
+    return s
 
 
 def data_facts(data):
