@@ -112,6 +112,46 @@ def test_negatives_exclude_training_items_and_are_redrawn():
     assert len(u) == 10 and mask[u, i].all() and not mask[u, j].any()
 
 
+
+def _whole_epoch(users, items, num_items, k, pairwise, seed, batch_size,
+                 discard=False):
+    """The batches of one epoch built the plain way: every example
+    materialised, then shuffled by the iterator's permutation."""
+    rng = onp.random.default_rng(seed)
+    seen = D.interaction_mask(users, items, users.max() + 1, num_items)
+    neg = D.sample_negatives(users, seen, k, rng).ravel()
+    if pairwise:
+        arrays = [onp.repeat(users, k), onp.repeat(items, k), neg]
+    else:
+        arrays = [onp.r_[users, onp.repeat(users, k)], onp.r_[items, neg],
+                  onp.repeat([1.0, 0.0], [len(users), len(users) * k])]
+    order = onp.random.default_rng(rng.integers(2 ** 31)).permutation(
+        len(arrays[0]))
+    arrays = [a[order] for a in arrays]
+    end = len(order) // batch_size * batch_size if discard else len(order)
+    return [[a[b:min(b + batch_size, end)] for a in arrays]
+            for b in range(0, end, batch_size)]
+
+
+@pytest.mark.parametrize('pairwise', [False, True])
+def test_negative_epochs_built_in_chunks_equal_the_whole_epoch(
+        monkeypatch, pairwise):
+    rng = onp.random.default_rng(3)
+    users = onp.repeat(onp.arange(6), 4)
+    items = onp.concatenate([rng.choice(12, 4, replace=False)
+                             for _ in range(6)])
+    monkeypatch.setattr(D.NegativeSamplingIter, 'CHUNK', 12)  # 2 batches
+    it = D.NegativeSamplingIter(users, items, 6, 12, num_negatives=3,
+                                pairwise=pairwise, batch_size=5, seed=5)
+    got = [[a.asnumpy() for a in batch] for batch in it]
+    want = _whole_epoch(users, items, 12, 3, pairwise, 5, 5)
+    assert len(got) == len(want) == len(it)
+    assert len(got[-1][0]) < 5                 # a short last batch, kept
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            assert onp.array_equal(a, b)
+
+
 # --- metrics by hand -------------------------------------------------------------
 def test_rank_hit_ndcg_auc_by_hand():
     pos = onp.array([0.9, 0.5, 0.1])

@@ -359,6 +359,10 @@ class NegativeSamplingIter:
     full batches, so that all workers take the same number of steps.
     """
 
+    CHUNK = 1 << 21
+    """Examples turned into MXNet arrays at a time (rounded down to whole
+    batches): an epoch's arrays never exist whole."""
+
     def __init__(self, users, items, num_users, num_items, num_negatives=4,
                  pairwise=False, batch_size=256, seed=None, rank=0,
                  num_workers=None):
@@ -393,25 +397,36 @@ class NegativeSamplingIter:
         k = self.num_negatives
         users, items = self._positives()
         neg = sample_negatives(users, self.seen, k, self._rng)     # (n, k)
-        n, neg = len(users), neg.astype(onp.int32).ravel()
+        n, neg = len(users), neg.astype(onp.int32).ravel()      # (n * k,)
         users, items = users.astype(onp.int32), items.astype(onp.int32)
-        if self.pairwise:
-            arrays = [onp.repeat(users, k), onp.repeat(items, k), neg]
-        else:
-            arrays = [onp.concatenate([users, onp.repeat(users, k)]),
-                      onp.concatenate([items, neg]),
-                      onp.repeat(onp.array([1, 0], onp.float32), [n, n * k])]
-        del neg
-        # The epoch's shuffle, the permutation ArrayIter(shuffle=True,
-        # seed=...) would draw, applied here in numpy, one array at a time,
-        # so that MXNet holds a single copy (at ML-20M's shape an epoch has
-        # 100M examples: 1.2 GB per copy).
+        # The epoch's examples: positive i at position i and its negatives
+        # at n + i * k + j (pointwise; pairwise: triple t at position t,
+        # for positive t // k).  Shuffled by one permutation, then built
+        # chunk by chunk from it: at ML-20M's shape an epoch has 100M
+        # examples, 1.2 GB per copy of its three arrays.
+        total = n * k + (0 if self.pairwise else n)
         order = onp.random.default_rng(self._rng.integers(2 ** 31)) \
-            .permutation(len(arrays[0]))
-        for j in range(len(arrays)):
-            arrays[j] = arrays[j][order]
-        batches = ArrayIter(*arrays, batch_size=self.batch_size,
-                            last_batch='discard' if self.num_workers
-                            else 'keep')
-        del arrays, order
-        yield from batches
+            .permutation(total)
+        if total < 2 ** 31:
+            order = order.astype(onp.int32)
+        bs = self.batch_size
+        keep = total if not self.num_workers else total // bs * bs
+        step = max(self.CHUNK // bs, 1) * bs
+        for start in range(0, keep, step):
+            idx = order[start:min(start + step, keep)]
+            arrays = self._examples(idx, users, items, neg, n, k)
+            for b in range(0, len(idx), bs):
+                yield tuple(a[b:b + bs] for a in arrays)
+
+    def _examples(self, idx, users, items, neg, n, k):
+        """The MXNet arrays of the examples at positions ``idx``."""
+        if self.pairwise:
+            pos = idx // k
+            arrays = [users[pos], items[pos], neg[idx]]
+        else:
+            positive = idx < n
+            neg_at = onp.where(positive, 0, idx - n)
+            of = onp.where(positive, idx, neg_at // k)
+            arrays = [users[of], onp.where(positive, items[of], neg[neg_at]),
+                      positive.astype(onp.float32)]
+        return [np.array(a, dtype=a.dtype) for a in arrays]
