@@ -8,7 +8,7 @@ validated in one place and stored as-is (``asdict``) in the run folder's
 ``run.json``.
 """
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from . import defaults as D
 from . import parse as P
@@ -316,8 +316,10 @@ class RankingConfig(RunConfig):
                                       '--pretrain-mlp)', metavar='DIR')
     pretrain_mlp: Optional[str] = opt('run folder of an MLP run',
                                       metavar='DIR')
-    alpha: float = opt('weight of the GMF part when pretraining',
-                       D.RANKING['alpha'], type=P.unit)
+    alpha: Union[float, str] = opt(
+        'weight of the GMF part when pretraining; auto: the grid value '
+        '(0, 0.05, ..., 1) with the best validation NDCG (needs '
+        '--validation)', D.RANKING['alpha'], type=P.unit_or_auto)
     optimizer: Optional[str] = opt('default: sgd after pretraining, else '
                                    'adam', group='training',
                                    choices=('adam', 'sgd'))
@@ -367,7 +369,14 @@ class RankingConfig(RunConfig):
               "'adam' or 'sgd'")
         check('dense_init', self.dense_init,
               self.dense_init in ('xavier', 'normal'), "'xavier' or 'normal'")
-        check('alpha', self.alpha, 0 <= self.alpha <= 1, 'a number in [0, 1]')
+        check('alpha', self.alpha, self.alpha == 'auto' or (
+            isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1),
+            "a number in [0, 1] or 'auto'")
+        if self.alpha == 'auto' and not (self.pretrain_gmf and
+                                         self.validation):
+            raise ValueError("alpha='auto' is chosen on validation data: it "
+                             'needs pretrain_gmf, pretrain_mlp and '
+                             'validation=True')
         if self.eval_users is not None:
             _positive_int('eval_users', self.eval_users)
         if bool(self.pretrain_gmf) != bool(self.pretrain_mlp):

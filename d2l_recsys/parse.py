@@ -27,6 +27,18 @@ ratio = number(float, lambda v: 0 <= v < 1, 'a number in [0, 1)')
 unit = number(float, lambda v: 0 <= v <= 1, 'a number in [0, 1]')
 
 
+_unit_or_auto = number(float, lambda v: 0 <= v <= 1,
+                       "a number in [0, 1] or 'auto'")
+
+
+def unit_or_auto(text):
+    """``'auto'``, or a number in [0, 1]."""
+    return 'auto' if text == 'auto' else _unit_or_auto(text)
+
+
+unit_or_auto.__name__ = _unit_or_auto.__name__
+
+
 def layer_sizes(text):
     """``'10,10,10'`` -> ``[10, 10, 10]``."""
     try:

@@ -96,8 +96,10 @@ def selection_text(row):
     negatives = (row.get('config') or {}).get('num_test_negatives', 99)
     if name == 'neumf_pretrained':
         return ('no search of its own: NeuMF initialised from the GMF and '
-                'MLP runs of the two rows above (same seed), fine-tuned with '
-                'early stopping on validation, scored on the test items '
+                'MLP runs of the two rows above (same seed), the weight of '
+                'the GMF part chosen from 0, 0.05, ..., 1 by validation '
+                'NDCG@10, fine-tuned with SGD and early stopping on '
+                'validation HR@10, scored on the test items '
                 f'against {negatives} sampled negatives, {seeds}; its time '
                 'is the fine-tuning only')
     return (f"{t} on the training data (every interaction but each "
@@ -153,8 +155,9 @@ def _pretrained_dir(tmp, name, seed):
 
 def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
     """NeuMF initialised from the tuned GMF and MLP of this seed (the runs
-    of their own rows when they ran, else trained here), fine-tuned with
-    SGD and early stopping on validation.
+    of their own rows when they ran, else trained here), the GMF part's
+    weight chosen on validation (``alpha='auto'``), fine-tuned with SGD
+    and early stopping on validation.
 
     Returns:
         ``(results, options, command)``: the NeuMF run's results, its
@@ -173,7 +176,7 @@ def _tuned_neumf(boards, data_dir, seed, tmp, epochs=None):
             opts, data_dir=data_dir, out=name[0].upper())))
     gmf, mlp = chosen['gmf'], chosen['mlp']
     options = dict(model='neumf', protocol='ncf', validation=True,
-                   early_stop=3, epochs=epochs or 20,
+                   early_stop=3, epochs=epochs or 20, alpha='auto',
                    num_factors=gmf['num_factors'],
                    mlp_factors=mlp['mlp_factors'],
                    nums_hiddens=mlp['nums_hiddens'],

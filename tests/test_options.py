@@ -59,3 +59,35 @@ def test_alpha_changes_the_pretrained_neumf(checker_dir, tmp_path):
                         alpha=alpha, **dict(RANK, epochs=1))
             for alpha in (0.2, 0.8)]
     assert losses(runs[0]) != pytest.approx(losses(runs[1]), rel=1e-6)
+
+
+def test_alpha_auto_picks_the_best_validation_ndcg(checker_dir, tmp_path):
+    dirs = {}
+    for model in ('gmf', 'mlp'):
+        dirs[model] = str(tmp_path / model)
+        run_ranking(model=model, data_dir=checker_dir, out=dirs[model],
+                    validation=True, **RANK)
+    kw = dict(RANK, model='neumf', data_dir=checker_dir, validation=True,
+              pretrain_gmf=dirs['gmf'], pretrain_mlp=dirs['mlp'], epochs=1)
+    auto = run_ranking(alpha='auto', **kw)
+    chosen = auto['pretrained']
+    scores = chosen['valid_ndcg@5']
+    assert chosen['grid'][0] == 0 and chosen['grid'][-1] == 1
+    assert len(scores) == len(chosen['grid']) == 21
+    assert len(set(scores)) > 1           # the weight matters on this data
+    assert scores[chosen['grid'].index(chosen['alpha'])] == max(scores)
+    # trying the grid leaves nothing behind: the same run as the fixed value
+    fixed = run_ranking(alpha=chosen['alpha'], **kw)
+    assert fixed['pretrained'] == {'alpha': chosen['alpha']}
+    assert losses(fixed) == losses(auto)
+    assert fixed['hit_rate@5'] == auto['hit_rate@5']
+
+
+@pytest.mark.parametrize('kw', [dict(), dict(pretrain_gmf='G',
+                                             pretrain_mlp='M')])
+def test_alpha_auto_needs_pretraining_and_validation(kw):
+    from d2l_recsys.config import RankingConfig
+    with pytest.raises(ValueError, match="alpha='auto'.*validation=True"):
+        RankingConfig(alpha='auto', **kw)
+    with pytest.raises(ValueError, match='alpha=2'):
+        RankingConfig(alpha=2)

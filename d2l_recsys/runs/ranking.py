@@ -60,14 +60,36 @@ def _train(net, cfg, data, evaluators, devices, cluster, verbose):
     return history, es, len(train_iter) * cfg.batch_size
 
 
+ALPHA_GRID = [round(0.05 * j, 2) for j in range(21)]
+"""The values ``alpha='auto'`` tries: 0 (the MLP alone) to 1 (GMF)."""
+
+
+def _choose_alpha(entry, net, pretrained, valid, devices, k):
+    """The weight of the GMF part that scores best on the validation data
+    before fine-tuning: every value of ``ALPHA_GRID`` is loaded into the
+    pretrained NeuMF and ranked by validation NDCG@K (finer than HR@K on
+    a few thousand users; ties go to the smaller value).  Returns
+    ``{alpha, grid, valid_ndcg@K}``: the choice, the values tried and
+    their scores."""
+    scores = []
+    for a in ALPHA_GRID:
+        entry.pretrain(net, *pretrained, a)
+        scores.append(float(valid(net, devices)[f'ndcg@{k}']))
+    best = max(range(len(scores)), key=lambda j: (scores[j], -j))
+    return {'alpha': ALPHA_GRID[best], 'grid': ALPHA_GRID,
+            f'valid_ndcg@{k}': scores}
+
+
 def run_ranking(entry, cfg, verbose=True, frame=None):
     """Train and evaluate a ranking model (``entry``) as ``cfg`` says.
 
     Returns:
         The results dict: ``hit_rate@K``, ``ndcg@K``, ``auc``,
         ``full_ranking`` (and their ``valid_`` twins), sizes, ``history``,
-        ``seconds``, ``config``, ``devices``; with ``folds``, each fold's
-        ``hit_rate@K`` and their mean and std.
+        ``seconds``, ``config``, ``devices``; a NeuMF started from
+        pretrained parts has ``pretrained``: ``{alpha}`` and, for
+        ``alpha='auto'``, the grid and its validation scores; with
+        ``folds``, each fold's ``hit_rate@K`` and their mean and std.
     """
     k = cfg.top_k
     if cfg.pretrain_gmf and entry.pretrain is None:
@@ -97,8 +119,11 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     # Normal(0.01) where a block attaches no initialiser of its own (MF);
     # GMF, MLP, NeuMF and ItemPop keep theirs.
     net.initialize(init.Normal(INIT_SIGMA), ctx=devices)
+    alpha = None
     if pretrained:
-        entry.pretrain(net, *pretrained, cfg.alpha)
+        alpha = _choose_alpha(entry, net, pretrained, valid, devices, k) \
+            if cfg.alpha == 'auto' else dict(alpha=cfg.alpha)
+        entry.pretrain(net, *pretrained, alpha['alpha'])
     es = None
     if entry.counts:
         entry.counts(net, D.rating_arrays(data.train_all)[1])
@@ -118,6 +143,7 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
                    sparse_grad=bool(getattr(net, 'config', {}).get(
                        'sparse_grad')),
                    devices=[str(d) for d in devices], _history=history,
+                   **({'pretrained': alpha} if alpha else {}),
                    _clock=clock)
     if cluster.is_dist and not entry.counts:
         results.update(throughput(cluster, history, examples))
