@@ -95,13 +95,16 @@ def selection_text(row):
                 f'ratings, {seeds}')
     negatives = (row.get('config') or {}).get('num_test_negatives', 99)
     if name == 'neumf_pretrained':
+        alphas = row.get('alphas')
+        chose = ' (the weights chosen: ' + ', '.join(
+            f'{a:g}' for a in alphas) + ')' if alphas else ''
         return ('no search of its own: NeuMF initialised from the GMF and '
                 'MLP runs of the two rows above (same seed), the weight of '
                 'the GMF part chosen from 0, 0.05, ..., 1 by validation '
                 'NDCG@10, fine-tuned with SGD and early stopping on '
                 'validation HR@10, scored on the test items '
-                f'against {negatives} sampled negatives, {seeds}; its time '
-                'is the fine-tuning only')
+                f'against {negatives} sampled negatives, {seeds}{chose}; '
+                'its time is the fine-tuning only')
     return (f"{t} on the training data (every interaction but each "
             "user's latest), ranked by HR@10 of each user's latest "
             'remaining interaction (candidates: items the user never '
@@ -193,7 +196,9 @@ def _values(name, boards, data_dir, seeds, quick, tmp):
     """The test metrics of every seed (or fold) of one tuned row.
 
     Returns:
-        ``({metric: values}, options, command, folds or None)``.
+        ``({metric: values}, options, command, folds or None, extra)``;
+        ``extra`` goes into each of the row's dicts (the pretrained
+        NeuMF's ``alphas``: the weight validation chose for each seed).
     """
     short = dict(epochs=2) if quick else {}
 
@@ -201,25 +206,26 @@ def _values(name, boards, data_dir, seeds, quick, tmp):
         return {m: [r[key] for r in results] for m, key in metrics}
     if name.endswith('_folds'):
         results, folds = _nested(name, boards[name], data_dir, quick)
-        return collect(results, _RATING_METRICS), None, None, folds
+        return collect(results, _RATING_METRICS), None, None, folds, {}
     if name == 'neumf_pretrained':
         runs = [_tuned_neumf(boards, data_dir, seed, tmp,
                              short.get('epochs')) for seed in range(seeds)]
-        return collect([r for r, _, _ in runs], _RANKING_METRICS), \
-            runs[0][1], runs[0][2], None
+        results = [r for r, _, _ in runs]
+        return collect(results, _RANKING_METRICS), runs[0][1], runs[0][2], \
+            None, dict(alphas=[r['pretrained']['alpha'] for r in results])
     options = dict(_options(boards[name]), **short)
     if name == 'mf_seq':
         options['split'] = 'seq-aware'
         results = [run_mf(data_dir=data_dir, seed=s, verbose=False,
                           **options) for s in range(seeds)]
         return collect(results, _RATING_METRICS), options, \
-            command_line('mf', dict(options, data_dir=data_dir)), None
+            command_line('mf', dict(options, data_dir=data_dir)), None, {}
     keep = name in ('gmf_ncf', 'mlp_ncf')     # NeuMF starts from them
     results = [run_ranking(data_dir=data_dir, seed=s, verbose=False,
                            out=_pretrained_dir(tmp, name, s) if keep
                            else None, **options) for s in range(seeds)]
     return collect(results, _RANKING_METRICS), options, \
-        command_line('neumf', dict(options, data_dir=data_dir)), None
+        command_line('neumf', dict(options, data_dir=data_dir)), None, {}
 
 
 def matches(name, texts):
@@ -267,7 +273,7 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
             if not set(used) <= set(boards):
                 continue
             t0 = time.perf_counter()
-            values, options, command, folds = _values(
+            values, options, command, folds, extra = _values(
                 name, boards, data_dir, seeds, quick, tmp)
             made = stamp(time.perf_counter() - t0, ctx)
             n = len(next(iter(values.values())))
@@ -283,7 +289,8 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
                            folds=folds,
                            search=_search([boards[u] for u in used]
                                           if len(used) > 1 else
-                                          boards[name]), made=made)
+                                          boards[name]), made=made,
+                           **extra)
                 row['selection'] = selection_text(row)
                 rows.append(row)
                 if verbose:

@@ -305,3 +305,29 @@ def test_rows_of_another_commit_are_kept_only_when_asked(ml_dir, tmp_path):
     md = open(os.path.join(same, 'REPRODUCTION.md')).read()
     assert 'come from these runs' in md     # two runs of one commit
     assert f"2026-11-25, {state['commit'][:7]}" in md
+
+
+def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
+        checker_dir, tmp_path):
+    """The pretrained NeuMF row starts from the tuned GMF and MLP of each
+    seed and records the weight validation chose for each."""
+    from d2l_recsys.runs.ranking import ALPHA_GRID
+    from d2l_recsys.tuned import tuned_rows
+    from d2l_recsys.tuning import tune
+    spaces = dict(gmf=dict(num_factors=[4]),
+                  mlp=dict(mlp_factors=[4], nums_hiddens=[(8, 4)]))
+    for model, space in spaces.items():
+        tune(model, trials=1, out=str(tmp_path / 'tuning' / f'{model}_ncf'),
+             fixed=dict(data_dir=checker_dir, epochs=2, early_stop=1,
+                        validation=True, num_test_negatives=20),
+             space=dict(space, lr=['log', 1e-3, 1e-2]), verbose=False)
+    rows = tuned_rows(str(tmp_path / 'tuning'), checker_dir, seeds=2,
+                      quick=True, rows_matching='neumf', verbose=False)
+    assert [(r['name'], r['metric']) for r in rows] == \
+        [('neumf_pretrained', 'HR@10'), ('neumf_pretrained', 'NDCG@10')]
+    alphas = rows[0]['alphas']
+    assert len(alphas) == 2 and set(alphas) <= set(ALPHA_GRID)
+    assert rows[0]['config']['alpha'] == 'auto'
+    assert '--alpha auto' in rows[0]['command']
+    assert 'the weights chosen: ' + ', '.join(f'{a:g}' for a in alphas) \
+        in rows[0]['selection']
