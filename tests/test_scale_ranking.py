@@ -81,7 +81,10 @@ def test_test_negatives_distinct_unseen_and_as_drawn_before(layout):
         rs.sample_test_negatives(seen, num + 1, onp.random.default_rng(5))
 
 
-def test_training_negatives_same_draws_for_both_layouts(layout):
+@pytest.mark.parametrize('lookup_rows', [1 << 20, 7])
+def test_training_negatives_same_draws_for_both_layouts(
+        layout, monkeypatch, lookup_rows):
+    monkeypatch.setattr(it, 'LOOKUP_ROWS', lookup_rows)   # 7: in pieces
     users, items = random_pairs(20, 30, 300, seed=3)
     mask = rs.interaction_mask(users, items, 20, 30)
     seen = Interactions.from_pairs(users, items, None, 20, 30)

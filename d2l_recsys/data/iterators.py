@@ -231,6 +231,10 @@ def _as_seen(mask):
         Interactions.from_mask(mask)
 
 
+LOOKUP_ROWS = 1 << 20
+"""Entries of ``users`` whose draws ``sample_negatives`` checks at a time."""
+
+
 def sample_negatives(users, mask, num, rng):
     """``num`` items per entry of ``users`` drawn uniformly among the items
     that user has no interaction with, vectorised by rejection: draw
@@ -262,10 +266,13 @@ def sample_negatives(users, mask, num, rng):
     else:
         # group the first, large lookup by user: its searches then stay in
         # a small part of the keys (25x faster than in data order at ML-20M
-        # size)
+        # size); look up LOOKUP_ROWS users at a time (one lookup of
+        # ML-20M's 80M pairs made several GB of temporaries)
         order = onp.argsort(users, kind='stable')
         bad = onp.empty(out.shape, dtype=bool)
-        bad[order] = seen.contains(users[order, None], out[order])
+        for start in range(0, len(order), LOOKUP_ROWS):
+            part = order[start:start + LOOKUP_ROWS]
+            bad[part] = seen.contains(users[part, None], out[part])
     todo = onp.flatnonzero(bad)                 # row-major, as out[bad]
     while len(todo):
         out.flat[todo] = rng.integers(0, seen.num_items, len(todo))
