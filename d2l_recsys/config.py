@@ -317,8 +317,8 @@ class RankingConfig(RunConfig):
     pretrain_mlp: Optional[str] = opt('run folder of an MLP run',
                                       metavar='DIR')
     alpha: Union[float, str] = opt(
-        'weight of the GMF part when pretraining; auto: the grid value '
-        '(0, 0.05, ..., 1) with the best validation NDCG (needs '
+        'weight of the GMF part when pretraining; auto: of 0, 0.05, ..., '
+        '1, the best on validation NDCG (21 evaluations; needs '
         '--validation)', D.RANKING['alpha'], type=P.unit_or_auto)
     optimizer: Optional[str] = opt('default: sgd after pretraining, else '
                                    'adam', group='training',

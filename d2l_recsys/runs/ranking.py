@@ -123,6 +123,11 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     if pretrained:
         alpha = _choose_alpha(entry, net, pretrained, valid, devices, k) \
             if cfg.alpha == 'auto' else dict(alpha=cfg.alpha)
+        if verbose and cfg.alpha == 'auto':
+            print(f"alpha {alpha['alpha']:g}: the best validation NDCG@{k} "
+                  f"({max(alpha[f'valid_ndcg@{k}']):.4f}) of "
+                  f"{', '.join(f'{a:g}' for a in ALPHA_GRID[:3])}, ..., 1",
+                  flush=True)
         entry.pretrain(net, *pretrained, alpha['alpha'])
     es = None
     if entry.counts:
