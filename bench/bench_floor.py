@@ -244,8 +244,8 @@ def bare_main(argv):
 def autorec_env():
     """The environment train_autorec.py gives MXNet (OpenMP on every core,
     glibc's huge pages), so that its floor is measured likewise."""
-    from d2l_recsys.commands.train import _environment
-    return dict(_environment(), **os.environ)
+    from d2l_recsys.commands.train import autorec_environment
+    return dict(autorec_environment(), **os.environ)
 
 
 def subprocess_run(name, args, env=None):

@@ -10,7 +10,7 @@ from ..config import RankingConfig
 from . import restart_with
 
 
-def _environment():
+def autorec_environment():
     """What AutoRec's runs want before MXNet loads: OpenMP on every core
     (its large matrix products use them well, while MF's and NeuMF's small
     operators get slower with more threads) and glibc's huge pages for its
@@ -87,5 +87,5 @@ def main(argv=None, prog='d2l-recsys train'):
     except ValueError as e:
         return cli.fail(prog, e)
     if entry.family == 'rows':
-        restart_with(_environment(), argv)
+        restart_with(autorec_environment(), argv)
     return train(entry.name, __doc__, argv[1:], f'{prog} {entry.name}')
