@@ -1,0 +1,422 @@
+#!/usr/bin/env python
+"""How fast MXNet 1.9's own operators could train, at best: for each speed
+figure that ``bench_floor.py`` and ``bench_peers.py`` compare against a
+target, the operators a training step cannot do without, each timed alone
+in the layout and formulation that makes it cheapest, summed.  Everything
+else a real step does (dropout, activations, biases, the loss, Python, the
+data) is left out, so a real run can only be slower.  Where even this sum
+misses a target, no arrangement of MXNet's operators meets it.
+
+* ``autorec-ml100k`` (one OpenMP thread, as ``bench_peers.py --threads
+  1``): 25 epochs of 1682 / 256 steps at the book's settings, each the
+  cheaper of the dense formulation's products (the encoder's and the
+  decoder's ``FullyConnected``, forward and backward) and the
+  observed-entries one's (CSR products for the encoder, its weight
+  gradient and the decoder's two gradients; the decoder's outputs at the
+  entries by the cheaper of ``_DecodeAt`` and a full ``FullyConnected``
+  then ``take``), plus Adam's update of the weights; and each epoch's
+  evaluation (the encoder over every row, the decoder at the held-out
+  entries), scaled from the same timings by rows and entries.  Target:
+  the PyTorch AutoRec's train+test seconds in ``bench/results/peers.json``
+  divided by 1.5.
+* ``autorec-ml10m``, ``autorec-ml20m`` (OpenMP on every core, huge pages,
+  as ``train_autorec.py``): the same per step, on a batch of 256 rows with
+  the shape's density, against 1.5 Adam updates; ML-20M also with its
+  evaluation.  Each weight is taken in the layout its CSR products want,
+  so no transpose is counted.
+* ``neumf-ml20m`` (MXNet's default threads, as ``train_neumf.py``): the
+  model's forward and backward alone (four embedding lookups, the GMF
+  product, the tower, the output layer and the log loss) plus Adam's
+  update, per batch, for the cheapest of dense or row-sparse embedding
+  gradients (lazy Adam), the tower's first layer on the joined embeddings
+  or split in two (no concatenation), and batches of 32,768, 65,536 or
+  131,072; times the epoch's batches.  Target: 3x the floor of ``bench_floor.py``,
+  its FLOPs and bytes from ``bench/results/floor.json`` over the sgemm
+  rate and bandwidth measured in this run.
+
+Each part runs in a process of its own with its script's environment.
+
+    python bench/bench_bounds.py --json bench/results/bounds.json
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as onp
+
+import record
+from bench_floor import (MARK, ROOT, bandwidth, best_seconds, sgemm_rate,
+                         subprocess_run)
+
+PARTS = ('autorec-ml100k', 'autorec-ml10m', 'autorec-ml20m', 'neumf-ml20m')
+RESULTS = os.path.join(ROOT, 'bench', 'results')
+TRAIN_SHARE = 0.9          # the rating runs' random 90/10 split
+HIDDEN, BATCH, EPOCHS = 500, 256, 25     # AutoRec's book settings
+
+
+def ms(fn, repeats):
+    """Best milliseconds of ``fn`` (its work waited for)."""
+    import mxnet as mx
+
+    def run():
+        fn()
+        mx.nd.waitall()
+    return best_seconds(run, repeats) * 1e3
+
+
+# --- AutoRec ----------------------------------------------------------------
+def autorec_ops(width, density, repeats, seed=0):
+    """Best milliseconds of each operator of one AutoRec training step on
+    ``BATCH`` rows of ``width`` with ``density`` observed, and of Adam's
+    update of the full weights."""
+    import mxnet as mx
+    from mxnet import autograd, gluon, init
+    import d2l_recsys as rs
+    from bench_autorec_step import update_ms
+    from d2l_recsys.csr import Entries
+    from d2l_recsys.models.autorec import _DecodeAt
+    rng = onp.random.default_rng(seed)
+    mat = ((rng.random((BATCH, width)) < density) *
+           rng.integers(1, 6, (BATCH, width))).astype('float32')
+    x = mx.nd.array(mat).tostype('csr')                 # (B, n)
+    x_t = mx.nd.array(mat.T.copy()).tostype('csr')     # (n, B)
+    rows, cols = onp.nonzero(mat)
+    flat = mx.nd.array(rows * width + cols, dtype='int64')
+    del mat
+    normal = lambda *shape: mx.nd.random.normal(0, 0.01, shape)  # noqa
+    v_t, w, c = normal(width, HIDDEN), normal(width, HIDDEN), normal(width)
+    h, dy = normal(BATCH, HIDDEN), normal(BATCH, HIDDEN)
+    entries = Entries(x)
+    out = {}
+    # the observed-entries formulation, every weight as (n, k)
+    out['encoder'] = ms(lambda: mx.nd.sparse.dot(
+        x_t, v_t, transpose_a=True, forward_stype='default'), repeats)
+    out['encoder_grad'] = ms(lambda: mx.nd.sparse.dot(
+        x_t, dy, forward_stype='default'), repeats)
+    out['decoder_chunked'] = ms(
+        lambda: _DecodeAt(entries, False)(h.as_np_ndarray(),
+                                          w.as_np_ndarray(),
+                                          c.as_np_ndarray()), repeats)
+    out['decoder_full_take'] = ms(lambda: mx.nd.take(mx.nd.FullyConnected(
+        h, w, c, num_hidden=width).reshape(-1), flat), repeats)
+    out['decoder_input_grad'] = ms(lambda: mx.nd.sparse.dot(
+        x_t, w, transpose_a=True, forward_stype='default'), repeats)
+    out['decoder_grad'] = ms(lambda: mx.nd.sparse.dot(
+        x_t, h, forward_stype='default'), repeats)
+    # the hidden layer's bias, sigmoid and dropout, forward and backward
+    pre, b = normal(BATCH, HIDDEN), normal(HIDDEN)
+    out_e, r_e = normal(len(rows)), mx.nd.array(rng.random(len(rows)))
+    for a in (pre, b, out_e):
+        a.attach_grad()
+
+    def hidden():
+        with autograd.record():
+            z = mx.nd.Dropout(mx.nd.sigmoid(mx.nd.broadcast_add(
+                pre, b.reshape((1, -1)))), p=0.05, mode='always')
+        z.backward(dy)
+    out['hidden'] = ms(hidden, repeats)
+
+    def loss_at_entries():          # the squared error at the entries
+        with autograd.record():
+            l = ((out_e - r_e) ** 2).sum() * 0.5
+        l.backward()
+    out['loss_sparse'] = ms(loss_at_entries, repeats)
+    out['sparse_step'] = (out['encoder'] + out['encoder_grad'] +
+                          min(out['decoder_chunked'],
+                              out['decoder_full_take']) +
+                          out['decoder_input_grad'] + out['decoder_grad'] +
+                          out['hidden'] + out['loss_sparse'])
+    # the dense formulation: both layers' FullyConnected, forward+backward
+    xd, v = x.tostype('default'), v_t.T.copy()
+    h_in = h.copy()
+    for a in (v, w, c, h_in):
+        a.attach_grad()
+
+    def dense():
+        with autograd.record():
+            pre = mx.nd.FullyConnected(xd, v, no_bias=True,
+                                       num_hidden=HIDDEN)
+            y = mx.nd.FullyConnected(h_in, w, c, num_hidden=width)
+        autograd.backward([pre, y], [dy, xd])
+    out['dense_products'] = ms(dense, repeats)
+    pred, label = normal(BATCH, width), x.tostype('default')
+    pred.attach_grad()
+
+    def masked_loss():              # MaskedL2Loss's operators
+        with autograd.record():
+            err = mx.nd.sign(label) * pred - label
+            l = 0.5 * mx.nd.mean(err * err, axis=1)
+        l.backward()
+    out['loss_dense'] = ms(masked_loss, repeats)
+    del pred, label
+    out['dense_step'] = out['dense_products'] + out['hidden'] + \
+        out['loss_dense']
+    out['encoder_dense'] = ms(lambda: mx.nd.FullyConnected(
+        xd, v, no_bias=True, num_hidden=HIDDEN), repeats)
+    del xd, v, h_in
+    mx.random.seed(seed)
+    net = rs.AutoRec(HIDDEN, width)
+    net.initialize(init.Normal(0.01))
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {'learning_rate': 0.002})
+    out['adam_update'] = update_ms(net, trainer, BATCH, repeats)
+    out['nnz_per_step'] = len(rows)
+    return out
+
+
+def autorec_part(shape, repeats, target=None):
+    """One AutoRec part: per-step operators, the epoch's sum, its
+    evaluation, and the ratios to Adam's update."""
+    from d2l_recsys.data.synthetic import SHAPES
+    s = SHAPES[shape]
+    width, num_rows = s['num_users'], s['num_items']    # item-based rows
+    train = TRAIN_SHARE * s['num_ratings']
+    test = s['num_ratings'] - train
+    ops = autorec_ops(width, train / (num_rows * width), repeats)
+    steps = num_rows / BATCH
+    step = min(ops['sparse_step'], ops['dense_step'])
+    # evaluation: the encoder over every row, the decoder at the held-out
+    # entries, scaled from the step's timings by rows and entries
+    encoder = min(ops['encoder'], ops['encoder_dense'])
+    decoder_at = min(ops['decoder_chunked'] * test / ops['nnz_per_step'],
+                     ops['decoder_full_take'] * num_rows / BATCH)
+    evaluate = encoder * steps + decoder_at
+    out = dict(ops, steps=steps, step_ms=step,
+               step_with_update_ms=step + ops['adam_update'],
+               ratio_to_update=(step + ops['adam_update']) /
+               ops['adam_update'],
+               epoch_seconds=steps * (step + ops['adam_update']) / 1e3,
+               evaluate_seconds=evaluate / 1e3)
+    out['epoch_with_eval_seconds'] = out['epoch_seconds'] + \
+        out['evaluate_seconds']
+    out['ratio_with_eval'] = out['epoch_with_eval_seconds'] / (
+        steps * ops['adam_update'] / 1e3)
+    return out
+
+
+def autorec_ml100k(repeats):
+    out = autorec_part('ml-100k', repeats)
+    out['train_test_seconds'] = EPOCHS * out['epoch_with_eval_seconds']
+    return out
+
+
+# --- NeuMF ------------------------------------------------------------------
+def neumf_step_ms(batch, sparse, split, repeats, seed=0):
+    """Best milliseconds of NeuMF's forward and backward on one batch, and
+    of Adam's update after it, at the NCF settings and ML-20M's shape."""
+    import mxnet as mx
+    from mxnet import autograd
+    from d2l_recsys.config import RankingConfig
+    from d2l_recsys.data.synthetic import SHAPES
+    s = SHAPES['ml-20m']
+    cfg = RankingConfig(model='neumf', protocol='ncf')
+    gmf, mlp = cfg.num_factors, cfg.mlp_factors or cfg.num_factors
+    hiddens = list(cfg.nums_hiddens)
+    rng = onp.random.default_rng(seed)
+    p = {}
+    normal = lambda *shape: mx.nd.random.normal(0, 0.01, shape)  # noqa
+    stype = 'row_sparse' if sparse else 'default'
+    for name, rows, dim in (('pu', s['num_users'], gmf),
+                            ('qi', s['num_items'], gmf),
+                            ('eu', s['num_users'], mlp),
+                            ('ei', s['num_items'], mlp)):
+        p[name] = normal(rows, dim)
+        p[name].attach_grad(stype=stype)
+    sizes = [2 * mlp, *hiddens]
+    if split:
+        p['w1u'], p['w1i'] = normal(sizes[1], mlp), normal(sizes[1], mlp)
+    else:
+        p['w1'] = normal(sizes[1], sizes[0])
+    for j, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        if j:
+            p[f'w{j + 1}'] = normal(b, a)
+        p[f'b{j + 1}'] = mx.nd.zeros(b)
+    p['wo'], p['bo'] = normal(1, gmf + sizes[-1]), mx.nd.zeros(1)
+    for name, a in p.items():
+        if name not in ('pu', 'qi', 'eu', 'ei'):
+            a.attach_grad()
+    users = mx.nd.array(rng.integers(0, s['num_users'], batch))
+    items = mx.nd.array(rng.integers(0, s['num_items'], batch))
+    labels = mx.nd.array(rng.integers(0, 2, batch))
+
+    def look(table, ids):
+        return mx.nd.Embedding(ids, p[table], input_dim=p[table].shape[0],
+                               output_dim=p[table].shape[1],
+                               sparse_grad=sparse)
+
+    def forward_backward():
+        with autograd.record():
+            g = look('pu', users) * look('qi', items)
+            eu, ei = look('eu', users), look('ei', items)
+            if split:
+                z = mx.nd.FullyConnected(eu, p['w1u'], p['b1'],
+                                         num_hidden=sizes[1]) + \
+                    mx.nd.FullyConnected(ei, p['w1i'], no_bias=True,
+                                         num_hidden=sizes[1])
+            else:
+                z = mx.nd.FullyConnected(mx.nd.concat(eu, ei, dim=1),
+                                         p['w1'], p['b1'],
+                                         num_hidden=sizes[1])
+            z = mx.nd.relu(z)
+            for j in range(2, len(sizes)):
+                z = mx.nd.relu(mx.nd.FullyConnected(
+                    z, p[f'w{j}'], p[f'b{j}'], num_hidden=sizes[j]))
+            score = mx.nd.FullyConnected(mx.nd.concat(g, z, dim=1), p['wo'],
+                                         p['bo'], num_hidden=1)
+            score = score.reshape(-1)         # log loss from the logit
+            l = mx.nd.Activation(score, act_type='softrelu') - \
+                score * labels
+        l.backward()
+    opt = mx.optimizer.Adam(learning_rate=0.001, lazy_update=True)
+    updater = mx.optimizer.get_updater(opt)
+    names = sorted(p)
+
+    def update():
+        for j, name in enumerate(names):
+            updater(j, p[name].grad, p[name])
+    fb = ms(forward_backward, repeats)
+    return fb, ms(update, repeats)
+
+
+def neumf_ml20m(repeats):
+    """The cheapest NeuMF epoch of MXNet's operators, its variants, and
+    the floor (FLOPs and bytes from floor.json, rates measured now)."""
+    with open(os.path.join(RESULTS, 'floor.json')) as f:
+        floor = next(m for m in json.load(f)['measurements']
+                     if m['model'] == 'neumf' and m['status'] == 'ok')
+    parts = floor['parts']
+    examples = parts['examples']
+    variants = []
+    for batch in (32768, 65536, 131072):
+        for sparse in (False, True):
+            for split in (False, True):
+                fb, update = neumf_step_ms(batch, sparse, split, repeats)
+                batches = -(-examples // batch)
+                variants.append(dict(
+                    batch=batch, sparse_grad=sparse, split_first_layer=split,
+                    forward_backward_ms=fb, update_ms=update,
+                    epoch_seconds=batches * (fb + update) / 1e3))
+                print(f'  neumf {variants[-1]}', file=sys.stderr, flush=True)
+    sizes = [(b, a, c) for b in (65536,)
+             for a, c in ([64, 32], [32, 16], [16, 8])]
+    rate = sgemm_rate(sizes, repeats, 'fc')
+    bw = bandwidth(1024, repeats)
+    floor_seconds = parts['flops'] / (rate * 1e9) + \
+        parts['bytes'] / (bw * 1e9)
+    best = min(variants, key=lambda v: v['epoch_seconds'])
+    return dict(variants=variants, best=best, examples=examples,
+                tower_fc_gflops=rate, bandwidth_gbs=bw,
+                floor_seconds=floor_seconds,
+                floor_source=f"floor.json, {floor_commit()}",
+                epoch_seconds=best['epoch_seconds'],
+                ratio_to_floor=best['epoch_seconds'] / floor_seconds)
+
+
+def floor_commit():
+    with open(os.path.join(RESULTS, 'floor.json')) as f:
+        d = json.load(f)
+    return f"{d['commit'][:7]}, {d['date']}"
+
+
+MEASURE = {'autorec-ml100k': autorec_ml100k,
+           'autorec-ml10m': lambda r: autorec_part('ml-10m', r),
+           'autorec-ml20m': lambda r: autorec_part('ml-20m', r),
+           'neumf-ml20m': neumf_ml20m}
+
+
+def part_main(argv):
+    """``--part NAME``: measure one part and print it as JSON."""
+    p = argparse.ArgumentParser(prog='bench_bounds.py --part')
+    p.add_argument('name', choices=PARTS)
+    p.add_argument('--repeats', type=int, default=5)
+    a = p.parse_args(argv)
+    out = MEASURE[a.name](a.repeats)
+    out['omp_num_threads'] = os.environ.get('OMP_NUM_THREADS', 'default')
+    print(MARK + json.dumps(out), flush=True)
+
+
+# --- the parent -------------------------------------------------------------
+def environment(name):
+    """The environment the part's script gives MXNet."""
+    from d2l_recsys.commands.train import autorec_environment
+    env = dict(os.environ)
+    for key in ('OMP_NUM_THREADS', 'GLIBC_TUNABLES'):
+        env.pop(key, None)
+    if name.startswith('autorec'):
+        env.update(autorec_environment())
+    if name == 'autorec-ml100k':
+        env['OMP_NUM_THREADS'] = '1'      # bench_peers.py --threads 1
+    return env
+
+
+def torch_target():
+    """The PyTorch AutoRec's ML-100K train+test seconds (peers.json)."""
+    with open(os.path.join(RESULTS, 'peers.json')) as f:
+        d = json.load(f)
+    m = next(m for m in d['measurements']
+             if m['shape'] == 'ml-100k' and m['contestant'] == 'torch-autorec')
+    return m['train_test_seconds'], f"peers.json, {d['commit'][:7]}, " \
+        f"{d['date']}"
+
+
+def verdict(name, m):
+    """The part's bound, target and whether the bound meets it."""
+    if name == 'autorec-ml100k':
+        torch, source = torch_target()
+        target = torch / 1.5
+        return dict(bound=m['train_test_seconds'], target=target,
+                    target_text=f'PyTorch {torch:.2f} s / 1.5 ({source})',
+                    unit='s train+test')
+    if name == 'neumf-ml20m':
+        return dict(bound=m['epoch_seconds'], target=3 * m['floor_seconds'],
+                    target_text=f"3 × floor {m['floor_seconds']:.1f} s "
+                    f"(FLOPs and bytes from {m['floor_source']})",
+                    unit='s an epoch')
+    with_eval = name == 'autorec-ml20m'
+    ratio = m['ratio_with_eval'] if with_eval else m['ratio_to_update']
+    return dict(bound=ratio, target=1.5,
+                target_text='1.5 × Adam update × steps' +
+                (', with evaluation' if with_eval else ''),
+                unit='× Adam update')
+
+
+def main():
+    if sys.argv[1:2] == ['--part']:
+        return part_main(sys.argv[2:])
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument('--parts', default=','.join(PARTS))
+    p.add_argument('--repeats', type=int, default=5)
+    record.add_option(p)
+    args = p.parse_args()
+    names = args.parts.split(',')
+    unknown = sorted(set(names) - set(PARTS))
+    if unknown:
+        p.error(f"unknown part {', '.join(unknown)}: expected some of "
+                f"{', '.join(PARTS)}")
+    rows = []
+    for name in names:
+        print(f'{name} ...', flush=True)
+        try:
+            out = subprocess_run(name, [
+                sys.executable, os.path.abspath(__file__), '--part', name,
+                '--repeats', str(args.repeats)], environment(name))
+            lines = [x for x in out.splitlines() if x.startswith(MARK)]
+            m = json.loads(lines[-1][len(MARK):])
+            row = dict(part=name, status='ok', **m)
+            row.update(verdict(name, m))
+            row['meets_target'] = row['bound'] <= row['target']
+            print(f"  bound {row['bound']:.2f} {row['unit']} against "
+                  f"{row['target']:.2f} ({row['target_text']}): "
+                  f"{'reachable' if row['meets_target'] else 'out of reach'}",
+                  flush=True)
+        except (RuntimeError, IndexError, ValueError) as e:
+            row = dict(part=name, status='failed', error=str(e))
+            print(f'  failed: {e}', flush=True)
+        rows.append(row)
+    record.write(args.json, 'bench_bounds', rows)
+
+
+if __name__ == '__main__':
+    main()
