@@ -418,7 +418,8 @@ def main():
                 else f"{row['ratio']:.2f}x"
             print(f"  at best {row['bound']:.2f} {row['unit']}: {at_best} "
                   f"against {row['reference_text']}", flush=True)
-        except (RuntimeError, IndexError, ValueError) as e:
+        except (RuntimeError, IndexError, ValueError, KeyError, OSError,
+                StopIteration) as e:
             row = dict(part=name, status='failed', error=str(e))
             print(f'  failed: {e}', flush=True)
         rows.append(row)
