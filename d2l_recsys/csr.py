@@ -47,6 +47,11 @@ class Entries:
         return self.array(self.cols_np)
 
     @functools.cached_property
+    def flat(self):
+        """Each entry's position in the row-major (B, n) matrix."""
+        return self.array(self.rows_np * self.shape[1] + self.cols_np)
+
+    @functools.cached_property
     def chunk_rows(self):
         """Each entry's row within its decoder chunk."""
         starts = onp.repeat([r for r, _ in self.chunks],

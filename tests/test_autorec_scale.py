@@ -12,8 +12,9 @@ import d2l_recsys as rs
 from d2l_recsys.data import interactions, rows as R
 from d2l_recsys.data.interactions import Interactions
 from d2l_recsys.data.iterators import ArrayIter, interaction_matrix
-from d2l_recsys.csr import is_csr
+from d2l_recsys.csr import Entries, is_csr
 from d2l_recsys.losses import ObservedL2Loss
+from d2l_recsys.models.autorec import _DecodeAt
 
 
 def _matrix(shape=(13, 11), density=0.3, seed=0):
@@ -156,9 +157,22 @@ def test_auto_picks_as_documented():
 # --------------------------------------------------------------------------
 # The sparse formulation against the dense one
 # --------------------------------------------------------------------------
+@pytest.fixture(params=['whole', 'chunked'])
+def decode(request, monkeypatch):
+    """Each of the decoder's two ways to the outputs at the entries: the
+    whole batch decoded, or chunks of 3 rows and at most 8 entries."""
+    whole = request.param == 'whole'
+    monkeypatch.setattr(_DecodeAt, 'FULL_DENSITY', 0 if whole else 2)
+    if not whole:
+        monkeypatch.setattr(Entries, 'CHUNK_ROWS', 3)
+        monkeypatch.setattr(Entries, 'CHUNK', 8)
+    return request.param
+
+
 @pytest.mark.parametrize('dropout, hybridize, seed', [
     (0.0, False, 0), (0.0, True, 1), (0.5, False, 2), (0.5, True, 3)])
-def test_sparse_loss_and_gradients_equal_dense(dropout, hybridize, seed):
+def test_sparse_loss_and_gradients_equal_dense(dropout, hybridize, seed,
+                                               decode):
     mat = _matrix(seed=seed)
     dense = _loss_and_grads(_net(11, dropout, hybridize), np.array(mat),
                             rs.MaskedL2Loss())
@@ -169,7 +183,7 @@ def test_sparse_loss_and_gradients_equal_dense(dropout, hybridize, seed):
         onp.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_sparse_output_is_the_dense_output_at_the_entries():
+def test_sparse_output_is_the_dense_output_at_the_entries(decode):
     mat, query = _matrix(seed=4), _matrix(seed=5)
     net = _net(11)
     full = net(np.array(mat)).asnumpy()
