@@ -157,12 +157,31 @@ def test_auto_picks_as_documented():
 # --------------------------------------------------------------------------
 # The sparse formulation against the dense one
 # --------------------------------------------------------------------------
+class _Shape:
+    """What ``_DecodeAt.whole`` reads of ``Entries``."""
+    CHUNK, CHUNK_ROWS = Entries.CHUNK, Entries.CHUNK_ROWS
+
+    def __init__(self, rows, width, nnz):
+        self.shape, self.nnz = (rows, width), nnz
+
+
+@pytest.mark.parametrize('rows, width, nnz, whole', [
+    (256, 943, 13641, True),            # ML-100K's training batch
+    (256, 69878, 215820, True),         # ML-10M's
+    (256, 138493, 172447, False),       # ML-20M's
+    (1024, 69878, 96000, False),        # ML-10M's evaluation batch
+    (4096, 69878, 3453120, False),      # ML-10M's in batches of 4096: 1 GB
+])
+def test_decoder_decodes_whole_where_documented(rows, width, nnz, whole):
+    assert _DecodeAt.whole(_Shape(rows, width, nnz)) == whole
+
+
 @pytest.fixture(params=['whole', 'chunked'])
 def decode(request, monkeypatch):
     """Each of the decoder's two ways to the outputs at the entries: the
     whole batch decoded, or chunks of 3 rows and at most 8 entries."""
     whole = request.param == 'whole'
-    monkeypatch.setattr(_DecodeAt, 'FULL_DENSITY', 0 if whole else 2)
+    monkeypatch.setattr(_DecodeAt, 'WHOLE_RATIO', math.inf if whole else 0)
     if not whole:
         monkeypatch.setattr(Entries, 'CHUNK_ROWS', 3)
         monkeypatch.setattr(Entries, 'CHUNK', 8)

@@ -17,8 +17,10 @@ predictions, loss and gradients (tested):
   entries only: the encoder multiplies the sparse rows, the decoder is
   evaluated at the stored entries only, and ``ObservedL2Loss`` scores them.
   O(nnz k) arithmetic, but still O(n k) memory traffic per step for the
-  gradients and the optimizer's update of the full weights; no dense
-  ``(B, n)`` array exists.  ``data.rows.autorec_iters`` yields such batches
+  gradients and the optimizer's update of the full weights; a dense
+  ``(B, n)`` array exists only where the decoder finds one product of the
+  whole batch cheaper, and never above ``_DecodeAt.WHOLE_MAX`` entries
+  (256 MB).  ``data.rows.autorec_iters`` yields such batches
   (``formulation='sparse'``); ``data.rows.choose_formulation`` says when
   they pay (below 2% observed, as ML-10M and ML-20M; by 1.4-2x).
 
@@ -50,23 +52,28 @@ class _DecodeAt(autograd.Function):
     """Decoder outputs ``h @ w.T + c`` at the stored entries of a CSR
     pattern only, in its order: ``(nnz,)``.
 
-    The forward pass takes one of two ways.  A pattern with at least
-    ``FULL_DENSITY`` of its entries stored is decoded whole, one
-    ``FullyConnected`` at GEMM speed, and its entries picked out.  A sparser
-    one goes chunk by chunk of a few rows: gather the rows of ``w`` the
-    chunk needs (small enough to stay in cache), multiply by the chunk's
-    rows of ``h`` and pick each entry's own row; that does up to
-    ``Entries.CHUNK_ROWS`` times the entries' arithmetic, at a fraction of
-    GEMM speed.  Measured by ``bench/bench_bounds.py`` (256 rows): whole
-    1.6 ms against chunked 10.6 ms at ML-100K's density (5.7%), 74 against
-    107 ms at ML-10M's (1.2%), but 144 against 100 ms at ML-20M's (0.49%)
-    and far more for evaluation batches, whose held-out entries are
-    sparser still.  The backward pass is two sparse products, ``dh = G w``
-    and ``dw = G.T h``, with ``G`` the output gradient at the entries.
-    ``training``: a backward pass will follow.
+    The forward pass takes one of two ways.  Chunk by chunk of a few
+    rows: gather the rows of ``w`` the chunk needs (small enough to stay in
+    cache), multiply by the chunk's rows of ``h`` and pick each entry's own
+    row.  A chunk holds up to ``Entries.CHUNK`` entries and
+    ``Entries.CHUNK_ROWS`` rows, so each row costs about ``min(CHUNK,
+    CHUNK_ROWS * nnz / B)`` products of length ``k``, at a fraction of GEMM
+    speed.  Or whole: one ``FullyConnected`` of the batch (``n`` products a
+    row, at GEMM speed), then the entries picked out.  The batch is decoded
+    whole when ``n`` is at most ``WHOLE_RATIO`` times the chunks' products
+    a row and the ``(B, n)`` output holds at most ``WHOLE_MAX`` entries.
+    The ratio comes from ``bench/bench_bounds.py`` (256 rows, 2 cores, its
+    run in ``bench/results/bounds.json``): whole 1.6 against chunked 10.6
+    ms at ML-100K's shape (n / chunk products 1.1), 78 against 115 ms at
+    ML-10M's (34), 155 against 103 ms at ML-20M's (68); evaluation batches
+    of ML-10M's shape (47) and ML-20M's (115) stay chunked.  The backward
+    pass is two sparse products, ``dh = G w`` and ``dw = G.T h``, with
+    ``G`` the output gradient at the entries.  ``training``: a backward
+    pass will follow.
     """
 
-    FULL_DENSITY = 1 / 128
+    WHOLE_RATIO = 40
+    WHOLE_MAX = 1 << 26
 
     def __init__(self, entries, training):
         super().__init__()
@@ -83,7 +90,7 @@ class _DecodeAt(autograd.Function):
         e = self.entries
         if not e.nnz:
             return np.zeros((0,), ctx=e.ctx)
-        if e.nnz >= self.FULL_DENSITY * e.shape[0] * e.shape[1]:
+        if self.whole(e):
             full = mx.nd.FullyConnected(h, w, c, num_hidden=w.shape[0])
             return mx.nd.take(full.reshape(-1), e.flat).as_np_ndarray()
         ptr, parts = e.indptr, []
@@ -94,6 +101,14 @@ class _DecodeAt(autograd.Function):
             parts.append(mx.nd.pick(scores, e.chunk_rows[lo:hi], axis=1))
         out = mx.nd.concat(*parts, dim=0) + mx.nd.take(c, e.cols)
         return out.as_np_ndarray()
+
+    @classmethod
+    def whole(cls, e):
+        """Whether to decode the batch of ``Entries`` ``e`` whole."""
+        rows, width = e.shape
+        per_row = min(e.CHUNK, e.CHUNK_ROWS * e.nnz / rows)
+        return rows * width <= cls.WHOLE_MAX and \
+            width <= cls.WHOLE_RATIO * per_row
 
     def backward(self, dout):                   # (nnz,)
         h, w = self.saved_tensors
