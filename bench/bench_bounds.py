@@ -14,17 +14,22 @@ than a peer, any arrangement of MXNet's operators can be.
   ``FullyConnected``, forward and backward, and ``MaskedL2Loss``'s
   operators) and the observed-entries one (CSR products for the encoder,
   its weight gradient and the decoder's two gradients; the decoder's
-  outputs at the entries by the cheaper of ``_DecodeAt`` and a full
-  ``FullyConnected`` then ``take``; the squared error at the entries),
-  both with the hidden layer's bias, sigmoid and dropout and Adam's update
-  of the weights; and each epoch's evaluation (the encoder over every
-  row, the decoder at the held-out entries), scaled from the same timings
-  by rows and entries.  Beside the PyTorch AutoRec's train+test seconds
-  in ``bench/results/peers.json``.
+  outputs at the entries by the cheaper of ``_DecodeAt``'s two ways,
+  chunk by chunk or a ``FullyConnected`` of the whole batch then
+  ``take``; the squared error at the entries), both with the hidden
+  layer's bias, sigmoid and dropout and Adam's update of the weights (the
+  best of bare ``adam_update`` calls); and each epoch's evaluation (the
+  encoder over every row, the decoder at the held-out entries), scaled
+  from the same timings by rows and entries (linearly: evaluation batches
+  are sparser, which costs the chunks more per entry, so this errs low).
+  Beside the PyTorch AutoRec's train+test seconds, run in the same bench
+  as ``bench_peers.py`` runs it (its program, virtual environment and
+  split of the real ML-100K given by ``--data-dir``, one thread).
 * ``autorec-ml10m``, ``autorec-ml20m`` (OpenMP on every core, huge pages,
   as ``train_autorec.py``): the same on a batch of 256 rows with the
-  shape's density, beside ``bench_floor.py``'s floor, steps x one Adam
-  update (ML-20M with its evaluation).  Each weight is taken in the layout
+  shape's density, beside ``bench_floor.py``'s floor measured likewise:
+  ``rows // 256`` steps x one Adam update (``Trainer.step``, the median;
+  ML-20M with its evaluation).  Each weight is taken in the layout
   its CSR products want, so no transpose is counted.
 * ``neumf-ml20m`` (MXNet's default threads, as ``train_neumf.py``): the
   model's forward and backward alone (four embedding lookups, the GMF
@@ -32,13 +37,19 @@ than a peer, any arrangement of MXNet's operators can be.
   update, per batch, for the cheapest of dense or row-sparse embedding
   gradients (lazy Adam), the tower's first layer on the joined embeddings
   or split in two (no concatenation), and batches of 32,768, 65,536 or
-  131,072; times the epoch's batches.  Beside ``bench_floor.py``'s floor,
-  its FLOPs and bytes from ``bench/results/floor.json`` over the sgemm
-  rate and bandwidth measured in this run.
+  131,072; times the epoch's batches.  Beside ``bench_floor.py``'s floor
+  at its run's batch of 65,536, its FLOPs and bytes from
+  ``bench/results/floor.json`` over the sgemm rate and bandwidth measured
+  in this run (larger batches would lower the floor: fewer Adam updates).
+  The batches' ids are drawn uniformly, which gives about 14% more
+  distinct users a batch than the data (51,000 against 45,000 at
+  65,536), so the row-sparse variants' gradients and updates are timed
+  somewhat dearer than the data would make them.
 
 Each part runs in a process of its own with its script's environment.
 
-    python bench/bench_bounds.py --json bench/results/bounds.json
+    python bench/bench_bounds.py --data-dir ../shared/data/ml-100k \\
+        --json bench/results/bounds.json
 """
 import argparse
 import json
@@ -50,8 +61,10 @@ import numpy as onp
 import record
 from bench_floor import (MARK, ROOT, bandwidth, best_seconds, sgemm_rate,
                          subprocess_run)
+from venvs import thread_env
 from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
 
+FLOOR_BATCH = 65536     # the batch of bench_floor's NeuMF run (floor.json)
 PARTS = ('autorec-ml100k', 'autorec-ml10m', 'autorec-ml20m', 'neumf-ml20m')
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 # AutoRec's book settings
@@ -81,6 +94,9 @@ def autorec_ops(width, density, repeats, seed=0):
     from bench_autorec_step import update_ms
     from d2l_recsys.csr import Entries
     from d2l_recsys.models.autorec import _DecodeAt
+
+    class Chunked(_DecodeAt):               # never the whole batch
+        WHOLE_RATIO = 0
     rng = onp.random.default_rng(seed)
     mat = ((rng.random((BATCH, width)) < density) *
            rng.integers(1, 6, (BATCH, width))).astype('float32')
@@ -99,7 +115,7 @@ def autorec_ops(width, density, repeats, seed=0):
     out['encoder_grad'] = ms(lambda: mx.nd.sparse.dot(
         x_t, dy, forward_stype='default'), repeats)
     out['decoder_chunked'] = ms(
-        lambda: _DecodeAt(entries, False)(h.as_np_ndarray(),
+        lambda: Chunked(entries, False)(h.as_np_ndarray(),
                                           w.as_np_ndarray(),
                                           c.as_np_ndarray()), repeats)
     out['decoder_full_take'] = ms(lambda: mx.nd.take(mx.nd.FullyConnected(
@@ -162,44 +178,62 @@ def autorec_ops(width, density, repeats, seed=0):
     net = rs.AutoRec(HIDDEN, width)
     net.initialize(init.Normal(INIT_SIGMA))
     trainer = gluon.Trainer(net.collect_params(), 'adam',
-                            {'learning_rate': AUTOREC['lr']})
+                            {'learning_rate': AUTOREC['lr'],
+                             'wd': AUTOREC['wd']})
     out['adam_update'] = update_ms(net, trainer, BATCH, repeats)
+    out['adam_update_best'] = adam_ms(net, repeats)
     out['nnz_per_step'] = len(rows)
     return out
 
 
-def autorec_part(shape, repeats):
-    """One AutoRec part: per-step operators, the epoch's sum, its
-    evaluation, and the ratios to Adam's update."""
+def adam_ms(net, repeats):
+    """Best milliseconds of bare ``adam_update`` calls on every parameter
+    of ``net`` (no ``Trainer``, no Python between them)."""
+    import mxnet as mx
+    params = [p.data().as_nd_ndarray() for p in
+              net.collect_params().values()]
+    state = [(mx.nd.zeros_like(p), mx.nd.zeros_like(p), mx.nd.ones_like(p))
+             for p in params]
+
+    def update():
+        for p, (mean, var, grad) in zip(params, state):
+            mx.nd.adam_update(p, grad, mean, var, lr=AUTOREC['lr'],
+                              wd=AUTOREC['wd'], out=p)
+    return ms(update, repeats)
+
+
+def autorec_part(shape, repeats, update='adam_update'):
+    """One AutoRec part: per-step operators, the epoch's sum with the
+    ``update`` timing (``'adam_update'``, the floor's, or
+    ``'adam_update_best'``), its evaluation, and the ratios to the floor's
+    update."""
     from d2l_recsys.data.synthetic import SHAPES
     s = SHAPES[shape]
     width, num_rows = s['num_users'], s['num_items']    # item-based rows
     train = TRAIN_SHARE * s['num_ratings']
     test = s['num_ratings'] - train
     ops = autorec_ops(width, train / (num_rows * width), repeats)
-    steps = num_rows / BATCH
-    step = min(ops['sparse_step'], ops['dense_step'])
+    steps = num_rows // BATCH
+    step = min(ops['sparse_step'], ops['dense_step']) + ops[update]
     # evaluation: the encoder over every row, the decoder at the held-out
     # entries, scaled from the step's timings by rows and entries
     encoder = min(ops['encoder'], ops['encoder_dense'])
     decoder_at = min(ops['decoder_chunked'] * test / ops['nnz_per_step'],
                      ops['decoder_full_take'] * num_rows / BATCH)
-    evaluate = encoder * steps + decoder_at
-    out = dict(ops, steps=steps, step_ms=step,
-               step_with_update_ms=step + ops['adam_update'],
-               ratio_to_update=(step + ops['adam_update']) /
-               ops['adam_update'],
-               epoch_seconds=steps * (step + ops['adam_update']) / 1e3,
-               evaluate_seconds=evaluate / 1e3)
+    floor = steps * ops['adam_update'] / 1e3
+    out = dict(ops, steps=steps, step_ms=step, update=update,
+               epoch_seconds=steps * step / 1e3,
+               evaluate_seconds=(encoder * steps + decoder_at) / 1e3,
+               floor_seconds=floor)
     out['epoch_with_eval_seconds'] = out['epoch_seconds'] + \
         out['evaluate_seconds']
-    out['ratio_with_eval'] = out['epoch_with_eval_seconds'] / (
-        steps * ops['adam_update'] / 1e3)
+    out['ratio_to_update'] = out['epoch_seconds'] / floor
+    out['ratio_with_eval'] = out['epoch_with_eval_seconds'] / floor
     return out
 
 
 def autorec_ml100k(repeats):
-    out = autorec_part('ml-100k', repeats)
+    out = autorec_part('ml-100k', repeats, 'adam_update_best')
     out['train_test_seconds'] = EPOCHS * out['epoch_with_eval_seconds']
     return out
 
@@ -301,9 +335,8 @@ def neumf_ml20m(repeats):
                     forward_backward_ms=fb, update_ms=update,
                     epoch_seconds=batches * (fb + update) / 1e3))
                 print(f'  neumf {variants[-1]}', file=sys.stderr, flush=True)
-    sizes = [(b, a, c) for b in (65536,)
-             for a, c in ([64, 32], [32, 16], [16, 8])]
-    rate = sgemm_rate(sizes, repeats, 'fc')
+    tower = [(FLOOR_BATCH, a, b) for a, b in parts['layers'][:-1]]
+    rate = sgemm_rate(tower, repeats, 'fc')
     bw = bandwidth(1024, repeats)
     floor_seconds = parts['flops'] / (rate * 1e9) + \
         parts['bytes'] / (bw * 1e9)
@@ -346,32 +379,38 @@ def environment(name):
     env = dict(os.environ)
     for key in ('OMP_NUM_THREADS', 'GLIBC_TUNABLES'):
         env.pop(key, None)
-    if name.startswith('autorec'):
-        env.update(autorec_environment())
     if name == 'autorec-ml100k':
-        env['OMP_NUM_THREADS'] = '1'      # bench_peers.py --threads 1
+        env = thread_env(1)               # bench_peers.py --threads 1
+    if name.startswith('autorec'):
+        env.update(autorec_environment(), **(
+            {'OMP_NUM_THREADS': '1'} if name == 'autorec-ml100k' else {}))
     return env
 
 
-def torch_seconds():
-    """The PyTorch AutoRec's ML-100K train+test seconds (peers.json)."""
-    with open(os.path.join(RESULTS, 'peers.json')) as f:
-        d = json.load(f)
-    m = next(m for m in d['measurements']
-             if m['shape'] == 'ml-100k' and m['contestant'] == 'torch-autorec')
-    return m['train_test_seconds'], f"peers.json, {d['commit'][:7]}, " \
-        f"{d['date']}"
+def torch_autorec(args):
+    """The PyTorch AutoRec on bench_peers' ML-100K split (one thread), run
+    by bench_peers in its venv: its row."""
+    from bench_peers import CONTESTANTS, run_peer, split_files
+    split = split_files('ml-100k', args.data_dir, args.work)
+    row = run_peer('torch-autorec', CONTESTANTS['torch-autorec'], split,
+                   args.work, thread_env(1))
+    if row['status'] != 'ok':
+        raise RuntimeError(f"the PyTorch AutoRec failed: {row['error']}")
+    return row
 
 
-def verdict(name, m):
+def verdict(name, m, args):
     """The part's bound beside what it is compared with: PyTorch's time
     (``speedup``: how much faster than it MXNet's operators could be at
     best) or a floor (``ratio``: how close to it they could come)."""
     if name == 'autorec-ml100k':
-        torch, source = torch_seconds()
-        return dict(bound=m['train_test_seconds'], unit='s train+test',
-                    reference=torch, reference_text=f'the PyTorch AutoRec, '
-                    f'{torch:.2f} s ({source})',
+        peer = torch_autorec(args)
+        torch = peer['train_test_seconds']
+        return dict(torch_autorec={k: v for k, v in peer.items()
+                                   if k != 'curve'},
+                    bound=m['train_test_seconds'], unit='s train+test',
+                    reference=torch, reference_text=f'the PyTorch AutoRec '
+                    f"({peer['library']}), {torch:.2f} s in this run",
                     speedup=torch / m['train_test_seconds'])
     if name == 'neumf-ml20m':
         return dict(bound=m['epoch_seconds'], unit='s an epoch',
@@ -381,12 +420,12 @@ def verdict(name, m):
                     ratio=m['epoch_seconds'] / m['floor_seconds'])
     with_eval = name == 'autorec-ml20m'
     epoch = m['epoch_with_eval_seconds'] if with_eval else m['epoch_seconds']
-    floor = m['steps'] * m['adam_update'] / 1e3
     return dict(bound=epoch, unit='s an epoch' + (
                     ' with evaluation' if with_eval else ''),
-                reference=floor, reference_text=f"{m['steps']:.0f} steps × "
+                reference=m['floor_seconds'],
+                reference_text=f"{m['steps']} steps × "
                 f"{m['adam_update']:.1f} ms Adam update",
-                ratio=epoch / floor)
+                ratio=epoch / m['floor_seconds'])
 
 
 def main():
@@ -396,6 +435,11 @@ def main():
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--parts', default=','.join(PARTS))
     p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--data-dir', default=os.environ.get('D2L_RECSYS_DATA'),
+                   help='MovieLens 100K, for the PyTorch AutoRec of the '
+                   'autorec-ml100k part (default: $D2L_RECSYS_DATA)')
+    p.add_argument('--work', default=os.path.join('runs', 'peers'),
+                   help="bench_peers' venvs and splits (default: runs/peers)")
     record.add_option(p)
     args = p.parse_args()
     names = args.parts.split(',')
@@ -403,6 +447,9 @@ def main():
     if unknown:
         p.error(f"unknown part {', '.join(unknown)}: expected some of "
                 f"{', '.join(PARTS)}")
+    if 'autorec-ml100k' in names and not args.data_dir:
+        p.error('the autorec-ml100k part runs the PyTorch AutoRec on '
+                'MovieLens 100K: give --data-dir or set $D2L_RECSYS_DATA')
     rows = []
     for name in names:
         print(f'{name} ...', flush=True)
@@ -413,7 +460,7 @@ def main():
             lines = [x for x in out.splitlines() if x.startswith(MARK)]
             m = json.loads(lines[-1][len(MARK):])
             row = dict(part=name, status='ok', **m)
-            row.update(verdict(name, m))
+            row.update(verdict(name, m, args))
             at_best = f"{row['speedup']:.2f}x faster" if 'speedup' in row \
                 else f"{row['ratio']:.2f}x"
             print(f"  at best {row['bound']:.2f} {row['unit']}: {at_best} "
