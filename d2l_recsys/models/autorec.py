@@ -63,9 +63,9 @@ class _DecodeAt(autograd.Function):
     whole when ``n`` is at most ``WHOLE_RATIO`` times the chunks' products
     a row and the ``(B, n)`` output holds at most ``WHOLE_MAX`` entries.
     The ratio comes from ``bench/bench_bounds.py`` (256 rows, 2 cores, its
-    run in ``bench/results/bounds.json``): whole 1.6 against chunked 10.6
-    ms at ML-100K's shape (n / chunk products 1.1), 78 against 115 ms at
-    ML-10M's (34), 155 against 103 ms at ML-20M's (68); evaluation batches
+    run in ``bench/results/bounds.json``): whole 1.5 against chunked 10.5
+    ms at ML-100K's shape (n / chunk products 1.1), 77 against 103 ms at
+    ML-10M's (34), 156 against 101 ms at ML-20M's (68); evaluation batches
     of ML-10M's shape (47) and ML-20M's (115) stay chunked.  The backward
     pass is two sparse products, ``dh = G w`` and ``dw = G.T h``, with
     ``G`` the output gradient at the entries.  ``training``: a backward
