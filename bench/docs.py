@@ -318,10 +318,10 @@ run can only be slower than this sum: its last column is how close to the
 floor, or how much faster than the peer, any arrangement of MXNet's
 operators can be. Coming closer takes kernels MXNet does not have: a
 product at the observed entries only, gradients fused into the optimizer's
-update, embeddings fused with the dense layers. AutoRec's floor is that of
-the table above, its steps times one Adam update, measured in this run;
-NeuMF's is that table's FLOPs and bytes over the sgemm rate and bandwidth
-measured in this run.""",
+update, embeddings fused with the dense layers. AutoRec's floor is defined
+as in the table above (its steps times one Adam update) and measured in
+this run; NeuMF's takes that table's FLOPs and bytes over the sgemm rate
+and bandwidth measured in this run.""",
      ['part', 'cheapest sum', 'beside', 'at best'], bounds_rows),
     ('peers.json', 'Against the peers a practitioner would use', """\
 The package's MF and AutoRec (the training scripts with the book's
