@@ -101,13 +101,11 @@ def autorec_ops(width, density, repeats, seed=0):
     mat = ((rng.random((BATCH, width)) < density) *
            rng.integers(1, 6, (BATCH, width))).astype('float32')
     x = mx.nd.array(mat).tostype('csr')                 # (B, n)
-    x_t = mx.nd.array(mat.T.copy()).tostype('csr')     # (n, B)
-    rows, cols = onp.nonzero(mat)
-    flat = mx.nd.array(rows * width + cols, dtype='int64')
+    entries = Entries(x)
+    x_t, flat, nnz = entries.x_t(), entries.flat, entries.nnz   # (n, B)
     normal = lambda *shape: mx.nd.random.normal(0, INIT_SIGMA, shape)  # noqa
     v_t, w, c = normal(width, HIDDEN), normal(width, HIDDEN), normal(width)
     h, dy = normal(BATCH, HIDDEN), normal(BATCH, HIDDEN)
-    entries = Entries(x)
     out = {}
     # the observed-entries formulation, every weight as (n, k)
     out['encoder'] = ms(lambda: mx.nd.sparse.dot(
@@ -116,8 +114,8 @@ def autorec_ops(width, density, repeats, seed=0):
         x_t, dy, forward_stype='default'), repeats)
     out['decoder_chunked'] = ms(
         lambda: Chunked(entries, False)(h.as_np_ndarray(),
-                                          w.as_np_ndarray(),
-                                          c.as_np_ndarray()), repeats)
+                                        w.as_np_ndarray(),
+                                        c.as_np_ndarray()), repeats)
     out['decoder_full_take'] = ms(lambda: mx.nd.take(mx.nd.FullyConnected(
         h, w, c, num_hidden=width).reshape(-1), flat), repeats)
     out['decoder_input_grad'] = ms(lambda: mx.nd.sparse.dot(
@@ -126,7 +124,7 @@ def autorec_ops(width, density, repeats, seed=0):
         x_t, h, forward_stype='default'), repeats)
     # the hidden layer's bias, sigmoid and dropout, forward and backward
     pre, b = normal(BATCH, HIDDEN), normal(HIDDEN)
-    out_e, r_e = normal(len(rows)), mx.nd.array(rng.random(len(rows)))
+    out_e, r_e = normal(nnz), mx.nd.array(rng.random(nnz))
     for a in (pre, b, out_e):
         a.attach_grad()
 
@@ -161,12 +159,12 @@ def autorec_ops(width, density, repeats, seed=0):
             y = mx.nd.FullyConnected(h_in, w, c, num_hidden=width)
         autograd.backward([pre, y], [dy, xd])
     out['dense_products'] = ms(dense, repeats)
-    pred, label = normal(BATCH, width), x.tostype('default')
+    pred = normal(BATCH, width)
     pred.attach_grad()
 
     def masked_loss():              # MaskedL2Loss's operators
         with autograd.record():
-            err = mx.nd.sign(label) * pred - label
+            err = mx.nd.sign(xd) * pred - xd
             l = 0.5 * mx.nd.mean(err * err, axis=1)
         l.backward()
     out['loss_dense'] = ms(masked_loss, repeats)
@@ -182,7 +180,7 @@ def autorec_ops(width, density, repeats, seed=0):
                              'wd': AUTOREC['wd']})
     out['adam_update'] = update_ms(net, trainer, BATCH, repeats)
     out['adam_update_best'] = adam_ms(net, repeats)
-    out['nnz_per_step'] = len(rows)
+    out['nnz_per_step'] = nnz
     return out
 
 
