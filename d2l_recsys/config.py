@@ -72,6 +72,9 @@ class RunConfig:
                                 'the cross-validation)', cli=False)
     frame_name: Optional[str] = _data('the in-memory DataFrame a run trains '
                                       'on (set by rs.fit)', cli=False)
+    with_test: bool = opt('read and score the test part (False: the '
+                          "training part only, as a search's trials see "
+                          'it; set by tune)', True, 'data', cli=False)
     epochs: Optional[int] = opt('training epochs', group='training',
                                 type=P.positive_int)
     lr: Optional[float] = opt('learning rate', group='training',

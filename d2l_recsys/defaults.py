@@ -58,39 +58,53 @@ LIFECYCLE = dict(valid_ratio=0.1, checkpoint_every=1)
 # Model initialisation, as the book: every weight from Normal(0.01).
 INIT_SIGMA = 0.01
 
-# Random-search spaces of scripts/tune.py (chosen on validation data only).
-# A spec is ['log', low, high] (log-uniform), ['int', low, high] or a list
-# of choices.  Epochs are not searched: every trial runs up to MAX_EPOCHS
-# with early stopping on the validation metric.
-# Ranking: in the first GMF search (results/tuning/gmf_ncf, validation
-# only) every trial with wd >= 2.7e-5 ended at a validation HR@10 <= 0.41
-# (one at 0) against 0.66-0.70 below 5e-6, so wd stops at 1e-5; the MLP's
-# first trial at lr 0.0028 collapsed to constant scores (validation HR@10
-# 0), so its learning rates stop at 2e-3.
-_RANKING_SPACE = dict(lr=['log', 3e-4, 1e-2], wd=['log', 1e-8, 1e-5],
-                      batch_size=[128, 256, 512], num_negatives=[2, 4, 6, 8],
-                      optimizer=['adam'])
+# Random-search spaces of ``d2l-recsys tune``: each model's ``options``
+# and the ``source`` they come from.  No space was shaped by a pilot run: a
+# pilot on ML-100K's u1.base would have read u2..u5's test ratings.  An
+# option's spec is ['log', low, high] (log-uniform), ['int', low, high] or
+# a list of choices; a choice that is a dict sets several options at once.
+# Epochs are not searched: every trial runs up to TUNING['max_epochs'] with
+# early stopping on its validation metric.  A leaderboard records its
+# space and ``tuning.space_hash``; another space cannot resume it or be
+# reported from it.
+_AROUND_BOOK = ("around the book's settings for the model: the learning "
+                "rate within a factor 5 of the book's, the weight decay "
+                'within a factor 100 of it, ')
+_NCF_GRID = ('the NCF paper\'s grids (He et al., 2017, section 4.1, '
+             '"Parameter Settings"): learning rates 0.0001, 0.0005, 0.001, '
+             '0.005, batch sizes 128 to 1,024, predictive factors 8 to 64; '
+             'the NCF protocol\'s 4 negatives per positive and no weight '
+             'decay stay fixed, as in the paper')
+_NCF = dict(lr=[1e-4, 5e-4, 1e-3, 5e-3], batch_size=[128, 256, 512, 1024])
+# The MLP tower of predictive factors f, as the NCF code builds it
+# (layers [4f, 2f, f] on embeddings of 4f per side; f = 8 is the NCF
+# protocol's default).
+_TOWERS = [dict(mlp_factors=4 * f, nums_hiddens=[4 * f, 2 * f, f])
+           for f in (8, 16, 32, 64)]
 SEARCH_SPACES = {
-    # MXNet's wd is an L2 term on every row of every table at every step
-    # (dense), so useful values are far smaller than per-example ones.
-    # With sparse_grad, Adam updates (and decays) only the rows in the
-    # batch (MXNet's lazy update), so wd acts per appearance, like the
-    # per-rating L2 term of Surprise's SVD, and wants larger values: a
-    # pilot on u1's validation data was best near 1e-4 (dense: 1e-5).
-    'mf': dict(lr=['log', 1e-3, 1e-2], wd=['log', 1e-7, 1e-3],
-               num_factors=[10, 20, 30, 50, 100],
-               batch_size=[128, 256, 512, 1024], sparse_grad=[False, True]),
-    'autorec': dict(lr=['log', 5e-4, 1e-2], wd=['log', 1e-7, 1e-4],
-                    num_hiddens=[200, 300, 500, 800],
-                    dropout=[0.0, 0.05, 0.1, 0.2, 0.3],
-                    batch_size=[64, 128, 256]),
-    'gmf': dict(_RANKING_SPACE, num_factors=[8, 16, 32, 64]),
-    'mlp': dict(_RANKING_SPACE, lr=['log', 2e-4, 2e-3],
-                mlp_factors=[16, 32, 64],
-                nums_hiddens=[(32, 16, 8), (64, 32, 16), (128, 64, 32)]),
-    'neumf': dict(_RANKING_SPACE, num_factors=[8, 16, 32],
-                  mlp_factors=[16, 32, 64],
-                  nums_hiddens=[(32, 16, 8), (64, 32, 16)]),
-    'dmf': dict(_RANKING_SPACE, num_factors=[8, 16, 32, 64]),
+    'mf': dict(
+        source=_AROUND_BOOK + '30 factors and batches of 512 inside the '
+        'factor and batch ranges; both gradient forms of the package',
+        options=dict(lr=['log', 4e-4, 1e-2], wd=['log', 1e-7, 1e-3],
+                     num_factors=[10, 20, 30, 50, 100],
+                     batch_size=[128, 256, 512, 1024],
+                     sparse_grad=[False, True])),
+    'autorec': dict(
+        source=_AROUND_BOOK + '500 hidden units (also the AutoRec paper\'s), '
+        'dropout 0.05 and batches of 256 inside their ranges',
+        options=dict(lr=['log', 4e-4, 1e-2], wd=['log', 1e-7, 1e-3],
+                     num_hiddens=[200, 300, 500, 800],
+                     dropout=[0.0, 0.05, 0.1, 0.2, 0.3],
+                     batch_size=[64, 128, 256, 512])),
+    'gmf': dict(source=_NCF_GRID,
+                options=dict(_NCF, num_factors=[8, 16, 32, 64])),
+    'mlp': dict(source=_NCF_GRID + '; the tower of f predictive factors is '
+                'the NCF code\'s, [4f, 2f, f]', options=dict(_NCF,
+                                                           tower=_TOWERS)),
+    'neumf': dict(source=_NCF_GRID + '; the MLP tower as for the MLP',
+                  options=dict(_NCF, num_factors=[8, 16, 32, 64],
+                               tower=_TOWERS)),
+    'dmf': dict(source=_NCF_GRID, options=dict(_NCF,
+                                               num_factors=[8, 16, 32, 64])),
 }
 TUNING = dict(max_epochs=100, patience=5, trials=20)

@@ -68,7 +68,12 @@ def leaderboard_figure(board):
     fig.add_trace(go.Scatter(x=[t['trial'] for t in trials], y=values,
                              mode='markers'), row=1, col=1)
     for col, name in enumerate(names, 2):
-        xs = [t['config'][name] for t in trials]
+        spec = board['space'][name]
+        if isinstance(spec[0], dict):       # options drawn together
+            xs = [' '.join(str(t['config'][k]) for k in spec[0])
+                  for t in trials]
+        else:
+            xs = [t['config'][name] for t in trials]
         xs = [','.join(map(str, x)) if isinstance(x, list) else x
               for x in xs]
         fig.add_trace(go.Scatter(x=xs, y=values, mode='markers'), row=1,

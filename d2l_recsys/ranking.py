@@ -463,7 +463,9 @@ def protocol_evaluator(data, protocol='ncf', num_test_negatives=99, top_k=10,
     """
     if validation:
         train, test = data.train, data.valid
-        known = [data.train, data.valid, data.test]
+        # every interaction the run knows of (no test part: fit + valid)
+        known = [p for p in (data.train, data.valid, data.test)
+                 if p is not None]
         rng, sample = onp.random.default_rng([seed, 3]), {}
     else:
         train, test = data.train_all, data.test

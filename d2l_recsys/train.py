@@ -252,7 +252,8 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         net: the model.
         train_iter: batches ``(features..., label)``, or a single array that
             is both input and label (AutoRec).
-        test_iter: what ``evaluator`` scores.
+        test_iter: what ``evaluator`` scores (None: no test data; the
+            history then holds no ``test_rmse``).
         loss: a Gluon loss ``(prediction, label) -> per-example loss``.
         trainer: a ``gluon.Trainer``.
         num_epochs: number of epochs.
@@ -282,6 +283,8 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         return loss(net(*(s[:-1] or s)), s[-1])
 
     def evaluate(net):
+        if test_iter is None:
+            return {}
         extra = () if inter_mat is None else (inter_mat,)
         return {'test_rmse': float(evaluator(net, test_iter, *extra,
                                              devices))}

@@ -18,7 +18,7 @@ from .data.splits import official_fold_files
 from .io import read_json
 from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
-from .tuning import command_line
+from .tuning import check_board, command_line
 
 FOLDS = 5
 # (leaderboard folder, model, protocol, split)
@@ -50,10 +50,13 @@ def read_boards(tuning_dir):
                      for k in range(1, FOLDS + 1)]
             if all(os.path.exists(p) for p in paths):
                 boards[name] = [read_json(p) for p in paths]
+                for path, board in zip(paths, boards[name]):
+                    check_board(board, path)
         else:
             path = os.path.join(tuning_dir, name, 'leaderboard.json')
             if os.path.exists(path):
                 boards[name] = read_json(path)
+                check_board(boards[name], path)
     return boards
 
 

@@ -1,8 +1,15 @@
 """Random search on validation data only, with a leaderboard.
 
 Every trial trains with ``validation=True`` and early stopping and is
-ranked by its validation metric; the test data is scored once, by the best
-configuration, after the search.  ``tune_folds`` nests the search in
+ranked by its validation metric.  A trial sees the training data only
+(``with_test=False``): a test file is never opened and the test part of a
+split never read, so neither the id maps nor any metric of a trial come
+from it.  The leaderboard is written once the trials are done; then the
+best configuration is trained again and the test data scored once (when
+the search has test data: a lone ``train_file`` has none).  The space
+searched and where it comes from are declared in ``defaults``; the
+leaderboard records them with ``space_hash``, and a search or report
+refuses a leaderboard of another space.  ``tune_folds`` nests the search in
 cross-validation: fold k's configuration is searched on fold k's training
 file only and scored on its test file.  Trials run in ``jobs`` processes, each
 finished trial is a file of its own (a second call skips it), and a line per
@@ -13,6 +20,7 @@ again.
 This module imports no MXNet at the top: worker processes set their thread
 count before MXNet loads.
 """
+import hashlib
 import json
 import math
 import os
@@ -28,6 +36,7 @@ from . import registry
 from .defaults import PROTOCOL_DEFAULTS, RANKING
 from .io import read_json, write_json
 from .progress import Progress as Bar
+from .provenance import context, stamp
 
 
 def objective(model, fixed):
@@ -46,7 +55,8 @@ def sample(space, rng):
     Args:
         space: ``{option: spec}``; a spec is ``['log', low, high]`` (log-
             uniform float), ``['int', low, high]`` (uniform integer) or a
-            list of choices.
+            list of choices; a choice that is a dict sets the options it
+            names (several options drawn together, e.g. an MLP tower).
         rng: a numpy ``Generator``.
 
     Returns:
@@ -62,9 +72,32 @@ def sample(space, rng):
             config[name] = int(rng.integers(spec[1], spec[2] + 1))
         else:
             choice = spec[int(rng.integers(len(spec)))]
-            config[name] = list(choice) if isinstance(choice, tuple) \
-                else choice
+            if isinstance(choice, dict):
+                config.update(json.loads(json.dumps(choice)))
+            else:
+                config[name] = list(choice) if isinstance(choice, tuple) \
+                    else choice
     return config
+
+
+def space_hash(options):
+    """A short fingerprint of a space's options (12 hex digits)."""
+    text = json.dumps(options, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def declared_space(model):
+    """``(options, source)`` of the model's declared search space."""
+    declared = registry.get(model).space
+    if not declared:
+        raise ValueError(f'model={model!r} has no search space')
+    return declared['options'], declared['source']
+
+
+def has_test(fixed):
+    """Whether a search's data has a test part to score after the search
+    (a lone ``train_file`` has none)."""
+    return not (fixed.get('train_file') and not fixed.get('test_file'))
 
 
 def run_trial(model, options):
@@ -123,7 +156,7 @@ def command_line(model, options):
 
 
 def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
-         space=None, verbose=True):
+         space=None, verbose=True, source=None):
     """Random search for ``model`` on validation data, then one test run.
 
     Args:
@@ -137,19 +170,26 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
             call, so a stopped search resumes where it was).
         fixed: options every trial shares (data, protocol, max epochs,
             patience, seed of the runs...).
-        space: the search space (default ``defaults.SEARCH_SPACES[model]``).
+        space: the options of the search space (default: the model's
+            declared space, ``defaults.SEARCH_SPACES``).
         verbose: a line per trial.
+        source: where ``space`` comes from (recorded; default: the
+            declared space's source, or "given to tune" for another).
 
     Returns:
-        The leaderboard dict (``trials`` sorted best first, ``best``, its
-        ``command`` and its ``test`` results).
+        The leaderboard dict: ``trials`` sorted best first (validation
+        metrics only), ``best``, its ``command``, ``space``,
+        ``space_source``, ``space_hash``, ``made`` (date, commit, machine,
+        seconds) and ``test``: the best configuration's test results,
+        scored once after the search, or None when the data has no test
+        part.
     """
-    entry = registry.get(model)
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f'trials={trials!r}: expected a positive integer')
-    space = space or entry.space
-    if not space:
-        raise ValueError(f'model={model!r} has no search space')
+    entry = registry.get(model)
+    if space is None:
+        space, source = declared_space(model)
+    source = source or 'given to tune (space=...)'
     fixed = dict(fixed or {})
     fixed.setdefault('validation', True)
     fixed.setdefault('early_stop', 5)
@@ -161,7 +201,10 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     configs = [sample(space, rng) for _ in range(trials)]
     folder = os.path.join(out, 'trials')
     os.makedirs(folder, exist_ok=True)
-    _same_search(out, dict(model=model, seed=seed, fixed=fixed, space=space))
+    digest = space_hash(space)
+    _same_search(out, dict(model=model, seed=seed, fixed=fixed, space=space,
+                           space_hash=digest))
+    ctx = context()
     done, todo = {}, []
     for k, trial in enumerate(configs):
         path = os.path.join(folder, f'trial-{k:03d}.json')
@@ -173,11 +216,14 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     threads = max(1, (os.cpu_count() or 1) // jobs)
     bar = Bar(len(todo), 'trials', f'tuning {model}',
               quiet=not (verbose and sys.stderr.isatty()))
+    # a trial sees the training data only: no test file, no test part
+    trial_fixed = dict(fixed, with_test=False)
     with bar, ProcessPoolExecutor(jobs, mp_context=get_context('spawn'),
                              initializer=_init_worker,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(run_trial, model,
-                               dict(fixed, **configs[k])): k for k in todo}
+                               dict(trial_fixed, **configs[k])): k
+                   for k in todo}
         for future in as_completed(futures):
             k = futures[future]
             res = future.result()
@@ -202,19 +248,41 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     # is chosen on the same validation data; the test is scored once.
     options = dict(fixed, **best['config'])
     test_out = os.path.join(out, 'best')
-    test = run_trial(model, dict(options, out=test_out))
-    if 'failed' in test:
-        raise FloatingPointError(f'the final run diverged: {test["failed"]}')
     board = dict(model=model, metric=metric, lower_is_better=lower,
                  trials=ranked, best=best,
                  command=command_line(model, dict(options, out=test_out)),
-                 test=test, seconds=time.perf_counter() - started,
-                 space=space, fixed=fixed)
+                 test=None, space=space, space_source=source,
+                 space_hash=digest, fixed=fixed,
+                 made=stamp(time.perf_counter() - started, ctx))
+    # the search is recorded before the test data is opened at all
+    _write_board(board, out)
+    if has_test(fixed):
+        test = run_trial(model, dict(options, out=test_out))
+        if 'failed' in test:
+            raise FloatingPointError(
+                f'the final run diverged: {test["failed"]}')
+        board.update(test=test,
+                     made=stamp(time.perf_counter() - started, ctx))
+        _write_board(board, out)
+    return board
+
+
+def _write_board(board, out):
     write_json(os.path.join(out, 'leaderboard.json'), board)
     from .plot import leaderboard_figure, save_figure
     save_figure(leaderboard_figure(board),
                 os.path.join(out, 'leaderboard.html'))
-    return board
+
+
+def check_board(board, name):
+    """Refuse a leaderboard made on another space than the model's
+    declared one (or recorded without its space)."""
+    options, _ = declared_space(board['model'])
+    if board.get('space_hash') != space_hash(options):
+        raise ValueError(
+            f'{name}: its search space (hash {board.get("space_hash")}) is '
+            f'not the declared space of {board["model"]} (hash '
+            f'{space_hash(options)}); run the search again')
 
 
 def tune_folds(model, folds=5, out='runs/tune', fixed=None, **options):

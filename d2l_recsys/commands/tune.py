@@ -1,6 +1,7 @@
 """Random search for one model, every trial chosen on validation data carved
-from the training data (early stopping on it); then the best configuration
-is trained once more and scored on the test data once.  Writes
+from the training data (early stopping on it); a trial never reads the test
+data.  Then the best configuration is trained once more and scored on the
+test data once (a --train-file without --test-file: not scored).  Writes
 DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
 command line that reproduces the best run.  With --folds K (rating models,
 ML-100K's u1..uK files), one search per fold into DIR/fold-k/, each on
@@ -19,15 +20,20 @@ PROTOCOL = ('protocol', 'num_test_negatives')
 
 
 def _summary(board, out):
-    shown = {k: v for k, v in board['test'].items()
-             if isinstance(v, float) and ('test' in k or '@' in k)}
+    if board['test'] is None:
+        scored = 'test: none given (the best configuration is not scored)'
+    else:
+        shown = {k: v for k, v in board['test'].items()
+                 if isinstance(v, float) and ('test' in k or '@' in k)
+                 and not k.startswith('valid_')}
+        scored = 'test (scored once): ' + ', '.join(
+            f'{k} {v:.4f}' for k, v in shown.items())
     return '\n'.join([
         f"best of {len(board['trials'])} trials: {board['metric']} "
-        f"{board['best']['value']:.4f} {board['best']['config']}",
-        'test (scored once): ' + ', '.join(f'{k} {v:.4f}'
-                                           for k, v in shown.items()),
+        f"{board['best']['value']:.4f} {board['best']['config']}", scored,
         f"reproduce: {board['command']}",
-        f"({board['seconds'] / 60:.1f} min) -> {out}/leaderboard.json"])
+        f"({board['made']['seconds'] / 60:.1f} min) -> "
+        f"{out}/leaderboard.json"])
 
 
 def search(args):

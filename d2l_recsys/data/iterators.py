@@ -180,10 +180,13 @@ def rating_iters(train_data, test_data, batch_size, seed=None,
     """``(train_iter, test_iter)`` of ``(user indices, item indices,
     scores)`` batches: training batches shuffled with rollover (as the
     book's loaders), or this worker's ``ShardOrder`` share when ``shard``
-    is ``(rank, num_workers)``; test batches in order.  Implicit scores are
-    all 1."""
+    is ``(rank, num_workers)``; test batches in order (None when
+    ``test_data`` is None).  Implicit scores are all 1."""
     iters = []
     for part, train in ((train_data, True), (test_data, False)):
+        if part is None:
+            iters.append(None)
+            continue
         u, i, r = rating_arrays(part)
         if feedback == 'implicit':
             r = onp.ones(len(u))

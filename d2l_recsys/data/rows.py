@@ -142,7 +142,8 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
         rows (rollover, as the book's loader), dense arrays or CSR matrices
         as the formulation says; ``(observed rows, held-out rows)`` pairs
         for evaluation, 1024 rows at a time, dense for a small matrix under
-        the dense formulation and CSR matrices otherwise.
+        the dense formulation and CSR matrices otherwise (None when
+        ``test`` is None).
     """
     if variant not in ('item', 'user'):
         raise ValueError(f"variant={variant!r}: expected 'item' or 'user'")
@@ -156,13 +157,16 @@ def autorec_iters(train, test, num_users, num_items, variant='item',
             num_rows * width * 4 <= _inter.DENSE_LIMIT:
         transpose = variant == 'user'
         train_mat = interaction_matrix(train, num_users, num_items, transpose)
-        test_mat = interaction_matrix(test, num_users, num_items, transpose)
-        return width, ArrayIter(train_mat, order=order), \
-            ArrayIter(train_mat, test_mat, batch_size=1024)
+        test_iter = None if test is None else ArrayIter(
+            train_mat, interaction_matrix(test, num_users, num_items,
+                                          transpose), batch_size=1024)
+        return width, ArrayIter(train_mat, order=order), test_iter
     train_rows = Interactions.from_ratings(train, num_users, num_items,
                                            variant)
-    test_rows = Interactions.from_ratings(test, num_users, num_items, variant)
     train_iter = RowIter(train_rows, order=order,
                          csr=formulation == 'sparse')
-    test_iter = RowIter(train_rows, test_rows, batch_size=1024, csr=True)
+    test_iter = None if test is None else RowIter(
+        train_rows, Interactions.from_ratings(test, num_users, num_items,
+                                              variant),
+        batch_size=1024, csr=True)
     return width, train_iter, test_iter

@@ -23,6 +23,11 @@ beside the ratings, else a seeded k-fold split).  ``validation`` carves
 validation data out of the training part only (``valid_split``: each
 user's latest remaining rating, or a random ``valid_ratio``; by default
 seq-aware exactly when the test split is a seq-aware split of one source).
+
+``with_test=False`` gives the training part only, as a search's trial must
+see it: a given test file is never opened, the test part of a split is
+dropped, and the id maps cover the training part alone.  Validation is
+then the only held-out data (``validation`` must be on).
 """
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -32,7 +37,7 @@ import numpy as onp
 import pandas as pd
 
 from .formats import (densify, read_data_ml100k, read_item_titles,
-                      read_train_test, resolve_ratings_file)
+                      read_ratings, read_train_test, resolve_ratings_file)
 from .splits import (kfold_split, official_fold_files, split_data_ml100k,
                      validation_split)
 
@@ -60,6 +65,8 @@ class DataSpec:
             module docstring).
         frame_name: set when the ratings are an in-memory DataFrame handed
             to ``materialize`` (a run folder then says it needs one).
+        with_test: read the test part; False: the training part only
+            (``test_file`` may then be absent, and is not read if given).
     """
     data_dir: Optional[str] = None
     dataset: Optional[str] = None
@@ -76,11 +83,18 @@ class DataSpec:
     valid_ratio: float = 0.1
     valid_split: Optional[str] = None
     frame_name: Optional[str] = None
+    with_test: bool = True
 
     def __post_init__(self):
-        if bool(self.train_file) != bool(self.test_file):
+        if self.test_file and not self.train_file:
+            raise ValueError('test_file: give train_file with it')
+        if self.train_file and not self.test_file and self.with_test:
             raise ValueError('train_file and test_file must be given '
                              'together')
+        if not self.with_test and not self.validation:
+            raise ValueError('with_test=False: a run without its test part '
+                             'needs validation=True (the only data it '
+                             'scores)')
         sources = [name for name, given in (
             ('data_dir/dataset', self.data_dir or self.dataset),
             ('train_file/test_file', self.train_file),
@@ -144,7 +158,7 @@ class RunData:
         spec: the ``DataSpec``.
         train: the ratings to fit on (after the validation carve-out).
         valid: the validation ratings, or None.
-        test: the held-out ratings.
+        test: the held-out ratings (None under ``with_test=False``).
         train_all: the training part before the carve-out (``train`` when
             there is no validation).
         num_users, num_items: sizes of the id spaces.
@@ -154,7 +168,7 @@ class RunData:
     spec: DataSpec
     train: pd.DataFrame
     valid: Optional[pd.DataFrame]
-    test: pd.DataFrame
+    test: Optional[pd.DataFrame]
     train_all: pd.DataFrame
     num_users: int
     num_items: int
@@ -175,9 +189,10 @@ class RunData:
     def heldout(self):
         """Validation and test ratings together (what a user rated that
         the model did not fit on)."""
-        if self.valid is None:
-            return self.test
-        return pd.concat([self.valid, self.test], ignore_index=True)
+        parts = [p for p in (self.valid, self.test) if p is not None]
+        if len(parts) == 1:
+            return parts[0]
+        return pd.concat(parts, ignore_index=True)
 
     def titles(self):
         """A title per item index ('' where unknown), or None when the
@@ -217,19 +232,40 @@ def _single(spec, frame):
         os.path.dirname(data.attrs['source'])
 
 
+def _pair(spec, train_file, test_file):
+    """A train/test file pair, or the training file alone (test None)
+    when the spec leaves the test part out."""
+    if not spec.with_test:
+        (train,), _, _ = densify([read_ratings(train_file)])
+        return train, None
+    return read_train_test(train_file, test_file)[:2]
+
+
+def _training_only(train):
+    """The training part of a split, its ids renumbered over it alone
+    (``attrs`` still map each dense id to the source's raw id)."""
+    (part,), _, _ = densify([train])
+    for key in ('user_ids', 'item_ids'):
+        if key in train.attrs:
+            part.attrs[key] = onp.asarray(train.attrs[key])[
+                onp.asarray(part.attrs[key]) - 1]
+    return part
+
+
 def _train_test(spec, frame):
-    """``(train, test, folder)`` of the spec's source and split."""
+    """``(train, test, folder)`` of the spec's source and split (test
+    None under ``with_test=False``)."""
     if spec.train_file:
-        train, test = read_train_test(spec.train_file, spec.test_file)[:2]
-        return train, test, os.path.dirname(os.path.abspath(
-            os.path.expanduser(spec.train_file)))
+        return (*_pair(spec, spec.train_file, spec.test_file),
+                os.path.dirname(os.path.abspath(
+                    os.path.expanduser(spec.train_file))))
     if spec.fold is not None and spec.folds == 5 and not spec.ratings \
             and frame is None:
         folder = os.path.dirname(resolve_ratings_file(spec.data_dir,
                                                       spec.dataset))
         files = official_fold_files(folder, spec.fold)
         if files:
-            return (*read_train_test(*files)[:2], folder)
+            return (*_pair(spec, *files), folder)
     (data, num_users, num_items), folder = _single(spec, frame)
     if spec.fold is not None:
         train, test = kfold_split(data, spec.folds, spec.fold, spec.seed)
@@ -245,6 +281,8 @@ def _train_test(spec, frame):
         train, test = split_data_ml100k(data, num_users, num_items,
                                         spec.split, spec.test_ratio,
                                         seed=spec.seed)
+    if not spec.with_test:
+        return _training_only(train), None, folder
     return train, test, folder
 
 

@@ -35,11 +35,15 @@ arrays come from the batch's own, made on the host, and the backward pass
 (which MXNet runs later, on another thread) only pushes asynchronous
 operators -- waiting there can deadlock MXNet's engine.
 
-The book masks inside ``forward`` with ``if autograd.is_training()``; in a
-hybridized block that branch is frozen into the cached graph at the first
-call, so a block first called for evaluation would never mask in training.
-Here masking lives in the loss, and ``forward`` behaves the same in both
-modes (dropout aside, which MXNet switches correctly at run time).
+In training (``autograd.is_training()``) the dense block returns its
+reconstruction times ``sign(x)``, as the book's block does, so the chapter's
+plain ``L2Loss`` scores only the observed entries; outside training it
+returns every entry.  The book branches inside ``forward``; a hybridized
+block would freeze that branch into its cached graph at the first call, so
+here the branch sits outside the cached graph (``forward`` below) and
+holds in both modes.  ``MaskedL2Loss`` masks again, which changes nothing:
+the product by ``sign(x)`` is exact.  ``mask=False`` turns the training
+mask off (the loss alone then decides what is scored).
 """
 import mxnet as mx
 from mxnet import autograd, np, npx
@@ -136,7 +140,8 @@ class AutoRec(nn.HybridBlock):
     user-based variant (rows are users).
 
     ``net(x)`` reconstructs the rows ``x``: every entry ``(B, n)`` for dense
-    rows, the ``(nnz,)`` stored entries (in CSR order) for CSR rows.
+    rows (in training, zero where ``x`` is: the book's mask; ``mask=False``
+    keeps every entry), the ``(nnz,)`` stored entries (in CSR order) for CSR rows.
     ``net.predict(x, query)`` gives the predictions at the nonzero entries
     of ``query`` from the input rows ``x``: dense ``(B, n)`` with zeros
     elsewhere, or ``(nnz,)`` at the stored entries of a CSR ``query``; that
@@ -148,7 +153,7 @@ class AutoRec(nn.HybridBlock):
     """
 
     def __init__(self, num_hiddens=None, num_users=None, dropout=0.05,
-                 num_hidden=None, sparse=False, **kwargs):
+                 num_hidden=None, sparse=False, mask=True, **kwargs):
         if sparse:
             raise ValueError('AutoRec(sparse=True) was removed: give the '
                              'block CSR rows (formulation="sparse" in a run) '
@@ -168,6 +173,7 @@ class AutoRec(nn.HybridBlock):
                                 in_units=num_users)
         self.decoder = nn.Dense(num_users, in_units=num_hiddens)
         self.dropout = nn.Dropout(dropout)
+        self.mask = mask
 
     def start_at_mean(self, mean):
         """Add ``mean`` (the training ratings' mean) to the decoder's
@@ -194,9 +200,12 @@ class AutoRec(nn.HybridBlock):
             self.decoder.bias.data(ctx))
 
     def forward(self, x):
-        if is_csr(x):
+        if is_csr(x):           # already only the observed entries
             return self._observed(x, x)
-        return super().forward(x)
+        out = super().forward(x)                # (B, num_users)
+        if self.mask and autograd.is_training():
+            out = out * np.sign(x)
+        return out
 
     def predict(self, x, query):
         """Predictions at the nonzero entries of ``query`` given the

@@ -19,7 +19,9 @@ from .common import (Clock, cross_validate, final, finish, join, lifecycle,
 
 def evaluator(cfg, data, validation=False):
     """The test (or validation) evaluator of a ranking config on
-    ``data``."""
+    ``data``; None for the test of data without a test part."""
+    if not validation and data.test is None:
+        return None
     return protocol_evaluator(
         data, cfg.protocol, cfg.num_test_negatives, cfg.top_k,
         cfg.book_item_range, cfg.seed, eval_users=cfg.eval_users,
@@ -109,8 +111,9 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     pretrained = cfg.pretrain_gmf and (load_model(cfg.pretrain_gmf)[0],
                                        load_model(cfg.pretrain_mlp)[0])
     start(entry, cfg)             # data and inputs are good: the run begins
-    eval_users = len(test_eval.users)
-    test_eval = clock.timed(test_eval)
+    scored = test_eval or valid         # what the history's metrics are of
+    eval_users = len(scored.users)
+    test_eval = test_eval and clock.timed(test_eval)
     clock.phase('read')
     clock.lap('data')
     devices = parse_devices(cfg.devices)
@@ -132,7 +135,12 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     es = None
     if entry.counts:
         entry.counts(net, D.rating_arrays(data.train_all)[1])
-        history = [dict(epoch=0, train_loss=None, **test_eval(net, devices))]
+        history = [dict(epoch=0, train_loss=None,
+                        **(test_eval(net, devices) if test_eval else {}))]
+        if valid is not None:
+            history[0].update({f'valid_{key}': value for key, value in
+                               valid(net, devices).items()
+                               if isinstance(value, float)})
     else:
         history, es, examples = _train(net, cfg, data, (test_eval, valid),
                                        devices, cluster, verbose)
@@ -144,7 +152,8 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
                                           f'valid_ndcg@{k}') if key in last}
     results.update(stopped(history, es), num_users=data.num_users,
                    num_items=data.num_items, num_train=len(data.train_all),
-                   num_test=len(data.test), eval_users=eval_users,
+                   **({} if data.test is None else
+                      {'num_test': len(data.test)}), eval_users=eval_users,
                    sparse_grad=bool(getattr(net, 'config', {}).get(
                        'sparse_grad')),
                    devices=[str(d) for d in devices], _history=history,
@@ -153,5 +162,6 @@ def run_ranking(entry, cfg, verbose=True, frame=None):
     if cluster.is_dist and not entry.counts:
         results.update(throughput(cluster, history, examples))
     title = f'{entry.title}, {cfg.protocol} protocol'
-    return finish(entry, net, cfg, results, title,
-                  ('train_loss', f'hit_rate@{k}', f'ndcg@{k}', 'auc'))
+    plotted = ('train_loss',) if test_eval is None else \
+        ('train_loss', f'hit_rate@{k}', f'ndcg@{k}', 'auc')
+    return finish(entry, net, cfg, results, title, plotted)

@@ -54,6 +54,8 @@ def _pairs(cfg, data, shard):
         D.rating_iters(data.train, data.valid, cfg.batch_size)[1]
 
     def extra(net, devices):
+        if test_iter is None:
+            return dict(sparse_grad=net.config['sparse_grad'])
         shards = predict_ratings(net, test_iter, devices[:1])[2]
         return dict(test_rmse_book_running_avg=book_running_rmse(shards),
                     sparse_grad=net.config['sparse_grad'])
@@ -102,8 +104,9 @@ def data_facts(data):
     """What a rating run's results record about its data: sizes and the
     rating scale read from it."""
     facts = dict(num_users=data.num_users, num_items=data.num_items,
-                 num_train=len(data.train), num_test=len(data.test),
-                 rating_scale=data.rating_scale)
+                 num_train=len(data.train), rating_scale=data.rating_scale)
+    if data.test is not None:
+        facts['num_test'] = len(data.test)
     if data.valid is not None:
         facts['num_valid'] = len(data.valid)
     return facts
@@ -165,8 +168,10 @@ def run_rating(entry, cfg, verbose=True, frame=None):
     history, devices, es = _fit(net, s, cfg, cluster, verbose, clock)
     clock.lap('train')
     last = final(history, es)
-    results = dict(test_rmse=last['test_rmse'], **stopped(history, es),
-                   **facts, **s.extra(net, devices))
+    results = dict(**stopped(history, es), **facts,
+                   **s.extra(net, devices))
+    if s.test_iter is not None:
+        results['test_rmse'] = last['test_rmse']
     if s.valid_iter is not None:
         results['valid_rmse'] = last['valid_rmse']
     results.update(devices=[str(d) for d in devices], _history=history,
@@ -176,5 +181,6 @@ def run_rating(entry, cfg, verbose=True, frame=None):
                                   len(s.train_iter) * cfg.batch_size))
     title = entry.title + (f' ({cfg.variant}-based)'
                            if entry.family == 'rows' else '')
-    return finish(entry, net, cfg, results, title,
-                  ('train_loss', 'test_rmse'))
+    plotted = ('train_loss',) if s.test_iter is None else \
+        ('train_loss', 'test_rmse')
+    return finish(entry, net, cfg, results, title, plotted)
