@@ -68,8 +68,9 @@ class RunConfig:
     folds: Optional[int] = _data(
         'K-fold cross-validation (ML-100K: its own u1..u5 files for K=5 '
         'when present)', type=P.at_least_two, metavar='K')
-    fold: Optional[int] = _data('the fold a run trains on (0-based; set by '
-                                'the cross-validation)', cli=False)
+    fold: Optional[int] = _data(
+        'with --folds: train and score this fold alone (0-based: the '
+        "cross-validation's fold-1/ is 0)", type=P.nonneg_int, metavar='K')
     frame_name: Optional[str] = _data('the in-memory DataFrame a run trains '
                                       'on (set by rs.fit)', cli=False)
     with_test: bool = opt('read and score the test part (False: the '

@@ -20,6 +20,7 @@ def number(kind, test, expected):
 
 
 positive_int = number(int, lambda v: v >= 1, 'a positive integer')
+nonneg_int = number(int, lambda v: v >= 0, 'an integer >= 0')
 at_least_two = number(int, lambda v: v >= 2, 'an integer >= 2')
 positive_float = number(float, lambda v: v > 0, 'a positive number')
 nonneg_float = number(float, lambda v: v >= 0, 'a number >= 0')

@@ -13,8 +13,6 @@ import time
 import numpy as onp
 
 from . import registry
-from .data.locate import resolve_ratings_file
-from .data.splits import official_fold_files
 from .io import read_json
 from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
@@ -116,41 +114,24 @@ def selection_text(row):
             f'{seeds}')
 
 
-def _fold_files(data_dir, boards):
-    """``(train_file, test_file)`` of each fold in ``data_dir``, checked
-    against the file each fold's search read."""
-    folder = os.path.dirname(resolve_ratings_file(data_dir))
-    pairs = []
-    for k, board in enumerate(boards):
-        files = official_fold_files(folder, k)
-        if files is None:
-            raise ValueError(f'data_dir={data_dir!r}: expected u{k + 1}.base '
-                             f'and u{k + 1}.test in {folder}')
-        searched = os.path.basename(board['fixed'].get('train_file') or '')
-        if searched != os.path.basename(files[0]):
-            raise ValueError(f"fold {k + 1}'s leaderboard searched on "
-                             f'{searched or "no train file"}: expected '
-                             f'u{k + 1}.base')
-        pairs.append(files)
-    return pairs
-
-
 def _nested(name, boards, data_dir, quick):
     """Fold k trained with fold k's own choice and scored on u{k}.test."""
     model = boards[0]['model']
     short = dict(epochs=2) if quick else {}
     results, folds = [], []
-    for k, (board, (train, test)) in enumerate(zip(
-            boards, _fold_files(data_dir, boards))):
-        options = dict(_options(board), **short)
-        res = run(model, train_file=train, test_file=test, verbose=False,
-                  **options)
+    for k, board in enumerate(boards):
+        if board['fixed'].get('fold') != k:
+            raise ValueError(f"{name}, fold {k + 1}: its leaderboard searched "
+                             f"fold {board['fixed'].get('fold')!r} (0-based)"
+                             f'; expected {k}')
+        options = dict(_options(board), folds=5, fold=k, **short)
+        res = run(model, data_dir=data_dir, verbose=False, **options)
         results.append(res)
         folds.append(dict(fold=k + 1, config=board['best']['config'],
                           valid_rmse=board['best']['value'],
                           test_rmse=res['test_rmse'],
                           command=command_line(model, dict(
-                              options, train_file=train, test_file=test))))
+                              options, data_dir=data_dir))))
     return results, folds
 
 

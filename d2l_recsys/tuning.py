@@ -318,17 +318,17 @@ def tune_folds(model, folds=5, out='runs/tune', fixed=None, **options):
     if clash:
         raise ValueError(f'fixed={clash}: a fold search reads the official '
                          'fold files; expected only data_dir (and dataset)')
-    folder = os.path.dirname(resolve_ratings_file(fixed.pop('data_dir', None),
-                                                  fixed.pop('dataset', None)))
+    folder = os.path.dirname(resolve_ratings_file(fixed.get('data_dir'),
+                                                  fixed.get('dataset')))
     pairs = [official_fold_files(folder, k) for k in range(folds)]
-    if None in pairs:
-        k = pairs.index(None) + 1
+    if None in pairs or folds > 5:
+        k = pairs.index(None) + 1 if None in pairs else 6
         raise ValueError(f'folds={folds}: expected u{k}.base and u{k}.test '
                          f'in {folder}')
+    # fold k of the official five: its training file is u{k+1}.base
     return [tune(model, out=os.path.join(out, f'fold-{k + 1}'),
-                 fixed=dict(train_file=train, test_file=test, **fixed),
-                 **options)
-            for k, (train, test) in enumerate(pairs)]
+                 fixed=dict(fixed, folds=5, fold=k), **options)
+            for k in range(folds)]
 
 
 def _outcome(trial):
