@@ -5,6 +5,9 @@ commit, on what.
 context)`` is what each row records about its own part of it;
 ``check_one_commit`` refuses to put rows of different commits into one
 report unless the caller asks for the mixture.
+
+Every time recorded here is UTC: ``started`` as ISO 8601 with a ``Z``
+(``2026-12-03T19:59:27Z``), ``date`` as the UTC day (``2026-12-03``).
 """
 import datetime
 import os
@@ -12,8 +15,9 @@ import platform
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The folders whose uncommitted changes can change a number.
-CODE = ('d2l_recsys', 'scripts')
+# Folders whose new, untracked files can change a number: code that a run
+# imports or runs.  Changes to tracked files count wherever they are.
+CODE = ('d2l_recsys', 'scripts', 'bench')
 
 
 def _git(*args):
@@ -25,19 +29,64 @@ def _git(*args):
     return p.stdout if p.returncode == 0 else None
 
 
-def git_state():
-    """The commit of the code that runs and its uncommitted changes.
+def _paths(status):
+    """The paths of ``git status --porcelain -z`` output: both names of a
+    rename or copy."""
+    entries, paths = (status or '').split('\0'), []
+    k = 0
+    while k < len(entries):
+        entry = entries[k]
+        k += 1
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        if entry[0] in 'RC':            # the original name follows
+            paths.append(entries[k])
+            k += 1
+    return paths
+
+
+def _inside(path, folders):
+    return any(path == f or path.startswith(f + '/') for f in folders)
+
+
+def git_state(outputs=()):
+    """The commit of the code that runs and how the working tree differs
+    from it.
+
+    Args:
+        outputs: files or folders this run writes (absolute, or relative to
+            the current directory).  Their changes are left out of
+            ``dirty``: they are what the run makes, not what it runs, and a
+            second run would otherwise differ from the first only by the
+            first one's results.
 
     Returns:
         ``{commit, dirty}``: the full hash (None outside a git checkout)
-        and the paths under ``d2l_recsys/`` and ``scripts/`` that differ
-        from it (modified or untracked), sorted.
+        and, sorted and relative to the repository, every tracked file that
+        differs from that commit, anywhere in the repository (modified,
+        staged, deleted or renamed), plus the untracked files under
+        ``d2l_recsys/``, ``scripts/`` and ``bench/``.  Files that
+        ``.gitignore`` names never count.
     """
     commit = (_git('rev-parse', 'HEAD') or '').strip() or None
-    status = _git('status', '--porcelain', '--', *CODE) if commit else None
-    dirty = sorted(line[3:] for line in (status or '').splitlines()
-                   if not line[3:].endswith('.pyc'))
-    return dict(commit=commit, dirty=dirty)
+    if not commit:
+        return dict(commit=None, dirty=[])
+    tracked = _git('status', '--porcelain', '-z', '--untracked-files=no')
+    new = _git('status', '--porcelain', '-z', '--untracked-files=all',
+               '--', *CODE)
+    new = [e for e in (new or '').split('\0') if e.startswith('?? ')]
+    skip = [os.path.relpath(os.path.abspath(p), ROOT).replace(os.sep, '/')
+            for p in outputs if p]
+    skip = [p for p in skip if p != '..' and not p.startswith('../')]
+    dirty = {p for p in _paths(tracked) + _paths('\0'.join(new))
+             if not p.endswith('.pyc') and not _inside(p, skip)}
+    return dict(commit=commit, dirty=sorted(dirty))
+
+
+def today():
+    """The UTC day, ``YYYY-MM-DD``."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
 
 
 def machine():
@@ -61,20 +110,22 @@ def machine():
                 gpus=mx.context.num_gpus())
 
 
-def context(command=None):
+def context(command=None, outputs=()):
     """One run of the report: ``{command, started, commit, dirty,
-    machine}`` (``started``: UTC, to the minute)."""
+    machine}``; ``started`` is UTC in ISO 8601 with a ``Z``, to the second
+    (``2026-12-03T19:59:27Z``), and ``outputs`` the files or folders the
+    run writes (see ``git_state``)."""
     started = datetime.datetime.now(datetime.timezone.utc)
     return dict(command=command,
-                started=started.strftime('%Y-%m-%d %H:%M UTC'),
-                **git_state(), machine=machine())
+                started=started.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                **git_state(outputs), machine=machine())
 
 
 def stamp(seconds, ctx):
     """The provenance of one row made in the run ``ctx``: the context plus
-    ``date`` and ``seconds`` (the row's own runs, all its seeds)."""
-    return dict(ctx, date=datetime.date.today().isoformat(),
-                seconds=float(seconds))
+    ``date`` (the UTC day the row was done, ``YYYY-MM-DD``) and
+    ``seconds`` (the row's own runs, all its seeds)."""
+    return dict(ctx, date=today(), seconds=float(seconds))
 
 
 def short(commit):

@@ -10,7 +10,6 @@ row records how it was made (``provenance.stamp``): date, commit, machine
 and the seconds of its own run.  The tuned rows are ``tuned.tuned_rows``';
 the writing is ``report``'s.
 """
-import datetime
 import os
 import tempfile
 import time
@@ -20,7 +19,7 @@ import numpy as onp
 from .runs import run_autorec, run_mf, run_ranking
 from .devices import parse_devices
 from .io import load_model, read_json, write_json
-from .provenance import check_one_commit, context, stamp
+from .provenance import check_one_commit, context, stamp, today
 from .ranking import ranking_protocol
 from .report import write_report
 from .tuned import matches, tuned_rows
@@ -250,7 +249,11 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'{name}={value!r}: expected a positive integer')
     started = time.perf_counter()
-    ctx = context(command or f'python scripts/reproduce.py --seeds {seeds}')
+    # the report's own files are what this run writes, not what it runs
+    ctx = context(command or f'python scripts/reproduce.py --seeds {seeds}',
+                  outputs=[os.path.join(out, name) for name in (
+                      'reproduction.json', 'REPRODUCTION.md',
+                      'reproduction.html')] + [readme])
     earlier = _previous(out, only_tuned or rows_matching)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [] if only_tuned else _rating_rows(data_dir, quick) + \
@@ -280,7 +283,7 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
     tuned = tuned_rows(tuning_dir, data_dir, tuned_seeds, quick, verbose,
                        rows_matching, old_tuned, ctx) \
         if tuning_dir else []
-    report = dict(date=datetime.date.today().isoformat(), **ctx,
+    report = dict(date=today(), **ctx,
                   seeds=seeds, tuned_seeds=tuned_seeds, quick=quick,
                   data_dir=data_dir, ml1m_dir=ml1m_dir,
                   seconds=time.perf_counter() - started, rows=rows,
