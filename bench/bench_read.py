@@ -7,8 +7,8 @@ resident set size (``getrusage``'s ``ru_maxrss``: pandas parses in C, where
 pandas, MXNet) and after it.  The target for an ML-20M-sized ratings.csv
 is 30 s and 3 GB.
 
-    python scripts/make_synthetic.py --like ml-20m --out /tmp/ml-20m
-    python bench/bench_read.py --data-dir /tmp/ml-20m
+    python scripts/make_synthetic.py --like ml-20m --out runs/synthetic/ml-20m
+    python bench/bench_read.py --data-dir runs/synthetic/ml-20m
 """
 import argparse
 import json

@@ -18,9 +18,9 @@
 
 Train the MF run it serves first:
 
-    python scripts/train_mf.py --data-dir /work/shared/data/ml-100k \\
-        --devices cpu --out /tmp/mfrun --quiet
-    python bench/bench_serve.py --model-dir /tmp/mfrun
+    python scripts/train_mf.py --data-dir $D2L_RECSYS_DATA \\
+        --devices cpu --out runs/mfrun --quiet
+    python bench/bench_serve.py --model-dir runs/mfrun
 """
 import argparse
 import asyncio
@@ -306,7 +306,7 @@ def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     record.add_option(p)                                  # --json FILE
-    p.add_argument('--model-dir', default='/tmp/mfrun',
+    p.add_argument('--model-dir', default=os.path.join('runs', 'mfrun'),
                    help='a run or export folder to serve')
     p.add_argument('--seconds', type=float, default=10,
                    help='length of each load measurement')

@@ -82,6 +82,10 @@ SCALE_MODELS = ['mf', 'autorec', 'autorec-dense', 'gmf', 'neumf']
 
 
 def scale_rows(m):
+    # Left out (see the section's text): ML-20M and MF, whose epochs later
+    # runs measure in the floors' and the peers' tables.
+    if m['shape'] == 'ml-20m' or m['model'] == 'mf':
+        return []
     head = [m['shape'], m['model']]
     if m['status'] != 'ok':
         return [head + [f"{m['status']}: {m.get('reason', m.get('error'))}"]
@@ -165,6 +169,22 @@ def bounds_rows(m):
              m['reference_text'], best]]
 
 
+# The length of AutoRec's rows (the number of users) at each bounds part.
+WIDTHS = {'autorec-ml100k': 943, 'autorec-ml10m': 69_878,
+          'autorec-ml20m': 138_493}
+
+
+def decoder_rows(m):
+    """AutoRec's decoder on one batch, whole and chunk by chunk."""
+    if 'decoder_chunked' not in m:
+        return []
+    whole, chunked = m['decoder_full_take'], m['decoder_chunked']
+    return [[m['part'], num(WIDTHS[m['part']]),
+             f"{m['nnz_per_step'] / 256:,.0f}", f'{whole:.1f}',
+             f'{chunked:.1f}',
+             'whole' if whole < chunked else 'chunk by chunk']]
+
+
 def peers_rows(m):
     """A contestant on a shape, with ours against the task's peer."""
     who = m['contestant'] + (f" ({m['library']})" if m.get('library')
@@ -226,15 +246,15 @@ between them; by default the gradients are row-sparse when users plus
 items number at least 8,192 and at least 16 times the batch size.""",
      ['model', 'tables', 'parameters', 'batch', 'dense (ms)',
       'row-sparse (ms)', 'dense / row-sparse'], sparse_grad_rows),
-    ('autorec-*.json', "AutoRec's training step", """\
+    ('autorec-step.json', "AutoRec's training step", """\
 One step (forward, loss, backward, Adam) on 256 rows with random observed
 entries: the book's dense formulation against the sparse one (CSR rows,
-decoder evaluated at the observed entries). The width is the number of
-users, the length of an item's row: 943 in ML-100K, 69,878 in ML-10M and
-138,493 in ML-20M.
+decoder evaluated at the observed entries), at ML-100K's width (the number
+of users, the length of an item's row) and density.
 "update" is Adam's update of the full weights alone: no step that keeps
 the book's optimizer can be faster, so "dense / update" bounds how much
-faster than a dense step any sparse step can be.""",
+faster than a dense step any sparse step can be. At ML-10M's and ML-20M's
+widths the same update is measured with each epoch's floor (below).""",
      ['width', 'observed', 'dense (ms)', 'sparse (ms)', 'dense / sparse',
       'update (ms)', 'dense / update'], autorec_step_rows),
     ('scale-*.json', 'How cost grows with the data', """\
@@ -243,7 +263,11 @@ One epoch plus evaluation of every model with each script's default options
 synthetic data of each release's shape (`scripts/make_synthetic.py`), each
 run in a process of its own: seconds per phase from its `metrics.json` and
 the peak resident memory of the process. `autorec` is the sparse
-formulation (the default from ML-10M on), `autorec-dense` the book's.""",
+formulation (the default from ML-10M on), `autorec-dense` the book's.
+These runs also measured ML-20M's shape and MF; those rows are left out:
+the package has become faster since, and later runs measure the same
+epochs, ML-20M's in "Each training epoch beside its floor" and MF's at
+ML-100K and ML-1M in "Against the peers a practitioner would use".""",
      ['shape', 'model', 'read (s)', 'split (s)', 'iterators (s)',
       'epoch (s)', 'evaluation (s)', 'peak (GiB)'], scale_rows,
      lambda m: (m['num_ratings'], SCALE_MODELS.index(m['model']))),
@@ -323,6 +347,18 @@ as in the table above (its steps times one Adam update) and measured in
 this run; NeuMF's takes that table's FLOPs and bytes over the sgemm rate
 and bandwidth measured in this run.""",
      ['part', 'cheapest sum', 'beside', 'at best'], bounds_rows),
+    ('bounds.json', "AutoRec's decoder, whole or chunk by chunk", """\
+The two ways `_DecodeAt` (`d2l_recsys/models/autorec.py`) computes the
+decoder's outputs at a batch's observed entries, timed alone in the run
+above on one batch of 256 rows (ML-100K on one thread, the others on every
+core): one `FullyConnected` of the whole batch and its entries taken out,
+or chunk by chunk, each chunk multiplying only the rows of the weight its
+entries need. Decoding whole costs the width a row, chunk by chunk about
+the entries of a chunk's rows; the decoder decodes whole when the width is
+at most 40 times those (`_DecodeAt.WHOLE_RATIO`), which these timings
+place between ML-10M's training batches (whole) and ML-20M's (chunks).""",
+     ['part', 'width', 'entries a row', 'whole (ms)', 'chunk by chunk (ms)',
+      'faster'], decoder_rows),
     ('peers.json', 'Against the peers a practitioner would use', """\
 The package's MF and AutoRec (the training scripts with the book's
 settings; `mf-fast` is MF's `--preset fast`, `autorec-mean` AutoRec with
@@ -352,6 +388,82 @@ of 1, 2, 5, 10 and 20 epochs), from the same run:
 ]
 
 
+# Result files kept in bench/results/ but not shown, and why: a later run
+# measured the same figures, and the page shows one value of each.
+SUPERSEDED = {
+    'autorec-update.json': (
+        "AutoRec's steps at ML-10M's and ML-20M's widths, measured at "
+        '`2a599ca` before the decoder could decode a batch whole; the Adam '
+        'update it times is measured again with each epoch\'s floor '
+        '(`floor-ml10m.json`, `floor.json`, `bounds.json`)'),
+}
+
+# Figures that rules of the code were drawn from and no result file holds:
+# (figure, measured on, the rule it supports, the commit that recorded it).
+ONCE = [
+    ("A dense (width × batch) scatter of AutoRec's decoder output "
+     'gradient: 0.06–0.1 s a step', "ML-20M's shape",
+     "`csr.Entries.by_col` builds the transposed gradient from the batch's "
+     'own index arrays instead', '8fa3c81'),
+    ("AutoRec's sparse training step against the dense one (256 rows, 500 "
+     'hidden units, widths 943 to 69,878): even at 2.5–4% of the entries '
+     'observed whatever the width; sparse 1.04–1.36× faster at 2%, '
+     '1.5–1.9× at 0.5%', '`bench/bench_autorec_step.py`, 2 cores',
+     '`data.rows.choose_formulation`: sparse below 2% observed '
+     '(`SPARSE_MAX_DENSITY`)', '84e9e21'),
+    ('An AutoRec epoch at ML-20M\'s shape, sparse against dense: '
+     '1.8–2.0× faster', '`bench/bench_autorec.py`, 2 cores',
+     'the same rule', '84e9e21'),
+    ("MXNet 1.9's sum over the last axis against a dot with ones: ~5× "
+     'slower, 2 ms a step at batch 8,192', 'MF, one core',
+     '`models.mf.MF` sums its factor products with a dot', '98e756b'),
+    ('`npx.relu` against the legacy `Activation`, forward and backward of '
+     'a (65,536, 32) batch: 8.4 ms against 13–16 ms (~1.6×)', 'one core',
+     "the towers' ReLU (`models.neumf._ReLUDense`)", 'd8fe73f'),
+    ('`np.concatenate` against the legacy `concat`, forward and backward '
+     'of a (65,536, 64) result: 43 ms against 14 ms (~3×)', 'one core',
+     'the towers join embeddings with `concat` (`models.neumf._concat`)',
+     'f1826ed'),
+    ("Negative sampling's first lookup grouped by user against in data "
+     'order: 25× faster', "ML-20M's size",
+     '`data.iterators.sample_negatives` groups it by user', '4fd8766'),
+    ('Top-10 by block maxima against `argpartition` (26,744 items, k=10): '
+     '100 against 400 µs a row, median of 15 interleaved runs',
+     "ML-20M's width, 2 cores", '`serving.predictor.top_k_rows`',
+     'a160dde'),
+    ('`mx.random.seed`: ~1.2 ms a call, as much as an MF step at batch 512',
+     'ML-100K MF', '`fit` reseeds before each step only networks with '
+     'dropout (`train.draws_random`)', '3678ef3'),
+    ("OpenMP on both cores against MXNet's default of half: AutoRec's 25 "
+     'epochs on ML-100K in 3.3 s against 4.7 s, same numbers', '2 cores',
+     '`scripts/train_autorec.py` gives OpenMP every core', '0594255'),
+    ("glibc's hugetlb tunable: a transpose into a new array 44 ms against "
+     "118 ms", "AutoRec at ML-20M's shape, 2 cores",
+     '`scripts/train_autorec.py` restarts itself with '
+     '`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`', 'dcbced2'),
+]
+
+
+def once_section():
+    """The figures of ``ONCE``, and the result files not shown."""
+    rows = [[figure, where, rule, f'`{commit}`']
+            for figure, where, rule, commit in ONCE]
+    hidden = '\n'.join(f'- `bench/results/{name}`: {why}.'
+                       for name, why in sorted(SUPERSEDED.items()))
+    return '\n\n'.join([
+        '## Figures measured once, without a result file',
+        """\
+Rules in the package's code were drawn from measurements. Where a table
+above holds the figure, the code names its result file; these figures no
+result file holds. Each was measured once, while the commit named was
+made, on a 2-core CPU shared with other jobs, and not re-run since: they
+stand for the rule beside them, not for the package's current speed.""",
+        table(['figure', 'measured on', 'rule it supports', 'commit'],
+              rows),
+        'Result files kept but not shown, a later run having measured the '
+        'same figures:', hidden])
+
+
 # --- the page ----------------------------------------------------------------
 HEAD = """# Benchmarks
 
@@ -359,10 +471,12 @@ Generated by `python bench/docs.py` from `bench/results/*.json`; do not
 edit by hand. Each benchmark script in `bench/` takes `--json FILE` and
 writes its figures there with how they were made: the command, the date
 (UTC), the commit and any uncommitted changes, and the machine. The
-commands are shown as they ran; give `--data-dir` your own MovieLens 100K
-folder. Figures marked "not re-run" are those the README of the commit
-named published; their exact command line and the state of the tree were
-not recorded.
+commands are shown as they ran, without the machine's own paths:
+`$D2L_RECSYS_DATA` is the MovieLens 100K folder (set that variable, or give
+`--data-dir` your own folder), other paths are relative to the repository
+(the output folders in `runs/`). Figures marked "not re-run" are those the
+README of the commit named published; their exact command line and the
+state of the tree were not recorded.
 
 All figures come from CPUs shared with other jobs (the load average when a
 benchmark started is given), so times are pessimistic and vary from run to
@@ -434,14 +548,15 @@ def render(results):
     Raises:
         ValueError: a result file that no section shows.
     """
-    used, parts = set(), [HEAD]
+    used, parts = set(SUPERSEDED), [HEAD]
     for pattern, title, text, header, to_rows, *order in SECTIONS:
         mine = [(n, r) for n, r in results.items()
-                if fnmatch.fnmatch(n, pattern)]
+                if fnmatch.fnmatch(n, pattern) and n not in SUPERSEDED]
         if mine:
             used.update(n for n, _ in mine)
             parts.append(section(title, text, header, to_rows, mine,
                                  *order))
+    parts.append(once_section())
     unused = sorted(set(results) - used)
     if unused:
         raise ValueError(f"no section of bench/docs.py shows "

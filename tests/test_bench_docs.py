@@ -53,6 +53,56 @@ def test_every_result_carries_its_provenance(path):
         assert result['dirty'] is None and result['published']
 
 
+@pytest.mark.parametrize('path', RESULTS, ids=os.path.basename)
+def test_no_result_holds_a_path_of_the_machine(path):
+    with open(path) as f:
+        text = f.read()
+    found = re.search(r'[" =](/work|/tmp|/home|/root|/Users)/\S*', text)
+    assert not found, found.group(0)
+
+
+def test_commands_and_figures_are_recorded_without_the_machines_paths(
+        tmp_path, monkeypatch):
+    """The data folder as ``$D2L_RECSYS_DATA`` when it is that variable's,
+    relative paths as typed, the repository's files relative to it, any
+    other absolute path typed relative to the repository."""
+    record = bench_module('record')
+    data = tmp_path / 'ml-100k'
+    data.mkdir()
+    monkeypatch.setenv('D2L_RECSYS_DATA', str(data))
+    monkeypatch.chdir(record.ROOT)
+    argv = ['bench/bench_x.py', '--data-dir', str(data), '--out', 'runs/x',
+            f'--json={record.ROOT}/bench/results/x.json', '--peer',
+            '/srv/peers/ml-1m']
+    monkeypatch.setattr(sys, 'argv', argv)
+    record.given_words(argv[1:])
+    other = os.path.relpath('/srv/peers/ml-1m', record.ROOT)
+    assert record.command() == (
+        'python bench/bench_x.py --data-dir $D2L_RECSYS_DATA --out runs/x '
+        f'--json=bench/results/x.json --peer {other}')
+    figures = record._portable_all([dict(command=[
+        sys.executable, os.path.join(record.ROOT, 'scripts', 'train_mf.py'),
+        '--data-dir', str(data / 'u.data'), '--out',
+        os.path.join(record.ROOT, 'runs', 'x', 'mf')],
+        error=f'File "{record.ROOT}/d2l_recsys/io.py", line 3')])
+    assert figures == [dict(command=[
+        'python', 'scripts/train_mf.py', '--data-dir',
+        '$D2L_RECSYS_DATA/u.data', '--out', 'runs/x/mf'],
+        error='File "d2l_recsys/io.py", line 3')]
+
+
+def test_a_folder_typed_as_a_relative_path_stays_as_typed(
+        tmp_path, monkeypatch):
+    record = bench_module('record')
+    (tmp_path / 'data' / 'ml-100k').mkdir(parents=True)
+    monkeypatch.setenv('D2L_RECSYS_DATA', str(tmp_path / 'data' / 'ml-100k'))
+    monkeypatch.chdir(tmp_path)
+    record.given_words(['--data-dir', 'data/ml-100k'])
+    assert record.portable(str(tmp_path / 'data' / 'ml-100k' / 'u.data')) \
+        == 'data/ml-100k/u.data'
+    assert record.portable('/usr/lib/x') == '/usr/lib/x'   # never typed
+
+
 def test_a_result_without_a_section_is_refused():
     docs = bench_module('docs')
     with pytest.raises(ValueError, match='unknown.json'):
