@@ -96,8 +96,10 @@ class Entries:
         """CSR (n, B), the transpose, holding ``values`` (nnz, in row
         order) at the entries: the values in column order with ``x.T``'s
         index arrays (call ``x_t()`` before the backward pass).  The copy
-        into the CSR waits only for that ``take``, whose input is ready; a
-        dense (n, B) scatter cost 0.06-0.1 s a step at ML-20M's shape."""
+        into the CSR waits only for that ``take``, whose input is ready,
+        and moves the nnz values only, where a dense (n, B) scatter would
+        write n B (its cost at ML-20M's shape: docs/benchmarks.md,
+        "Figures measured once, without a result file")."""
         if self._x_t is None:
             raise RuntimeError('Entries.by_col needs x_t() first')
         order, indices, indptr = self._t_pattern

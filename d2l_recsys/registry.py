@@ -139,8 +139,9 @@ def block_class(class_name):
 # The chapters' models
 # --------------------------------------------------------------------------
 def sparse_grad(cfg, num_users, num_items):
-    """A run's ``sparse_grad``: as configured, else the measured rule;
-    never under a parameter server (see ``RunConfig.validate``)."""
+    """A run's ``sparse_grad``: as configured, else the rule of
+    ``mf.prefer_sparse_grad``; never under a parameter server (see
+    ``RunConfig.validate``)."""
     if cfg.sparse_grad is not None:
         return cfg.sparse_grad
     return not cfg.kvstore.startswith('dist') and \

@@ -124,9 +124,9 @@ def step_seed(seed, epoch, batch):
 
 def draws_random(net):
     """Whether training ``net`` draws from MXNet's generator: it holds a
-    ``Dropout`` block with a positive rate.  Reseeding costs ~1.2 ms a step
-    (as much as a whole MF step at batch 512), so ``fit`` reseeds only the
-    networks that draw."""
+    ``Dropout`` block with a positive rate.  Reseeding costs about as much
+    as a small MF step (docs/benchmarks.md, "Figures measured once, without
+    a result file"), so ``fit`` reseeds only the networks that draw."""
     if isinstance(net, gluon.nn.Dropout):
         return net._rate > 0
     return any(draws_random(child) for child in net._children.values())

@@ -6,10 +6,11 @@ import os
 import sys
 
 # MXNet gives OpenMP half of the cores unless told otherwise.  AutoRec's
-# large matrix products use them all well (ML-100K, 2 cores: the 25 epochs
-# take 3.3 s instead of 4.7 s, same numbers), while MF's and NeuMF's small
-# operators get slower with more threads, so only this script sets it; it
-# must happen before MXNet is imported.  Set OMP_NUM_THREADS to override.
+# large matrix products use them all well, with the same numbers, while
+# MF's and NeuMF's small operators get slower with more threads, so only
+# this script sets it; it must happen before MXNet is imported.  Set
+# OMP_NUM_THREADS to override.  (The figures: docs/benchmarks.md, "Figures
+# measured once, without a result file".)
 os.environ.setdefault('OMP_NUM_THREADS', str(
     len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
     else os.cpu_count() or 1))
@@ -17,13 +18,12 @@ os.environ.setdefault('OMP_NUM_THREADS', str(
 # Transparent huge pages for MXNet's large arrays.  A sparse AutoRec step at
 # ML-20M's shape allocates several fresh 277 MB arrays (the transposed
 # encoder weight, gradients, the decoder weight kept for backward), and
-# faulting them in 4 KB pages cost about as much as the products filling
-# them: with glibc's hugetlb tunable a transpose into a new array takes
-# 44 ms instead of 118 ms, and one ML-20M epoch with evaluation 128 s
-# instead of 153 s (README, "Bigger data").  glibc reads GLIBC_TUNABLES
-# only when a process starts, so the script starts itself again, once, with
-# it set; glibc before 2.35 ignores it.  Set GLIBC_TUNABLES (even empty) to
-# keep your own.
+# faulting them in 4 KB pages can cost as much as the products filling
+# them; glibc's hugetlb tunable gives them huge pages (the figure:
+# docs/benchmarks.md, "Figures measured once, without a result file").
+# glibc reads GLIBC_TUNABLES only when a process starts, so the script
+# starts itself again, once, with it set; glibc before 2.35 ignores it.
+# Set GLIBC_TUNABLES (even empty) to keep your own.
 if __name__ == '__main__' and sys.platform.startswith('linux') and \
         'GLIBC_TUNABLES' not in os.environ:
     os.environ['GLIBC_TUNABLES'] = 'glibc.malloc.hugetlb=1'

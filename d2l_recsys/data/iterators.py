@@ -268,9 +268,10 @@ def sample_negatives(users, mask, num, rng):
         bad = seen.contains(users[:, None], out)
     else:
         # group the first, large lookup by user: its searches then stay in
-        # a small part of the keys (25x faster than in data order at ML-20M
-        # size); look up LOOKUP_ROWS users at a time (one lookup of
-        # ML-20M's 80M pairs made several GB of temporaries)
+        # a small part of the keys (faster than in data order; the figure
+        # at ML-20M's size: docs/benchmarks.md, "Figures measured once,
+        # without a result file"); look up LOOKUP_ROWS users at a time (one
+        # lookup of ML-20M's 80M pairs made several GB of temporaries)
         order = onp.argsort(users, kind='stable')
         bad = onp.empty(out.shape, dtype=bool)
         for start in range(0, len(order), LOOKUP_ROWS):

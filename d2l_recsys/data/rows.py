@@ -37,19 +37,18 @@ def choose_formulation(num_rows, width, nnz, formulation='auto'):
     """Resolve ``formulation`` for a rating matrix of that shape.
 
     ``'auto'`` is ``'sparse'`` when fewer than ``SPARSE_MAX_DENSITY`` (2%)
-    of the entries are observed, else ``'dense'``.  Measured on the 2-core
-    CPU of the project by ``bench/bench_autorec_step.py`` (a training step
-    of 256 rows, 500 hidden units, widths 943 to 69,878): the dense step
-    runs at GEMM speed and costs the same at any density; the sparse one
-    grows with the observed entries and breaks even at 2.5-4% whatever the
-    width.  At 2% it is 1.04-1.36x faster, at 0.5% 1.5-1.9x, not more:
-    both pay the same O(width x hidden) memory traffic per step (Adam's
-    update of the full weights, the gradients), which is most of a sparse
-    step.  So ML-100K (5.7%) and ML-1M (4.0%) keep the book's dense
-    formulation; ML-10M (1.3%) and ML-20M (0.54%) are sparse (a training
-    epoch 1.4-1.5x and 1.8-2.0x faster, ``bench/bench_autorec.py``; 1.7x
-    at ML-10M in ``bench/bench_scale.py`` since the decoder's gradient is
-    built from index arrays, and huge pages in ``train_autorec.py``).
+    of the entries are observed, else ``'dense'``.  The dense step runs at
+    GEMM speed and costs the same at any density; the sparse one grows
+    with the observed entries, and breaks even above 2% at every width
+    ``bench/bench_autorec_step.py`` tried.  Its gain stays modest: both
+    pay the same O(width x hidden) memory traffic per step (Adam's update
+    of the full weights, the gradients), which is most of a sparse step.
+    So ML-100K (5.7%) and ML-1M (4.0%) keep the book's dense formulation;
+    ML-10M (1.3%) and ML-20M (0.54%) are sparse.  The figures: the steps
+    and ML-20M's epoch in docs/benchmarks.md, "Figures measured once,
+    without a result file"; ML-10M's epoch in both formulations in
+    ``bench/results/scale-large-aa3202b.json`` (docs/benchmarks.md, "How
+    cost grows with the data").
 
     Args:
         num_rows, width: the matrix's shape (rows are AutoRec's examples).

@@ -22,7 +22,8 @@ predictions, loss and gradients (tested):
   whole batch cheaper, and never above ``_DecodeAt.WHOLE_MAX`` entries
   (256 MB).  ``data.rows.autorec_iters`` yields such batches
   (``formulation='sparse'``); ``data.rows.choose_formulation`` says when
-  they pay (below 2% observed, as ML-10M and ML-20M; by 1.4-2x).
+  they pay (below 2% observed, as ML-10M and ML-20M) and where its figures
+  are.
 
 The encoder is plain autograd: ``x @ V.T`` computed as ``x.T.T @ V.T``,
 MXNet's fast CSR product, which reads each needed column of ``V`` once per
@@ -66,11 +67,14 @@ class _DecodeAt(autograd.Function):
     row, at GEMM speed), then the entries picked out.  The batch is decoded
     whole when ``n`` is at most ``WHOLE_RATIO`` times the chunks' products
     a row and the ``(B, n)`` output holds at most ``WHOLE_MAX`` entries.
-    The ratio comes from ``bench/bench_bounds.py`` (256 rows, 2 cores, its
-    run in ``bench/results/bounds.json``): whole 1.5 against chunked 10.5
-    ms at ML-100K's shape (n / chunk products 1.1), 77 against 103 ms at
-    ML-10M's (34), 156 against 101 ms at ML-20M's (68); evaluation batches
-    of ML-10M's shape (47) and ML-20M's (115) stay chunked.  The backward
+    The ratio lies between the batches timed faster whole and those timed
+    faster in chunks (n over the chunks' products a row): ML-100K's and
+    ML-10M's training batches (1.1 and 34) are decoded whole, ML-20M's
+    (68) and the evaluation batches of ML-10M's shape (47) and ML-20M's
+    (115) in chunks.  Both ways' times at each shape are
+    ``bench/bench_bounds.py``'s, in ``bench/results/bounds.json``
+    (``decoder_full_take``, ``decoder_chunked``; docs/benchmarks.md,
+    "AutoRec's decoder, whole or chunk by chunk").  The backward
     pass is two sparse products, ``dh = G w`` and ``dw = G.T h``, with
     ``G`` the output gradient at the entries.  ``training``: a backward
     pass will follow.

@@ -48,9 +48,9 @@ def embedding(num, dim, sparse_grad=False, weight_initializer=None):
 def prefer_sparse_grad(num_users, num_items, batch_size):
     """Whether row-sparse embedding gradients make training faster for
     tables of these sizes: ``num_users + num_items >= 16 * batch_size``
-    (measured; see ``MF``), and at least ``SPARSE_MIN_ROWS`` rows: ML-100K's
-    2,625 gain too little to give up the dense update's numbers.  The
-    default of every run's ``sparse_grad``."""
+    (the rule ``MF`` explains), and at least ``SPARSE_MIN_ROWS`` rows:
+    ML-100K's 2,625 gain too little to give up the dense update's numbers.
+    The default of every run's ``sparse_grad``."""
     rows = num_users + num_items
     return rows >= SPARSE_MIN_ROWS and rows >= 16 * batch_size
 
@@ -78,17 +78,17 @@ class MF(nn.HybridBlock):
         sparse_grad: row-sparse gradients for the four tables (see
             ``embedding``): a step then updates the rows in the batch, not
             whole tables.  Rule, from ``bench/bench_eval.py --sparse-grad``
-            (MF and GMF, hybridized, Adam, 2 CPU cores): use it when
-            ``num_users + num_items >= 16 * batch_size`` and the tables
-            have 8,192 rows or more (``prefer_sparse_grad``).  Measured per
-            step, sparse against dense: ML-20M's tables (165k rows) 2.9-7.4x
-            faster (MF) and 1.7-2.9x (GMF) for batches of 256-4,096, 1.1x at
-            65,536; ML-1M (9.7k rows) 1.3-1.8x at 256-512, even from 4,096;
-            ML-100K (2.6k rows) even for GMF, 1.2-1.3x for MF at 256-512
-            (0.2 ms a step).  The row floor keeps ML-100K dense: lazy
-            updates do not reproduce a dense run's numbers (rows outside a
-            batch keep their moments and skip weight decay), and the
-            published ML-100K runs are dense.
+            (MF and GMF, hybridized, Adam): use it when ``num_users +
+            num_items >= 16 * batch_size`` and the tables have 8,192 rows
+            or more (``prefer_sparse_grad``).  A row-sparse step gains
+            where a batch touches few of the tables' rows, and its gain
+            fades as the batch grows towards the tables' size; the step
+            times at ML-100K's, ML-1M's and ML-20M's tables are in
+            ``bench/results/sparse-grad.json`` (docs/benchmarks.md, "Dense
+            and row-sparse embedding gradients").  The row floor keeps
+            ML-100K dense: lazy updates do not reproduce a dense run's
+            numbers (rows outside a batch keep their moments and skip
+            weight decay), and the published ML-100K runs are dense.
     """
 
     def __init__(self, num_factors, num_users, num_items, sparse_grad=False,
@@ -106,7 +106,8 @@ class MF(nn.HybridBlock):
         b_u = self.user_bias(user_id).reshape(-1)           # (B,)
         b_i = self.item_bias(item_id).reshape(-1)           # (B,)
         # A dot with ones sums the k products: MXNet 1.9's sum over the
-        # last axis is ~5x slower (2 ms a step at batch 8,192 on one core).
+        # last axis is slower (docs/benchmarks.md, "Figures measured once,
+        # without a result file").
         ones = F.np.ones((self.config['num_factors'],))     # (k,)
         return F.np.dot(P_u * Q_i, ones) + b_u + b_i        # (B,)
 

@@ -54,9 +54,9 @@ def _embedding(n, k, sparse_grad=False):
 
 class _ReLUDense(nn.Dense):
     """``nn.Dense(units, activation='relu')`` with the ReLU as ``npx.relu``:
-    the same values, gradients and parameters, and ~1.6x cheaper than the
-    legacy ``Activation`` operator (forward and backward of a (65,536, 32)
-    batch on one core: 8.4 ms against 13-16 ms)."""
+    the same values, gradients and parameters, and cheaper than the legacy
+    ``Activation`` operator (docs/benchmarks.md, "Figures measured once,
+    without a result file")."""
 
     def hybrid_forward(self, F, x, weight, bias=None):
         return F.npx.relu(super().hybrid_forward(F, x, weight, bias))
@@ -185,8 +185,9 @@ class GMF(_Scorer):
 
 def _concat(F, a, b):
     """``[a, b]`` along axis 1 with MXNet's legacy ``concat``: the same
-    copy as ``np.concatenate``, whose 1.9 kernel is ~3x slower (forward and
-    backward of a (65,536, 64) result: 43 ms against 14 ms on one core)."""
+    copy as ``np.concatenate``, whose 1.9 kernel is slower
+    (docs/benchmarks.md, "Figures measured once, without a result
+    file")."""
     return F.concat(a.as_nd_ndarray(), b.as_nd_ndarray(),
                     dim=1).as_np_ndarray()
 
@@ -222,8 +223,8 @@ class NeuMF(_Scorer):
     ``mlp_factors`` sizes ``U`` and ``V`` (default ``num_factors``, as the
     book; the NCF code sizes them ``nums_hiddens[0] / 2``).  GMF, MLP and
     NeuMF take ``sparse_grad`` (default False): row-sparse gradients for
-    the embeddings, faster for large tables and small batches (measured;
-    see ``mf.MF`` and ``mf.prefer_sparse_grad``)."""
+    the embeddings, faster for large tables and small batches (the rule of
+    ``mf.prefer_sparse_grad``; see ``mf.MF``)."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  mlp_factors=None, output_activation=None,

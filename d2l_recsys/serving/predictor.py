@@ -45,10 +45,10 @@ def top_k_rows(scores, k):
     batch top-k.  Instead: cut each row into at least ``8k`` blocks; the
     k-th largest block maximum is a lower bound of the row's k-th largest
     score (k blocks hold a larger-or-equal score each), so only the few
-    entries above that bound are candidates, and only they are sorted.  At
-    ML-20M's width (26,744 items, k=10) that is 4x faster than
-    ``argpartition`` (100 against 400 us per row, median of 15 interleaved
-    runs on the busy 2-core test machine).
+    entries above that bound are candidates, and only they are sorted:
+    less work than an ``argpartition`` of every row (the figure at
+    ML-20M's width: docs/benchmarks.md, "Figures measured once, without a
+    result file").
 
     Args:
         scores: ``(n, m)`` float array; ``-inf`` marks excluded entries.

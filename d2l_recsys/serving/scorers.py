@@ -7,8 +7,9 @@ chunk's work at a time (besides AutoRec's optional cache).
 
 * ``DotScorer`` -- MF and GMF are dot products, so a block of users is one
   matrix product with the item factors in numpy: no per-pair gathers, and
-  it runs at BLAS speed (top-10 for all of ML-20M's users in under a
-  minute, ``bench/bench_serve.py``).
+  it runs at BLAS speed (top-10 for every user at ML-20M's shape:
+  ``bench/results/all-users-mf.json`` and ``all-users-gmf.json``,
+  docs/benchmarks.md, "Top-10 for every user at ML-20M's shape").
 * ``PairScorer`` -- any ``net(users, items)`` model (MLP, NeuMF, ItemPop),
   through ``ranking.score_matrix``.
 * ``AutoRecScorer`` -- reconstructions of rating-matrix rows.
