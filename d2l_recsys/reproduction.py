@@ -2,13 +2,16 @@
 
 ``reproduce(data_dir, seeds, out)`` writes ``REPRODUCTION.md``,
 ``reproduction.json`` and ``reproduction.html`` (plotly: published against
-measured) into ``out`` and returns the report.  A row's status is ``match``
-when the published number lies within two standard deviations of our mean
-or within the row's stated tolerance, else ``better`` or ``worse``; rows
-without a published number on this data set are ``no reference``.  Every
-row records how it was made (``provenance.stamp``): date, commit, machine
-and the seconds of its own run.  The tuned rows are ``tuned.tuned_rows``';
-the writing is ``report``'s.
+measured) into ``out`` and returns the report.
+
+Each row is a declaration (``ROWS``): its model, options, where those
+settings come from (``settings``: the book's printed settings, a paper's
+published settings, or a search on validation data -- the tuned rows of
+``tuned.tuned_rows``; nothing else), the published numbers it is compared
+with and their source.  A row's ``status`` weighs every published metric
+it shows (``STATUS_WORDS``).  Every row records how it was made
+(``provenance.stamp``): date, commit, machine and the seconds of its own
+run; the writing is ``report``'s.
 """
 import os
 import tempfile
@@ -16,168 +19,210 @@ import time
 
 import numpy as onp
 
-from .runs import run_autorec, run_mf, run_ranking
+from . import registry
+from .runs import run, run_ranking
 from .devices import parse_devices
 from .io import load_model, read_json, write_json
 from .provenance import check_one_commit, context, stamp, today
 from .ranking import ranking_protocol
-from .report import write_report
+from .report import STATUS_WORDS, write_report  # noqa: F401
 from .tuned import matches, tuned_rows
 
 BOOK = 'd2l book, printed output of the chapter'
 SEED_PROJECT = 'NCF seed project on ML-100K (HR@10 / NDCG@10)'
-# Settings of the NCF-protocol rows (the NCF code's, but 16 GMF factors and
-# a light weight decay on the MLP: see README, "Reproduction").
-NCF_GMF = dict(num_factors=16, lr=0.002)
-NCF_MLP = dict(lr=0.002, wd=1e-6, epochs=12)
-NCF_NEUMF = dict(num_factors=16)
+
+# Where a row's settings come from: (kind, citation).
+BOOK_MF = ('book', 'd2l, "Matrix Factorization": 30 factors, Adam lr 0.002, '
+           'wd 1e-5, 20 epochs, batches of 512')
+BOOK_AUTOREC = ('book', 'd2l, "AutoRec": 500 hidden units, dropout 0.05, '
+                'Adam lr 0.002, wd 1e-5, 25 epochs, batches of 256')
+BOOK_NEUMF = ('book', 'd2l, "Neural Collaborative Filtering for '
+              'Personalized Ranking": 10 factors, tower 10-10-10, BPR, Adam '
+              'lr 0.01, wd 1e-5, 10 epochs, batches of 1,024, 1 negative')
+NCF_PAPER = ('paper', 'He et al. (2017), section 4.1 and the authors\' code: '
+             '8 predictive factors, MLP tower 32-16-8 on embeddings of 32, '
+             'Adam lr 0.001, batches of 256, 4 negatives, 20 epochs, no '
+             'weight decay')
+NCF_PRETRAINED = ('paper', NCF_PAPER[1] + '; NeuMF from the pretrained GMF '
+                  'and MLP with alpha 0.5, fine-tuned with plain SGD '
+                  '(section 3.4.1)')
+NO_SETTINGS = ('paper', 'He et al. (2017), section 4.1: the evaluation '
+               'protocol; ItemPop has no settings')
+
+# The metrics of each kind of run: (report name, results key).
+RMSE = [('RMSE', 'test_rmse'),
+        ('book running-average RMSE', 'test_rmse_book_running_avg')]
+NCF = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
 
 
-def _rating_rows(data_dir, quick):
-    e = dict(epochs=2) if quick else {}
-    return [
-        dict(name='MF, book settings (seq-aware split)', metric='RMSE',
-             lower_is_better=True, published=1.061, source=BOOK,
-             tolerance=0.01,
-             run=lambda s: _rmse(run_mf(data_dir=data_dir, seed=s,
-                                        verbose=False, **e))),
-        dict(name='MF on the random 90/10 split (AutoRec\'s test set)',
-             metric='RMSE', lower_is_better=True, published=None,
-             source='not in the book: shows the split effect',
-             run=lambda s: _rmse(run_mf(data_dir=data_dir, seed=s,
-                                        split='random', verbose=False, **e))),
-        dict(name='AutoRec item-based, book settings (random 90/10)',
-             metric='RMSE', lower_is_better=True, published=0.898,
-             source=BOOK, tolerance=0.01,
-             run=lambda s: _rmse(run_autorec(data_dir=data_dir, seed=s,
-                                             verbose=False, **e))),
-        dict(name='AutoRec user-based, same split', metric='RMSE',
-             lower_is_better=True, published=None,
-             source='AutoRec paper: U-AutoRec 0.874 vs I-AutoRec 0.831, '
-                    'on ML-1M (reference only)',
-             run=lambda s: _rmse(run_autorec(data_dir=data_dir, seed=s,
-                                             variant='user', verbose=False,
-                                             **e))),
-    ]
+def _row(name, model, settings, metric, metrics=RMSE, options=None,
+         published=None, source=None, tolerance=0.0, lower_is_better=False,
+         kind='run', needs=()):
+    """One declared row.  ``published``: ``{metric: value}``; ``kind``:
+    how a seed is measured (``'run'``, ``'book_ranking'`` or ``'ncf'``);
+    ``needs``: the rows whose run folders of the same seed it starts
+    from (by model: pretrained GMF and MLP)."""
+    return dict(name=name, model=model, options=dict(options or {}),
+                settings=settings[0], settings_source=settings[1],
+                metric=metric, metric_keys=metrics, published=published,
+                source=source, tolerance=tolerance,
+                lower_is_better=lower_is_better, kind=kind,
+                needs=list(needs))
 
 
-def _rmse(res):
-    return {'RMSE': res['test_rmse'],
-            'book running-average RMSE': res.get('test_rmse_book_running_avg')}
+ROWS = [
+    _row('MF, book settings (seq-aware split)', 'mf', BOOK_MF,
+         'book running-average RMSE', lower_is_better=True,
+         published={'book running-average RMSE': 1.061}, source=BOOK,
+         tolerance=0.01),
+    _row("MF on the random 90/10 split (AutoRec's test set)", 'mf', BOOK_MF,
+         'RMSE', options=dict(split='random'), lower_is_better=True,
+         source='not in the book: shows the split effect'),
+    _row('AutoRec item-based, book settings (random 90/10)', 'autorec',
+         BOOK_AUTOREC, 'RMSE', lower_is_better=True,
+         published={'RMSE': 0.898}, source=BOOK, tolerance=0.01),
+    _row('AutoRec user-based, same split', 'autorec', BOOK_AUTOREC, 'RMSE',
+         options=dict(variant='user'), lower_is_better=True,
+         source='AutoRec paper: U-AutoRec 0.874 vs I-AutoRec 0.831, on '
+                'ML-1M (reference only)'),
+    _row('NeuMF, book protocol (logit output, Xavier tower)', 'neumf',
+         BOOK_NEUMF, 'AUC', kind='book_ranking', options=dict(protocol='book'),
+         source='the book prints none'),
+    _row("NeuMF, book protocol, the book's exact model (sigmoid output, "
+         'Normal(0.01) init)', 'neumf', BOOK_NEUMF, 'AUC',
+         kind='book_ranking', options=dict(
+             protocol='book', output_activation='sigmoid',
+             dense_init='normal'),
+         source='the book prints none; its scores saturate and tie, and a '
+                'held-out item ranked below ties scores 0'),
+    _row('ItemPop, NCF protocol', 'itempop', NO_SETTINGS, 'HR@10', NCF,
+         kind='ncf', published={'HR@10': 0.4221, 'NDCG@10': 0.2269},
+         source=SEED_PROJECT, tolerance=0.02),
+    _row('GMF, NCF protocol', 'gmf', NCF_PAPER, 'HR@10', NCF, kind='ncf',
+         source='none on ML-100K'),
+    _row('MLP, NCF protocol', 'mlp', NCF_PAPER, 'HR@10', NCF, kind='ncf',
+         published={'HR@10': 0.6013, 'NDCG@10': 0.3294},
+         source=SEED_PROJECT, tolerance=0.02),
+    _row('NeuMF without pretraining, NCF protocol', 'neumf', NCF_PAPER,
+         'HR@10', NCF, kind='ncf', source='none on ML-100K'),
+    _row('NeuMF with pretraining (GMF + MLP above), NCF protocol', 'neumf',
+         NCF_PRETRAINED, 'HR@10', NCF, kind='ncf', needs=('gmf', 'mlp'),
+         source='none on ML-100K'),
+]
+
+ML1M_ROWS = [
+    _row('ML-1M: I-AutoRec, random 90/10', 'autorec', BOOK_AUTOREC, 'RMSE',
+         lower_is_better=True, published={'RMSE': 0.831},
+         source='AutoRec paper (Sedhain et al., 2015)', tolerance=0.01),
+    _row('ML-1M: NeuMF, 64 predictive factors, pretraining', 'neumf',
+         ('paper', 'He et al. (2017), Table 3 and section 4.1: 64 predictive '
+          'factors, pretrained GMF and MLP, alpha 0.5, SGD fine-tuning'),
+         'HR@10', NCF, kind='ncf', needs=('gmf', 'mlp'),
+         options=dict(num_factors=32, mlp_factors=64, nums_hiddens=[64, 32]),
+         published={'HR@10': 0.730, 'NDCG@10': 0.447},
+         source='NCF paper (He et al., 2017)', tolerance=0.02),
+]
 
 
-def _book_ranking(data_dir, seed, quick, **model):
+def _book_ranking(row, data_dir, seed, epochs, tmp):
     """One book-protocol run, scored with all items and with the book's
     item range (the same trained network)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        res = run_ranking(model='neumf', protocol='book', data_dir=data_dir,
-                          seed=seed, verbose=False, out=tmp,
-                          **(dict(epochs=2) if quick else {}), **model)
-        net = load_model(tmp)[0]
-        scores = {}
-        for ties in ('pessimistic', 'index'):
-            ev = ranking_protocol(data_dir=data_dir, protocol='book', top_k=50,
-                                book_item_range=True, ties=ties)['evaluator']
-            scores[ties] = ev(net, parse_devices('cpu'))
+    out = os.path.join(tmp, f'book-{seed}')
+    res = run_ranking(model=row['model'], data_dir=data_dir, seed=seed,
+                      verbose=False, out=out, **epochs, **row['options'])
+    net = load_model(out)[0]
+    scores = {}
+    for ties in ('pessimistic', 'index'):
+        ev = ranking_protocol(data_dir=data_dir, protocol='book', top_k=50,
+                              book_item_range=True, ties=ties)['evaluator']
+        scores[ties] = ev(net, parse_devices('cpu'))
     bug, d2l_order = scores['pessimistic'], scores['index']
-    return {'Hit@50': res['hit_rate@50'], 'AUC': res['auc'],
-            "Hit@50, book's item range": bug['hit_rate@50'],
-            "AUC, book's item range": bug['auc'],
-            "AUC, book's item range and d2l's tie order (what the book "
-            "prints)": d2l_order['auc']}
+    return res, {'Hit@50': res['hit_rate@50'], 'AUC': res['auc'],
+                 "Hit@50, book's item range": bug['hit_rate@50'],
+                 "AUC, book's item range": bug['auc'],
+                 "AUC, book's item range and d2l's tie order (what the book "
+                 'prints)': d2l_order['auc']}
 
 
-def _ncf(data_dir, seed, quick, model, tmp, **kw):
-    if quick:
-        kw['epochs'] = 1
-    out = os.path.join(tmp, f'{model}-{seed}')
-    res = run_ranking(model=model, protocol='ncf', data_dir=data_dir,
-                      seed=seed, verbose=False, out=out, **kw)
+def _ncf(row, data_dir, seed, epochs, tmp):
+    """One NCF-protocol run; its folder is kept (``tmp/MODEL-SEED``) for
+    the rows that start from it."""
+    options = dict(row['options'], **epochs)
+    parts = {part: os.path.join(tmp, f'{part}-{seed}')
+             for part in row['needs']}
+    for part, folder in parts.items():
+        if not os.path.exists(os.path.join(folder, 'metrics.json')):
+            # not run by an earlier row of this report: train it here
+            run_ranking(model=part, protocol='ncf', data_dir=data_dir,
+                        seed=seed, verbose=False, out=folder, **options)
+    options.update({f'pretrain_{part}': folder
+                    for part, folder in parts.items()})
+    res = run_ranking(model=row['model'], protocol='ncf', data_dir=data_dir,
+                      seed=seed, verbose=False, out=os.path.join(
+                          tmp, f"{row['model']}-{seed}"), **options)
     full = res['full_ranking']   # Recall@10 equals HR@10: see report
-    return {'HR@10': res['hit_rate@10'], 'NDCG@10': res['ndcg@10'],
-            'full-ranking HR@10': full['hit_rate@10']}
+    return res, {'HR@10': res['hit_rate@10'], 'NDCG@10': res['ndcg@10'],
+                 'full-ranking HR@10': full['hit_rate@10']}
 
 
-def _ranking_rows(data_dir, quick, tmp):
-    def ncf(model, **kw):
-        return lambda s: _ncf(data_dir, s, quick, model, tmp, **kw)
-
-    def pretrained(s):
-        return _ncf(data_dir, s, quick, 'neumf', tmp, **NCF_NEUMF,
-                    pretrain_gmf=os.path.join(tmp, f'gmf-{s}'),
-                    pretrain_mlp=os.path.join(tmp, f'mlp-{s}'),
-                    **({} if quick else {'epochs': 5}))
-    return [
-        dict(name='NeuMF, book protocol (logit output, Xavier tower)',
-             metric='AUC', published=None, source='the book prints none',
-             run=lambda s: _book_ranking(data_dir, s, quick)),
-        dict(name="NeuMF, book protocol, the book's exact model "
-                  "(sigmoid output, Normal(0.01) init)",
-             metric='AUC', published=None,
-             source='the book prints none; its scores saturate and tie, '
-                    'and a held-out item ranked below ties scores 0',
-             run=lambda s: _book_ranking(data_dir, s, quick,
-                                         output_activation='sigmoid',
-                                         dense_init='normal')),
-        dict(name='ItemPop, NCF protocol', metric='HR@10',
-             published=0.4221, published_2=('NDCG@10', 0.2269),
-             source=SEED_PROJECT, tolerance=0.02, run=ncf('itempop')),
-        dict(name='GMF, NCF protocol', metric='HR@10', published=None,
-             source='none on ML-100K', run=ncf('gmf', **NCF_GMF)),
-        dict(name='MLP, NCF protocol', metric='HR@10', published=0.6013,
-             published_2=('NDCG@10', 0.3294), source=SEED_PROJECT,
-             tolerance=0.02, run=ncf('mlp', **NCF_MLP)),
-        dict(name='NeuMF without pretraining, NCF protocol', metric='HR@10',
-             published=None, source='none on ML-100K',
-             run=ncf('neumf', **NCF_NEUMF)),
-        dict(name='NeuMF with pretraining (GMF + MLP above), NCF protocol',
-             metric='HR@10', published=None,
-             source='none on ML-100K', run=pretrained),
-    ]
+def _rating(row, data_dir, seed, epochs, tmp):
+    res = run(row['model'], data_dir=data_dir, seed=seed, verbose=False,
+              **epochs, **row['options'])
+    return res, {name: res.get(key) for name, key in row['metric_keys']}
 
 
-def _ml1m_rows(ml1m_dir, quick, tmp):
-    e = dict(epochs=1) if quick else {}
-    return [
-        dict(name='ML-1M: I-AutoRec, random 90/10', metric='RMSE',
-             lower_is_better=True, published=0.831,
-             source='AutoRec paper (Sedhain et al., 2015)', tolerance=0.01,
-             run=lambda s: _rmse(run_autorec(data_dir=ml1m_dir, seed=s,
-                                             verbose=False, **e))),
-        dict(name='ML-1M: NeuMF, 64 predictive factors, pretraining',
-             metric='HR@10', published=0.730, published_2=('NDCG@10', 0.447),
-             source='NCF paper (He et al., 2017)', tolerance=0.02,
-             run=lambda s: _ml1m_neumf(ml1m_dir, s, quick, tmp)),
-    ]
+KINDS = {'run': _rating, 'book_ranking': _book_ranking, 'ncf': _ncf}
 
 
-def _ml1m_neumf(ml1m_dir, seed, quick, tmp):
-    kw = dict(num_factors=32, mlp_factors=64, nums_hiddens=[64, 32])
-    for model in ('gmf', 'mlp'):
-        _ncf(ml1m_dir, seed, quick, model, tmp + '/1m', **kw)
-    return _ncf(ml1m_dir, seed, quick, 'neumf', tmp + '/1m', **kw,
-                pretrain_gmf=os.path.join(tmp + '/1m', f'gmf-{seed}'),
-                pretrain_mlp=os.path.join(tmp + '/1m', f'mlp-{seed}'))
-
-
-def _status(row, mean, std):
-    pub = row.get('published')
-    if pub is None:
+def _status(row, metrics):
+    """The row's status (``STATUS_WORDS``) over every published metric:
+    ``metrics`` maps a metric to ``{mean, std}``."""
+    published = row.get('published') or {}
+    if not published:
         return 'no reference'
-    if abs(mean - pub) <= max(2 * std, row.get('tolerance', 0)):
+    verdicts = set()
+    for name, pub in published.items():
+        m = metrics[name]
+        if abs(m['mean'] - pub) <= max(2 * m['std'], row.get('tolerance', 0)):
+            continue
+        lower = row.get('lower_is_better')
+        ours_better = m['mean'] < pub if lower else m['mean'] > pub
+        verdicts.add('better' if ours_better else 'worse')
+    if not verdicts:
         return 'match'
-    ours_better = mean < pub if row.get('lower_is_better') else mean > pub
-    return 'better' if ours_better else 'worse'
+    return verdicts.pop() if len(verdicts) == 1 else 'mixed'
 
 
-def _measure(row, seeds, ctx, verbose):
-    """Run one row over seeds 0..seeds-1 and record its metrics, status and
-    provenance in place."""
+# Options that say where a run's data and folder are, how it runs or
+# when it checkpoints: not settings a reader compares.
+_NOT_SETTINGS = ('data_dir', 'dataset', 'train_file', 'test_file',
+                 'ratings', 'columns', 'out', 'resume', 'pretrain_gmf',
+                 'pretrain_mlp', 'frame_name', 'devices', 'kvstore', 'seed',
+                 'fold', 'folds', 'with_test', 'checkpoint_every',
+                 'valid_ratio', 'validation', 'early_stop')
+# What a model without training (``Entry.counts``) is run with.
+_PROTOCOL = ('protocol', 'num_test_negatives', 'top_k')
+
+
+def _settings(model, config):
+    """The settings of a run's stored config that a reader compares."""
+    keep = _PROTOCOL if registry.get(model).counts else None
+    return {k: v for k, v in config.items()
+            if v is not None and k not in _NOT_SETTINGS
+            and (keep is None or k in keep)}
+
+
+def _measure(row, data_dir, seeds, quick, tmp, ctx, verbose):
+    """Run one row over seeds 0..seeds-1 and record its metrics, settings,
+    status and provenance in place."""
+    measure = KINDS[row['kind']]
+    epochs = dict(epochs=1 if row['kind'] == 'ncf' else 2) if quick else {}
     started, runs = time.perf_counter(), []
     for seed in range(seeds):
-        runs.append(row['run'](seed))
+        res, values = measure(row, data_dir, seed, epochs, tmp)
+        runs.append(values)
     seconds = time.perf_counter() - started
-    row.pop('run')
+    row['config'] = _settings(row['model'], res['config'])
     row['metrics'] = {}
     for key in runs[0]:
         values = [r[key] for r in runs if r[key] is not None]
@@ -187,8 +232,10 @@ def _measure(row, seeds, ctx, verbose):
                 std=float(onp.std(values, ddof=1)) if len(values) > 1
                 else 0.0, values=values)
     m = row['metrics'][row['metric']]
-    row['status'] = _status(row, m['mean'], m['std'])
+    row['status'] = _status(row, row['metrics'])
     row['made'] = stamp(seconds, ctx)
+    for key in ('metric_keys', 'kind', 'needs'):
+        row.pop(key)
     if verbose:
         print(f"{row['name']}: {row['metric']} {m['mean']:.4f} ± "
               f"{m['std']:.4f} ({row['status']}, {seconds:.0f} s)",
@@ -256,10 +303,9 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
                       'reproduction.html')] + [readme])
     earlier = _previous(out, only_tuned or rows_matching)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [] if only_tuned else _rating_rows(data_dir, quick) + \
-            _ranking_rows(data_dir, quick, tmp)
+        rows = [] if only_tuned else [dict(r) for r in ROWS]
         if ml1m_dir and not only_tuned:
-            rows += _ml1m_rows(ml1m_dir, quick, tmp)
+            rows += [dict(r, data_dir=ml1m_dir) for r in ML1M_ROWS]
         kept = {}
         if only_tuned:
             kept = {r['name']: r for r in earlier['rows']}
@@ -279,7 +325,10 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             if row['name'] in kept:
                 rows[k] = kept[row['name']]
             else:
-                _measure(row, seeds, ctx, verbose)
+                where = row.pop('data_dir', data_dir)
+                _measure(row, where, seeds, quick,
+                         os.path.join(tmp, 'ml-1m') if where != data_dir
+                         else tmp, ctx, verbose)
     tuned = tuned_rows(tuning_dir, data_dir, tuned_seeds, quick, verbose,
                        rows_matching, old_tuned, ctx) \
         if tuning_dir else []

@@ -68,13 +68,22 @@ def _options(board):
 
 
 def _search(boards):
-    """``{trials, minutes}`` of one search, or of a fold's searches
-    (``trials``: per fold; ``minutes``: the trials' runs added up, which
-    a resumed search keeps and parallel trials overlap in)."""
+    """What one search (or a fold's searches) was: ``trials`` (per
+    board), ``minutes`` (the trials' runs added up, which a resumed search
+    keeps and parallel trials overlap in), each board's ``made`` (date,
+    commit, machine, seconds of the whole search) and the ``space``
+    searched: its options, source and hash (None for the searches of
+    several models: each is its own row's)."""
     boards = boards if isinstance(boards, list) else [boards]
+    one = len({b['model'] for b in boards}) == 1
     return dict(trials=[len(b['trials']) for b in boards],
                 minutes=sum(t['seconds'] for b in boards
-                            for t in b['trials']) / 60)
+                            for t in b['trials']) / 60,
+                made=[b.get('made') for b in boards],
+                space=dict(model=boards[0]['model'],
+                           options=boards[0]['space'],
+                           source=boards[0].get('space_source'),
+                           hash=boards[0].get('space_hash')) if one else None)
 
 
 def selection_text(row):
@@ -265,7 +274,8 @@ def tuned_rows(tuning_dir, data_dir=None, seeds=5, quick=False,
                 command += f'  # seeds 0..{n - 1}: --seed S' + \
                     (' on all three' if name == 'neumf_pretrained' else '')
             for metric, vals in values.items():
-                row = dict(name=name, model=model, protocol=protocol,
+                row = dict(name=name, model=model, settings='search',
+                           protocol=protocol,
                            split=split, metric=metric,
                            mean=float(onp.mean(vals)),
                            std=float(onp.std(vals, ddof=1)), n=len(vals),
