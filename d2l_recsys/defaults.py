@@ -19,9 +19,8 @@ MF = dict(split='seq-aware', test_ratio=0.1, num_factors=30, epochs=20,
 # gradients (lazy Adam), item biases started at the training mean, and the
 # learning rate halved after every epoch.  Chosen on validation data carved
 # from the training part of an ML-1M-shaped synthetic set (10% of the
-# training ratings of bench/bench_peers.py's split; lr 0.007-0.01, wd
-# 5e-6-1e-5, decay 0.5-0.6), where 4 epochs reach a lower validation RMSE
-# than 20 epochs of Surprise's SVD (0.6560 against 0.6575).
+# training ratings of bench/bench_peers.py's split), never on MovieLens;
+# its validation curves are in bench/results/peers.json.
 MF_PRESETS = {
     'book': MF,
     'fast': dict(MF, batch_size=8192, lr=0.007, lr_decay=0.5, wd=5e-6,
