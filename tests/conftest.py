@@ -102,12 +102,21 @@ def checkerboard_rows(num_users=40, num_items=60, groups=2, density=0.5,
     ``density`` (at least 4 per user).  Timestamps are distinct, so the
     latest interaction (the held-out one) is well defined."""
     rng = onp.random.default_rng(seed)
-    rows = []
-    for u in range(num_users):
+
+    def pick(u):
         own = onp.arange(u % groups, num_items, groups)
         picked = own[rng.random(len(own)) < density]
-        if len(picked) < 4:
-            picked = rng.choice(own, 4, replace=False)
+        return picked if len(picked) >= 4 else \
+            rng.choice(own, 4, replace=False)
+    return user_item_rows((pick(u) for u in range(num_users)), rng)
+
+
+def user_item_rows(picks, rng):
+    """Implicit rows ``(user, item, 5, time)`` from each user's 0-based
+    items (``picks``, in user order: a generator may draw from ``rng`` as
+    it goes), with distinct timestamps per user, shuffled by ``rng``."""
+    rows = []
+    for u, picked in enumerate(picks):
         times = 880000000 + rng.permutation(len(picked)) * 1000 + u
         rows += [(u + 1, i + 1, 5, t) for i, t in zip(picked, times)]
     rows = onp.array(rows)

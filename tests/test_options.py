@@ -3,7 +3,7 @@ model (a test that would pass with the option ignored is not enough)."""
 import numpy as onp
 import pytest
 
-from conftest import write_u_data
+from conftest import user_item_rows, write_u_data
 from d2l_recsys.runs import run_autorec, run_mf, run_ranking
 
 QUIET = dict(devices='cpu', verbose=False)
@@ -71,17 +71,14 @@ def implicit_rows(num_users=60, num_items=150, seed=0):
     per user (the held-out and validation items are well defined)."""
     rng = onp.random.default_rng(seed)
     popularity = 2.0 * (num_items - onp.arange(num_items)) / num_items
-    rows = []
-    for u in range(num_users):
+
+    def pick(u):
         own = onp.arange(num_items) % 2 == u % 2
         p = popularity * onp.where(own, 0.25, 0.05)
         picked = onp.flatnonzero(rng.random(num_items) < p)
-        if len(picked) < 4:
-            picked = rng.choice(num_items, 4, replace=False)
-        times = 880000000 + rng.permutation(len(picked)) * 1000 + u
-        rows += [(u + 1, i + 1, 5, t) for i, t in zip(picked, times)]
-    rows = onp.array(rows)
-    return rows[rng.permutation(len(rows))]
+        return picked if len(picked) >= 4 else \
+            rng.choice(num_items, 4, replace=False)
+    return user_item_rows((pick(u) for u in range(num_users)), rng)
 
 
 @pytest.fixture(scope='module')
