@@ -3,7 +3,7 @@ then AutoRec's two formulations and its masking in both autograd modes."""
 import mxnet as mx
 import numpy as onp
 import pytest
-from mxnet import autograd, init, np
+from mxnet import autograd, gluon, init, np
 
 import d2l_recsys as rs
 from d2l_recsys.runs import run_autorec, run_mf
@@ -130,8 +130,11 @@ def test_autorec_takes_the_books_keyword_and_refuses_the_old_flag():
 
 @pytest.mark.parametrize('first_call', ['predict', 'train'])
 def test_hybridized_autorec_masks_in_both_modes(first_call):
-    """The book's `if autograd.is_training()` would be frozen at the first
-    call of a hybridized block; here the mask lives in the loss."""
+    """The book's `if autograd.is_training()` mask, which a hybridized
+    block would freeze at its first call: here it holds whichever mode
+    comes first, so the book's plain L2Loss scores the observed entries
+    only.  Mutation tried: masking inside hybrid_forward (frozen at the
+    first call) fails the 'predict' case."""
     x = _rows(2)
     mx.random.seed(0)
     net = rs.AutoRec(5, 9, dropout=0.0)
@@ -141,12 +144,14 @@ def test_hybridized_autorec_masks_in_both_modes(first_call):
         full = net(x)
     with autograd.record():
         out = net(x)
-        l = rs.MaskedL2Loss()(out, x)
+        l = gluon.loss.L2Loss()(out, x)          # the chapter's loss
     l.backward()
     if first_call == 'train':
         full = net(x)
-    assert onp.allclose(out.asnumpy(), full.asnumpy(), atol=1e-6)
     obs = x.asnumpy() != 0
+    assert (full.asnumpy()[~obs] != 0).all()      # evaluation: every entry
+    assert onp.allclose(out.asnumpy(), onp.where(obs, full.asnumpy(), 0),
+                        atol=1e-6)                # training: observed only
     err = onp.where(obs, out.asnumpy() - x.asnumpy(), 0)
     assert onp.allclose(l.asnumpy(), 0.5 * (err ** 2).mean(axis=1),
                         atol=1e-6)
@@ -154,6 +159,13 @@ def test_hybridized_autorec_masks_in_both_modes(first_call):
     # sum of the observed errors per column (scaled as the loss scales).
     bias_grad = net.decoder.bias.grad().asnumpy()
     assert onp.allclose(bias_grad, err.sum(axis=0) / 9, atol=1e-5)
+    with autograd.record():     # MaskedL2Loss on top changes nothing
+        assert onp.allclose(rs.MaskedL2Loss()(net(x), x).asnumpy(),
+                            l.asnumpy(), atol=1e-6)
+    unmasked = rs.AutoRec(5, 9, dropout=0.0, mask=False)
+    unmasked.initialize(init.Normal(0.1))
+    with autograd.record():
+        assert (unmasked(x).asnumpy()[~obs] != 0).all()
     # predict() masks to the query entries in evaluation
     pred = net.predict(x, x).asnumpy()
     assert (pred[~obs] == 0).all()
