@@ -2,6 +2,7 @@
 trained on the synthetic fixtures."""
 import contextlib
 import glob
+import hashlib
 import io
 import json
 import os
@@ -432,10 +433,18 @@ def test_service(runs, tmp_path):
         with DIRECT.open(url + '/health', timeout=10) as r:
             health = json.loads(r.read())
         assert health.pop('pid') in workers
+        stored = read_run(runs['mf'])
+        definition = json.dumps(dict(entry=stored['entry'], config=dict(
+            stored['config'], out=None, resume=None)), sort_keys=True,
+            separators=(',', ':'))
         assert health == {'status': 'ok', 'model': 'MF',
                           'users': int(pred.known_users.sum()),
                           'items': pred.num_items,
-                          'version': d2l_recsys.__version__}
+                          'version': d2l_recsys.__version__,
+                          'run': {'folder': os.path.abspath(runs['mf']),
+                                  'kind': 'run', 'entry': 'mf',
+                                  'config_hash': hashlib.sha256(
+                                      definition.encode()).hexdigest()[:16]}}
         assert post(url + '/recommend', '{"user": 5, "k": 3}')[0] == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -515,7 +524,13 @@ def test_openapi_documents_models_and_errors(client):
     assert schemas['Error']['properties'] == {
         'detail': {'title': 'Detail', 'type': 'string'}}
     assert set(schemas['Health']['properties']) == {
-        'status', 'pid', 'model', 'users', 'items', 'version'}
+        'status', 'pid', 'model', 'users', 'items', 'version', 'run'}
+    assert schemas['Health']['properties']['run']['$ref'] \
+        .endswith('/ServedRun')
+    assert set(schemas['ServedRun']['properties']) == {
+        'folder', 'kind', 'entry', 'config_hash'}
+    assert all(p['description'] for p in
+               schemas['ServedRun']['properties'].values())
     user = schemas['RecommendRequest']['properties']['user']['anyOf']
     assert {s['type'] for s in user} == {'integer', 'string'}
     assert [s['maxLength'] for s in user if s['type'] == 'string'] == [200]

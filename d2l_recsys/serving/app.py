@@ -4,8 +4,13 @@ Endpoints (JSON; a user or item id is an integer or a string of 1 to 200
 characters, as the model's data has it; ids come back as given or stored):
 
 * ``GET /health`` -> ``{"status": "ok", "pid", "model", "users",
-  "items", "version"}`` (``pid``: the worker process that answered;
-  ``version``: d2l_recsys's).
+  "items", "version", "run"}`` (``pid``: the worker process that answered;
+  ``version``: d2l_recsys's; ``run``: what is served, ``{"folder",
+  "kind", "entry", "config_hash"}``: the folder loaded at start, made
+  absolute, ``"run"`` or ``"export"``, the registry entry and
+  ``predictor.config_hash``, the same for a run folder and its exports;
+  ``folder`` and ``kind`` are null for a predictor handed to
+  ``create_app``).
 * ``POST /recommend`` ``{"user": 196, "k": 10}`` (optional ``"cold_start":
   "popular"``) -> ``{"user", "cold_start", "items": [{"item", "title",
   "score"}, ...]}``, best first, without the movies the user has rated.
@@ -20,6 +25,11 @@ Bad requests get a 4xx answer with a message and the service carries on:
 without the echoed input, which may not even be JSON: 1e400), 400 for
 ``k`` beyond the catalogue or an id the model's data cannot hold, 404 for
 an unknown user without cold start.
+
+Everything is read at start (``load_predictor``): the service keeps
+answering from the model it loaded when its folder is removed or replaced,
+and it never reads a run's ``checkpoint/`` (the optimizer states there are
+a pickle).
 
 Concurrency: MXNet Gluon blocks are not thread-safe, and MXNet's numpy mode
 is set per thread.  Each process therefore runs every model call on one
@@ -77,6 +87,20 @@ class PredictRequest(BaseModel):
         ..., min_length=1, max_length=MAX_PAIRS)
 
 
+class ServedRun(BaseModel):
+    """What ``GET /health`` says about the model it serves."""
+    folder: Optional[str] = Field(description='the run or export folder '
+                                  'loaded at start, made absolute (null: a '
+                                  'predictor built in code)')
+    kind: Optional[Literal['run', 'export']] = Field(
+        description='a run folder or an export')
+    entry: Optional[str] = Field(description="the model's registry entry")
+    config_hash: Optional[str] = Field(
+        description="16 hex digits of the SHA-256 of the run's entry and "
+        'configuration (out and resume cleared): the same for a run folder '
+        'and its exports')
+
+
 class Health(BaseModel):
     """Answer of ``GET /health``."""
     status: Literal['ok']
@@ -85,6 +109,7 @@ class Health(BaseModel):
     users: int = Field(description='users with training interactions')
     items: int = Field(description='movies in the catalogue')
     version: str = Field(description="d2l_recsys's version")
+    run: ServedRun = Field(description='the run it serves')
 
 
 class Recommendation(BaseModel):
@@ -131,6 +156,16 @@ INVALID = {422: {'model': InvalidRequest,
                                 'out-of-range field'}}
 
 
+def served_run(predictor):
+    """``/health``'s ``run`` of a predictor (``ServedRun``'s fields; None
+    for what the predictor does not know)."""
+    source = getattr(predictor, 'source', None) or {}
+    entry = getattr(predictor, 'entry', None)
+    return dict(folder=source.get('folder'), kind=source.get('kind'),
+                entry=getattr(entry, 'name', None),
+                config_hash=getattr(predictor, 'config_hash', None))
+
+
 def create_app(predictor=None, model_dir=None, data_dir=None):
     """Build the service.
 
@@ -153,6 +188,7 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
             model_dir, data_dir or os.environ.get(DATA_DIR_ENV) or None)
     # Warm up before the first request: hybridized graphs, AutoRec's cache.
     predictor.recommend(predictor.user_ids[predictor.known_users][0], 1)
+    run = ServedRun(**served_run(predictor))
     inference = ThreadPoolExecutor(max_workers=1,
                                    thread_name_prefix='inference',
                                    initializer=ensure_np_mode)
@@ -209,7 +245,8 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
     async def health():
         return Health(status='ok', pid=os.getpid(), model=predictor.model,
                       users=int(predictor.known_users.sum()),
-                      items=predictor.num_items, version=__version__)
+                      items=predictor.num_items, version=__version__,
+                      run=run)
 
     @app.post('/recommend', response_model=Recommendations, responses={
         400: {'model': Error, 'description': '``k`` beyond the catalogue, '

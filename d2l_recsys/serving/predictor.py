@@ -9,6 +9,15 @@ data spec its run stored (``data.spec``), exactly as training and
 re-evaluation see it; an export carries all of it, so serving from an
 export needs no data file.
 
+What loading reads, and when: everything, once, in ``load_predictor``.
+From a run folder: ``run.json`` and ``model.json`` (JSON) and
+``model.params`` (MXNet's NDArray format), never ``checkpoint/``: its
+optimizer states are a pickle, and unpickling a file runs whatever code its
+author put there.  From an export: JSON, MXNet's NDArray format and a
+numpy archive read without pickle.  Nothing is read from the folder
+afterwards, so removing or replacing it leaves a loaded predictor (and the
+service) answering from the model it loaded.
+
 Terms used throughout:
 
 * **training interactions**: the ratings the model was fit on (the
@@ -24,6 +33,8 @@ Terms used throughout:
   out only the training ones, as the ranking evaluation does, so a held-out
   movie can come back.
 """
+import hashlib
+import json
 import os
 
 import numpy as onp
@@ -126,6 +137,32 @@ def _ids(values):
     return values.astype(str).astype(object)
 
 
+def config_hash(entry, run):
+    """What names a run's definition in a few characters: the first 16 hex
+    digits of the SHA-256 of ``{"entry": entry, "config": run}`` as
+    canonical JSON (sorted keys, no spaces), with ``out`` and ``resume``
+    cleared (where a run was written is no part of what it trained).
+
+    A run folder and every export made from it give the same hash (unless
+    ``--data-dir`` named another data folder: the configuration then holds
+    that one).
+
+    Args:
+        entry: the registry entry's name.
+        run: the run's configuration (a JSON-ready dict).
+
+    Returns:
+        16 lowercase hex digits.
+    """
+    config = dict(run or {})
+    for key in ('out', 'resume'):
+        if key in config:
+            config[key] = None
+    text = json.dumps(dict(entry=entry, config=config), sort_keys=True,
+                      separators=(',', ':'))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
+
+
 class Predictor:
     """Predictions and recommendations of one trained model.
 
@@ -158,6 +195,10 @@ class Predictor:
         entry, run, net, user_ids, item_ids, titles, train, heldout: as
             given.
         model: the block's class name.
+        source: ``{"folder", "kind"}`` for a predictor of
+            ``load_predictor`` (the folder made absolute; ``"run"`` or
+            ``"export"``), None for one built here.
+        config_hash: ``config_hash(entry name, run)``.
         num_users, num_items: sizes of the id spaces.
         popularity: training interactions per item.
         known_users, known_items: boolean masks (see the module docstring).
@@ -167,6 +208,8 @@ class Predictor:
                  heldout=None, titles=None, cache_bytes=1 << 30):
         self.entry = registry.get(entry) if isinstance(entry, str) else entry
         self.model, self.run = type(net).__name__, dict(run or {})
+        self.source = None
+        self.config_hash = config_hash(self.entry.name, self.run)
         self.user_ids, self.item_ids = _ids(user_ids), _ids(item_ids)
         # string ids are found through a hash index, built once
         self._index = {name: pd.Index(ids) if ids.dtype == object else None
@@ -389,7 +432,7 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
             trained on one (``rs.fit``).
 
     Returns:
-        A ``Predictor``.
+        A ``Predictor``, its ``source`` set.
 
     Raises:
         FileNotFoundError: neither kind of folder, or the run's data is
@@ -398,10 +441,14 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
             model.
     """
     if os.path.isfile(os.path.join(model_dir, EXPORT_FILE)):
-        parts = read_export(model_dir)
-        return Predictor(cache_bytes=cache_bytes, **parts)
-    if not os.path.isfile(os.path.join(model_dir, 'model.json')):
+        kind = 'export'
+        pred = Predictor(cache_bytes=cache_bytes, **read_export(model_dir))
+    elif os.path.isfile(os.path.join(model_dir, 'model.json')):
+        kind = 'run'
+        pred = _from_run(model_dir, data_dir, cache_bytes, frame)
+    else:
         raise FileNotFoundError(f'{model_dir}: neither a run folder (no '
                                 f'model.json) nor an export (no '
                                 f'{EXPORT_FILE})')
-    return _from_run(model_dir, data_dir, cache_bytes, frame)
+    pred.source = dict(folder=os.path.abspath(model_dir), kind=kind)
+    return pred
