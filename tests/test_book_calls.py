@@ -9,7 +9,9 @@ it), each chapter must land on the book's printed result:
 
 * AutoRec (plain ``L2Loss``, as printed): test RMSE <= 0.91 (the book:
   0.898);
-* MF: the chapter's running-average RMSE within 0.02 of the book's 1.061;
+* MF: the chapter's running-average RMSE within 0.02 of the book's 1.061
+  (the median of three seeded runs: one run's figure moves by about 0.01
+  from seed to seed, and seed 0's 1.039 is the lowest of five seen);
 * NeuMF: Hit@50 and AUC inside the spread of the package's own
   book-settings row in ``results/reproduction.json``: from its lowest seed
   less 3 std to its highest plus 3 std (the chapter's loader samples in
@@ -92,9 +94,9 @@ def chapter(real, planted, monkeypatch):
     return real, planted
 
 
-def _seeded():
-    mx.random.seed(0)
-    onp.random.seed(0)
+def _seeded(seed=0):
+    mx.random.seed(seed)
+    onp.random.seed(seed)
 
 
 def _biases_rmse(info):
@@ -125,18 +127,22 @@ def test_mf_chapter(chapter):
             running.append(rmse.get()[1])
         return float(onp.mean(onp.array(running)))
 
-    _seeded()
-    devices = rs.try_all_gpus()
-    num_users, num_items, train_iter, test_iter = rs.split_and_load_ml100k(
-        test_ratio=0.1, batch_size=512)
-    net = rs.MF(30, num_users, num_items)
-    lr, num_epochs, wd, optimizer = 0.002, 20, 1e-5, 'adam'
-    loss = gluon.loss.L2Loss()
-    trainer = adam_as_printed(net, devices, lr, wd, optimizer)
-    history = rs.train_recsys_rating(net, train_iter, test_iter, loss,
-                                     trainer, num_epochs, devices, evaluator)
-    assert len(history) == 20
-    rmse = history[-1]['test_rmse']
+    def chapter_run(seed):
+        _seeded(seed)
+        devices = rs.try_all_gpus()
+        num_users, num_items, train_iter, test_iter = \
+            rs.split_and_load_ml100k(test_ratio=0.1, batch_size=512)
+        net = rs.MF(30, num_users, num_items)
+        lr, num_epochs, wd, optimizer = 0.002, 20, 1e-5, 'adam'
+        loss = gluon.loss.L2Loss()
+        trainer = adam_as_printed(net, devices, lr, wd, optimizer)
+        history = rs.train_recsys_rating(net, train_iter, test_iter, loss,
+                                         trainer, num_epochs, devices,
+                                         evaluator)
+        assert len(history) == 20
+        return history[-1]['test_rmse']
+
+    rmse = float(onp.median([chapter_run(seed) for seed in range(3)]))
     if real:
         assert abs(rmse - 1.061) <= 0.02, rmse
     else:
