@@ -181,9 +181,11 @@ def search_section(rows):
                          f"{commit_text(m)}, {_duration(m['seconds'])}"
                          for m in made) or 'unrecorded'
         on = _machine_text(made[0].get('machine')) if made else ''
+        commands = sorted({m['command'] for m in made if m.get('command')})
+        ran = ''.join(f' `{c}`.' for c in commands)
         parts.append(f"- `{r['name']}` ({space['model']}, space "
-                     f"`{space['hash']}`): {space['source']}. Ran: {when}"
-                     + (f' on {on}' if on else '') + '.')
+                     f"`{space['hash']}`): {space['source']}.{ran} Ran: "
+                     f"{when}" + (f' on {on}' if on else '') + '.')
     return '\n'.join(parts)
 
 
@@ -223,6 +225,21 @@ def _one_run(report):
             f"{_machine_text(report.get('machine'))}")
 
 
+def _searches_text(report):
+    """A sentence on the searches behind the tuned rows, if any: when and
+    from which commits they ran (each is listed under the tuned table)."""
+    made = [m for r in report.get('tuned', [])
+            for m in (r.get('search') or {}).get('made') or [] if m]
+    if not made:
+        return ''
+    days = sorted({m.get('date') for m in made if m.get('date')})
+    commits = sorted({commit_text(m) for m in made})
+    return (' The tuned rows start from searches run before, apart from '
+            f"this run: on {', '.join(days)}, from commit "
+            f"{', '.join(commits)}, each listed with its command, space and "
+            'duration under "The searches".')
+
+
 def _header(report):
     runs = _runs(report)
     if not mixed(report):
@@ -230,7 +247,7 @@ def _header(report):
                 f"`{_portable(report.get('command') or '')}`, "
                 f"{_one_run(report)}. Each row's own "
                 'time is in the tables, its provenance in '
-                '`reproduction.json`.')
+                '`reproduction.json`.' + _searches_text(report))
     lines = []
     for (started, commit, command), named in sorted(runs.items()):
         made = list(named.values())
