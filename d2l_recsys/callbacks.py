@@ -9,7 +9,7 @@ import sys
 
 import numpy as onp
 
-from .io import load_checkpoint, save_checkpoint
+from .io import DamagedFile, checkpoints, damaged, save_checkpoint
 from .train import Callback
 
 
@@ -209,19 +209,70 @@ class Checkpoint(Callback):
         self._epoch_start = None
 
     def on_train_begin(self, state):
+        """With ``resume``: continue from the last checkpoint, or from the
+        one before when the last is damaged (saying so)."""
         if not self.resume:
             return
-        meta = load_checkpoint(self.directory)
+        try:
+            found = checkpoints(self.directory)
+        except FileNotFoundError:
+            # stopped before its first checkpoint: the run starts over,
+            # which (seeded) repeats what it had done
+            print(f'{self.directory}: no checkpoint yet; the run starts '
+                  'from its first step', file=sys.stderr, flush=True)
+            return
+        problems = []
+        for name, meta in found:
+            if isinstance(meta, DamagedFile):
+                problems.append(str(meta))
+                continue
+            try:
+                self._restore(state, meta)
+            except DamagedFile as e:
+                problems.append(str(e))
+                continue
+            if problems:
+                print(f'{problems[0]}\nresuming from the checkpoint before '
+                      f"it instead: epoch {meta['epoch']}, batch "
+                      f"{meta['batch']}", file=sys.stderr, flush=True)
+            return
+        raise DamagedFile(problems[-1].replace(
+            'the checkpoint cannot be used', 'no usable checkpoint is left; '
+            'train the run again (--overwrite)'))
+
+    def _restore(self, state, meta):
+        """Load one checkpoint into ``state``.
+
+        Raises:
+            DamagedFile: a file of it cannot be read back.
+        """
         files = meta['files']
-        state.net.load_parameters(files['params'], ctx=_contexts(state.net))
-        state.trainer.load_states(files['states'])
-        state.history = meta['history']
-        state.epoch, state.batch = meta['epoch'], meta['batch']
-        state.losses, state.count = [meta['loss_sum']], meta['count']
-        set_iterator_state(self.train_iter, meta['iterator'])
+        fix = 'the checkpoint cannot be used'
+        for key, load in (
+                ('params', lambda p: state.net.load_parameters(
+                    p, ctx=_contexts(state.net))),
+                ('states', state.trainer.load_states)):
+            try:
+                load(files[key])
+            except Exception as e:      # MXNet's errors, unpickling, ...
+                raise damaged(files[key], e, fix) from None
+        try:
+            history, epoch, batch = meta['history'], meta['epoch'], \
+                meta['batch']
+            loss_sum, count = meta['loss_sum'], meta['count']
+            set_iterator_state(self.train_iter, meta['iterator'])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise damaged(os.path.join(os.path.dirname(files['params']),
+                                       'state.json'), e, fix) from None
         if self.early_stopping is not None and meta.get('early_stopping'):
-            self.early_stopping.load(meta['early_stopping'], state.net,
-                                     files.get('best'))
+            try:
+                self.early_stopping.load(meta['early_stopping'], state.net,
+                                         files.get('best'))
+            except Exception as e:
+                raise damaged(files.get('best'), e, fix) from None
+        state.history = history
+        state.epoch, state.batch = epoch, batch
+        state.losses, state.count = [loss_sum], count
 
     def on_epoch_begin(self, state):
         # (after a resume in the middle of an epoch, the iterator was put

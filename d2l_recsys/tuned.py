@@ -37,6 +37,9 @@ _RATING_METRICS = [('RMSE', 'test_rmse')]
 _RANKING_METRICS = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
 
 
+_RERUN = 'run its search again (d2l-recsys tune ... --overwrite)'
+
+
 def read_boards(tuning_dir):
     """The leaderboards of ``tuning_dir`` by name: a board, or for a
     ``*_folds`` name the list of its folds' boards (fold 1 first)."""
@@ -47,13 +50,13 @@ def read_boards(tuning_dir):
                                   'leaderboard.json')
                      for k in range(1, FOLDS + 1)]
             if all(os.path.exists(p) for p in paths):
-                boards[name] = [read_json(p) for p in paths]
+                boards[name] = [read_json(p, _RERUN) for p in paths]
                 for path, board in zip(paths, boards[name]):
                     check_board(board, path)
         else:
             path = os.path.join(tuning_dir, name, 'leaderboard.json')
             if os.path.exists(path):
-                boards[name] = read_json(path)
+                boards[name] = read_json(path, _RERUN)
                 check_board(boards[name], path)
     return boards
 

@@ -6,7 +6,9 @@ DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
 command line that reproduces the best run.  With --folds K (rating models,
 ML-100K's u1..uK files), one search per fold into DIR/fold-k/, each on
 validation carved from uk.base and scored on uk.test.  A stopped search
-resumes: the trials already in DIR/trials/ are not run again."""
+resumes with --resume: the trials already in DIR/trials/ are not run
+again.  A folder that holds a search is otherwise refused (--overwrite
+starts it over)."""
 from .. import cli, registry
 from ..config import RankingConfig, RatingConfig
 from ..defaults import TUNING
@@ -52,11 +54,13 @@ def search(args):
     if args.folds:
         boards = tune_folds(args.model, args.folds, args.out, fixed,
                             trials=args.trials, jobs=args.jobs,
-                            seed=args.seed, verbose=not args.quiet)
+                            seed=args.seed, verbose=not args.quiet,
+                            resume=args.resume, overwrite=args.overwrite)
         return '\n'.join(f'fold {k}: ' + _summary(b, f'{args.out}/fold-{k}')
                           for k, b in enumerate(boards, 1))
     board = tune(args.model, args.trials, args.jobs, args.out, args.seed,
-                 fixed, verbose=not args.quiet)
+                 fixed, verbose=not args.quiet, resume=args.resume,
+                 overwrite=args.overwrite)
     return _summary(board, args.out)
 
 
@@ -88,6 +92,11 @@ def main(argv=None, prog=None):
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--quiet', action='store_true',
                    help='no line per trial')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the search in --out (its finished trials '
+                   'are not run again)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace the search in --out')
     cli.add_config_options(p, RatingConfig, DATA)
     cli.add_config_options(p, RankingConfig, PROTOCOL)
     return cli.run(p, argv, search)

@@ -63,7 +63,9 @@ def make_config(entry, config, options):
         raise ValueError('give a config object or options, not both')
     if config is not None:
         return config
-    given = {k: v for k, v in options.items() if v is not None}
+    # (an off switch, as the command line passes it, is not an option given)
+    given = {k: v for k, v in options.items()
+             if v is not None and not (k == 'overwrite' and v is False)}
     if given.get('resume'):
         extra = sorted(set(given) - set(RESUMABLE))
         if extra:
@@ -71,7 +73,8 @@ def make_config(entry, config, options):
                              f'only {", ".join(RESUMABLE[1:])} may change, '
                              f'not {", ".join(extra)}')
         stored = read_run(given['resume'])   # its entry: api._entry's
-        options = dict(stored['config'], **given, out=given['resume'])
+        options = dict(stored['config'], overwrite=False, **given,
+                       out=given['resume'])
     return entry.config(**options)
 
 

@@ -42,8 +42,12 @@ from mxnet import np, npx
 
 from .. import registry
 from ..data.interactions import Interactions
-from ..io import read_json, write_json
+from ..folders import claim, sibling_lock
+from ..io import damaged, read_json, write_json
 from .scorers import copy_block, ensure_np_mode
+
+# What to do about a damaged export file.
+_AGAIN = 'export the run again (d2l-recsys export ... --overwrite)'
 
 FORMAT = 'd2l_recsys-export/2'
 EXPORT_FILE = 'export.json'
@@ -96,21 +100,31 @@ def _move_into_place(tmp, out):
         os.replace(tmp, out)
 
 
-def write_export(predictor, out):
-    """Write the export folder ``out`` of a predictor (module docstring).
+def write_export(predictor, out, overwrite=False):
+    """Write the export folder ``out`` of a predictor (module docstring),
+    holding its lock (``.NAME.lock`` beside it) while it writes.
 
     Args:
         predictor: a ``Predictor`` (e.g. ``load_predictor(run_folder)``).
-        out: the folder to write; an existing export there is replaced,
-            any other non-empty folder is refused.
+        out: the folder to write; any other non-empty folder is refused.
+        overwrite: replace an export that ``out`` holds (refused without).
 
     Returns:
         The content of ``export.json``.
     """
-    _check_target(out)
+    with claim(out, overwrite=overwrite, lock_file=sibling_lock(out),
+               clear=False):
+        _check_target(out)
+        return _write(predictor, out)
+
+
+def _write(predictor, out):
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)       # mkdtemp makes folders private
     try:
         net = copy_block(predictor.net)
         _trace(net, predictor.entry)
@@ -151,8 +165,11 @@ def _load_net(folder, info):
     ensure_np_mode()
     net = block(**info['config'])
     net.initialize(ctx=mx.cpu())
-    saved = {k.split(':', 1)[-1]: v for k, v in
-             npx.load(os.path.join(folder, info['params_file'])).items()}
+    path = os.path.join(folder, info['params_file'])
+    try:
+        saved = {k.split(':', 1)[-1]: v for k, v in npx.load(path).items()}
+    except Exception as e:          # MXNet's error for a damaged file
+        raise damaged(path, e, _AGAIN) from None
     mine = list(net.collect_params().values())
     if len(mine) != len(info['params']):
         raise ValueError(f"{folder}: {len(info['params'])} parameters "
@@ -178,14 +195,21 @@ def read_export(folder):
     Raises:
         ValueError: not an export of this format, or inconsistent files.
     """
-    info = read_json(os.path.join(folder, EXPORT_FILE))
-    if info.get('format') != FORMAT:
+    info = read_json(os.path.join(folder, EXPORT_FILE), _AGAIN)
+    if not isinstance(info, dict) or info.get('format') != FORMAT:
         raise ValueError(f'{folder}/{EXPORT_FILE}: format '
                          f"{info.get('format')!r}, expected {FORMAT!r}")
-    ids = read_json(os.path.join(folder, 'ids.json'))
-    with onp.load(os.path.join(folder, 'interactions.npz')) as arrays:
-        train = Interactions.from_arrays(arrays, 'train')
-        heldout = Interactions.from_arrays(arrays, 'heldout')
+    symbol = os.path.join(folder, info.get('symbol') or SYMBOL_FILE)
+    if 'nodes' not in read_json(symbol, _AGAIN):   # what MXNet would load
+        raise damaged(symbol, 'no nodes: not an MXNet symbol', _AGAIN)
+    ids = read_json(os.path.join(folder, 'ids.json'), _AGAIN)
+    path = os.path.join(folder, 'interactions.npz')
+    try:
+        with onp.load(path, allow_pickle=False) as arrays:
+            train = Interactions.from_arrays(arrays, 'train')
+            heldout = Interactions.from_arrays(arrays, 'heldout')
+    except (ValueError, OSError, KeyError, EOFError) as e:
+        raise damaged(path, e, _AGAIN) from None
     try:
         entry = registry.get(info.get('entry'))
     except ValueError as e:
@@ -193,4 +217,5 @@ def read_export(folder):
     return dict(net=_load_net(folder, info), entry=entry,
                 run=info.get('run') or {}, user_ids=ids['user_ids'],
                 item_ids=ids['item_ids'], train=train, heldout=heldout,
-                titles=read_json(os.path.join(folder, 'titles.json')))
+                titles=read_json(os.path.join(folder, 'titles.json'),
+                                 _AGAIN))

@@ -202,11 +202,12 @@ class Predictor:
                              f'the data has {need}: is it the data the model '
                              'was trained on?')
 
-    def save(self, folder):
+    def save(self, folder, overwrite=False):
         """Write an export folder (``serving.export``): everything needed
-        to serve the model, without the training data's files."""
+        to serve the model, without the training data's files; a folder
+        holding an export is replaced only with ``overwrite``."""
         from .export import write_export
-        return write_export(self, folder)
+        return write_export(self, folder, overwrite)
 
     # ------------------------------------------------------------------
     # Ids
