@@ -35,7 +35,7 @@ import numpy as onp
 from . import registry
 from .defaults import PROTOCOL_DEFAULTS, RANKING
 from .folders import claim
-from .io import read_json, write_json
+from .io import damaged, read_json, write_json
 from .progress import Progress as Bar
 from .provenance import context, stamp
 
@@ -158,7 +158,7 @@ def command_line(model, options):
 
 def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
          space=None, verbose=True, source=None, resume=False,
-         overwrite=False):
+         overwrite=False, command=None):
     """Random search for ``model`` on validation data, then one test run.
     The search holds ``out`` for its whole life (``folders.claim``).
 
@@ -181,6 +181,8 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
         resume: continue the search ``out`` holds (its finished trials are
             not run again); without it, or ``overwrite`` (start over), a
             folder holding a search is refused.
+        command: the command line that started the search (recorded in
+            ``made``).
 
     Returns:
         The leaderboard dict: ``trials`` sorted best first (validation
@@ -195,10 +197,11 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     with claim(out, resume=resume, overwrite=overwrite,
                resume_flag='--resume to continue it'):
         return _tune(model, trials, jobs, out, seed, fixed, space, verbose,
-                     source)
+                     source, command)
 
 
-def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source):
+def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source,
+          command):
     entry = registry.get(model)
     if space is None:
         space, source = declared_space(model)
@@ -217,13 +220,12 @@ def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source):
     digest = space_hash(space)
     _same_search(out, dict(model=model, seed=seed, fixed=fixed, space=space,
                            space_hash=digest))
-    ctx = context()
+    ctx = context(command)
     done, todo = {}, []
     for k, trial in enumerate(configs):
         path = os.path.join(folder, f'trial-{k:03d}.json')
         if os.path.exists(path):
-            done[k] = read_json(path, 'delete it and resume the search '
-                                '(--resume): that trial runs again')
+            done[k] = _read_trial(path, k, configs[k], metric)
         else:
             todo.append(k)
     started = time.perf_counter()
@@ -280,6 +282,24 @@ def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source):
                      made=stamp(time.perf_counter() - started, ctx))
         _write_board(board, out)
     return board
+
+
+def _read_trial(path, k, config, metric):
+    """The record of trial ``k`` (``config``, ranked by ``metric``) that
+    a search wrote.
+
+    Raises:
+        DamagedFile: it cannot be read, or it is not that trial's record.
+    """
+    fix = 'delete it and resume the search (--resume): that trial runs again'
+    trial = read_json(path, fix)
+    if not isinstance(trial, dict) or not {'value', 'seconds'} <= set(
+            trial) or (trial.get('trial'), trial.get('config'),
+                       trial.get('metric')) != (
+            k, json.loads(json.dumps(config)), metric):
+        raise damaged(path, f'not the record of trial {k} of this search',
+                      fix)
+    return trial
 
 
 def _write_board(board, out):

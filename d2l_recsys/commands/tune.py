@@ -9,6 +9,9 @@ validation carved from uk.base and scored on uk.test.  A stopped search
 resumes with --resume: the trials already in DIR/trials/ are not run
 again.  A folder that holds a search is otherwise refused (--overwrite
 starts it over)."""
+import shlex
+import sys
+
 from .. import cli, registry
 from ..config import RankingConfig, RatingConfig
 from ..defaults import TUNING
@@ -38,7 +41,7 @@ def _summary(board, out):
         f"{out}/leaderboard.json"])
 
 
-def search(args):
+def search(args, command):
     fixed = dict(data_dir=args.data_dir, dataset=args.dataset,
                  train_file=args.train_file, test_file=args.test_file,
                  ratings=args.ratings, columns=args.columns, seed=args.seed,
@@ -55,12 +58,13 @@ def search(args):
         boards = tune_folds(args.model, args.folds, args.out, fixed,
                             trials=args.trials, jobs=args.jobs,
                             seed=args.seed, verbose=not args.quiet,
-                            resume=args.resume, overwrite=args.overwrite)
+                            resume=args.resume, overwrite=args.overwrite,
+                            command=command)
         return '\n'.join(f'fold {k}: ' + _summary(b, f'{args.out}/fold-{k}')
                           for k, b in enumerate(boards, 1))
     board = tune(args.model, args.trials, args.jobs, args.out, args.seed,
                  fixed, verbose=not args.quiet, resume=args.resume,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, command=command)
     return _summary(board, args.out)
 
 
@@ -99,4 +103,6 @@ def main(argv=None, prog=None):
                    help='replace the search in --out')
     cli.add_config_options(p, RatingConfig, DATA)
     cli.add_config_options(p, RankingConfig, PROTOCOL)
-    return cli.run(p, argv, search)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join([prog or 'd2l-recsys tune'] + argv)
+    return cli.run(p, argv, lambda args: search(args, command))
