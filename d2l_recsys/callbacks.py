@@ -197,7 +197,9 @@ class Checkpoint(Callback):
         every: epochs between checkpoints.
         resume: continue from the folder's checkpoint at the start.
         early_stopping: the run's ``EarlyStopping``, whose state is kept.
-        config: a JSON-ready dict stored with the checkpoint.
+        config: a JSON-ready dict stored with the checkpoint; a resume
+            refuses a checkpoint that recorded another one (the
+            checkpoint of another run).
     """
 
     def __init__(self, directory, train_iter, every=1, resume=False,
@@ -227,7 +229,7 @@ class Checkpoint(Callback):
                 problems.append(str(meta))
                 continue
             try:
-                self._restore(state, meta)
+                self._restore(state, meta, name)
             except DamagedFile as e:
                 problems.append(str(e))
                 continue
@@ -240,18 +242,34 @@ class Checkpoint(Callback):
             'the checkpoint cannot be used', 'no usable checkpoint is left; '
             'train the run again (--overwrite)'))
 
-    def _restore(self, state, meta):
-        """Load one checkpoint into ``state``.
+    def _restore(self, state, meta, name='state.json'):
+        """Load one checkpoint (its record ``name``) into ``state``.
 
         Raises:
-            DamagedFile: a file of it cannot be read back.
+            DamagedFile: a file of it cannot be read back, or it is the
+                checkpoint of another run (another configuration, or
+                optimizer states that do not fit the parameters).
         """
         files = meta['files']
         fix = 'the checkpoint cannot be used'
+        record = os.path.join(os.path.dirname(files['params']), name)
+        stored = meta.get('config')
+        if self.config is not None and stored is not None and \
+                stored != self.config:
+            stored = stored if isinstance(stored, dict) else {}
+            changed = sorted(k for k in set(stored) | set(self.config)
+                             if stored.get(k) != self.config.get(k))
+            raise damaged(record, 'the checkpoint of another run (its '
+                          f'{", ".join(changed)} differ from run.json)', fix)
+
+        def load_states(path):
+            optimizer = type(state.trainer._optimizer)
+            state.trainer.load_states(path)
+            fits_states(state.trainer, optimizer)
         for key, load in (
                 ('params', lambda p: state.net.load_parameters(
                     p, ctx=_contexts(state.net))),
-                ('states', state.trainer.load_states)):
+                ('states', load_states)):
             try:
                 load(files[key])
             except Exception as e:      # MXNet's errors, unpickling, ...
@@ -297,6 +315,43 @@ class Checkpoint(Callback):
                     config=self.config)
         save_checkpoint(self.directory, state.net, state.trainer, meta,
                         es.write_best(state.net) if es else None)
+
+
+def _arrays(state):
+    """The arrays of one optimizer state (an array, None, or nested
+    tuples of them)."""
+    if state is None:
+        return []
+    if isinstance(state, (tuple, list)):
+        return [a for part in state for a in _arrays(part)]
+    return [state]
+
+
+def fits_states(trainer, optimizer):
+    """Check optimizer states just loaded into ``trainer``: of its
+    optimizer class ``optimizer``, one per parameter, of its shape.  (A
+    file of another run loads without complaint and fails at the next
+    step with an MXNet traceback.)
+
+    Raises:
+        ValueError: saying what does not fit.
+    """
+    params = trainer._params
+    for updater in getattr(trainer, '_updaters', None) or []:
+        if not isinstance(updater.optimizer, optimizer):
+            found = type(updater.optimizer).__name__
+            raise ValueError(f'the states of a {found} optimizer, not '
+                             f'{optimizer.__name__}')
+        for index, value in updater.states.items():
+            if not isinstance(index, int) or not 0 <= index < len(params):
+                raise ValueError(f'a state for parameter {index!r}; the '
+                                 f'trainer has {len(params)}')
+            shape = params[index].shape
+            for array in _arrays(value):
+                if getattr(array, 'shape', None) != shape:
+                    raise ValueError(
+                        f'a state of shape {getattr(array, "shape", None)} '
+                        f'for {params[index].name} of shape {shape}')
 
 
 class StopOnSignal(Callback):

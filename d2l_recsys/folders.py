@@ -9,7 +9,9 @@ with one line naming them; a lock file left by a process that is gone is
 taken over, with a line saying so.  Before anything is written, a folder
 that already holds work (a run, a search, an export, a report) is refused
 unless the caller continues it (``resume``) or replaces it
-(``overwrite``: its contents are removed, the lock file aside).
+(``overwrite``: its contents are removed, the lock file aside).  The
+temporary files of a writer killed before its rename (``.tmp-*``) are not
+work: they are removed once the lock is held.
 
 ``fresh_folder(prefix)`` makes a new folder ``prefix-YYYYmmdd-HHMMSS``
 (``-2``, ``-3``, ... when that exists), created at once, so two runs
@@ -24,6 +26,9 @@ import shutil
 import sys
 
 LOCK = '.lock'
+# The prefix of a temporary file (``io.atomic_write``): never work, and
+# removed once the folder is claimed.
+TEMPORARY = '.tmp-'
 
 # What marks a folder as holding work, by kind: (file, what it is).
 MARKS = [('run.json', 'a run'), ('search.json', 'a search'),
@@ -44,8 +49,22 @@ def holds(folder):
     for name, what in MARKS:
         if os.path.exists(os.path.join(folder, name)):
             return what, name
-    rest = [n for n in os.listdir(folder) if n != LOCK]
+    rest = [n for n in os.listdir(folder)
+            if n != LOCK and not n.startswith(TEMPORARY)]
     return ('other files', rest[0]) if rest else None
+
+
+def _remove_temporary(folder):
+    """Remove what writers stopped before their rename left in ``folder``
+    and below (``io.atomic_write``'s temporary files): the caller holds
+    the folder's lock, so no live process is writing them."""
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(TEMPORARY):
+                os.remove(os.path.join(root, name))
+        for name in [d for d in dirs if d.startswith(TEMPORARY)]:
+            shutil.rmtree(os.path.join(root, name))
+            dirs.remove(name)
 
 
 def _alive(pid):
@@ -164,11 +183,18 @@ def claim(folder, resume=False, overwrite=False, resume_flag=None,
     if resume and overwrite:
         raise FolderInUse(f'{folder}: give --resume or --overwrite, not '
                           'both')
+    made = not os.path.exists(folder)
     with lock(folder, lock_file):
         check_free(folder, resume, overwrite, resume_flag)
         if overwrite and clear and holds(folder):
             _clear(folder)
-        yield
+        _remove_temporary(folder)
+        try:
+            yield
+        except BaseException:
+            if made and holds(folder) is None:   # failed before writing
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
 def fresh_folder(prefix):

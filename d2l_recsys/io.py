@@ -140,8 +140,12 @@ def open_run(directory, data_dir=None, frame=None):
         raise ValueError(f'{directory}: a cross-validation folder; use one '
                          'of its fold-K folders')
     cfg = entry.config(**options)
-    data = materialize(cfg.data_spec(), frame)
-    return entry, cfg, data, load_model(directory)[0]
+    net = load_model(directory)[0]
+    if not isinstance(net, entry.block):
+        raise DamagedFile(f'{directory}: {RUN_FILE} is a {entry.name} run '
+                          f'and model.json a {type(net).__name__}: files of '
+                          'two runs; train the run again')
+    return entry, cfg, materialize(cfg.data_spec(), frame), net
 
 
 def save_model(net, directory):
@@ -244,9 +248,10 @@ def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
         with open(state, encoding='utf-8') as f:
             last = json.load(f)
         keep |= set(last['files'].values())
-        write_json(os.path.join(folder, 'previous.json'), last)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass            # no readable checkpoint before: nothing to keep
+        last = None     # no readable checkpoint before: nothing to keep
+    if last is not None:    # (a failing write stops the run, as any other)
+        write_json(os.path.join(folder, 'previous.json'), last)
     write_json(state, dict(meta, files=files))
     for name in os.listdir(folder):
         if name not in keep and not name.startswith('.tmp-'):

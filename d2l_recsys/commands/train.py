@@ -6,7 +6,7 @@ import sys
 from .. import cli, registry
 from ..callbacks import TrainingInterrupted
 from ..config import RankingConfig
-from ..folders import fresh_folder
+from ..folders import FolderInUse, fresh_folder
 from . import restart_with
 
 
@@ -61,6 +61,8 @@ def train(model, description, argv=None, prog=None):
     except TrainingInterrupted as e:
         print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
         return e.exit_code
+    except FolderInUse as e:    # another process's folder: left as it is
+        return cli.fail(parser.prog, e)
     except (ValueError, OSError, FloatingPointError) as e:
         if made:
             _remove_unused(args.get('out'))

@@ -31,8 +31,8 @@ import pandas as pd
 
 from .. import data as D
 from .. import registry
-from ..io import open_run
-from .export import EXPORT_FILE, read_export
+from ..io import damaged, open_run
+from .export import _AGAIN, EXPORT_FILE, read_export
 from ..data.interactions import Interactions
 from .scorers import CHUNK_ELEMENTS, make_scorer
 
@@ -400,7 +400,10 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
     """
     if os.path.isfile(os.path.join(model_dir, EXPORT_FILE)):
         parts = read_export(model_dir)
-        return Predictor(cache_bytes=cache_bytes, **parts)
+        try:
+            return Predictor(cache_bytes=cache_bytes, **parts)
+        except ValueError as e:     # its files are not of one export
+            raise damaged(model_dir, e, _AGAIN) from None
     if not os.path.isfile(os.path.join(model_dir, 'model.json')):
         raise FileNotFoundError(f'{model_dir}: neither a run folder (no '
                                 f'model.json) nor an export (no '
