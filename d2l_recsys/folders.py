@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 
 LOCK = '.lock'
 # The prefix of a temporary file (``io.atomic_write``): never work, and
@@ -117,6 +118,13 @@ def lock(folder, path=None):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid, command = _holder(path)
+            # the holder writes its pid just after taking the lock: a
+            # process that lost the race may look before it has
+            for _ in range(100):
+                if pid and _alive(pid):
+                    break
+                time.sleep(0.01)
+                pid, command = _holder(path)
             who = f'pid {pid}' if pid else 'another process'
             raise FolderInUse(
                 f'{folder}: in use by {who}'

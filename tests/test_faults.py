@@ -923,6 +923,38 @@ def test_two_trainings_started_at_once(options, reference, tmp_path):
     assert_same_run(str(out), reference('mf')[0])
 
 
+def test_refused_training_names_a_holder_that_just_locked(options,
+                                                          tmp_path):
+    """The race of two trainings started at once, made certain: the first
+    holds the lock but has not written its pid yet (it waits at that
+    ``os.pwrite``) when the second tries the lock; the second still names
+    the first's pid in its one line (the holder writes it a moment later).
+
+    Mutation tried: folders.lock reading the holder once (as it was): "in
+    use by another process", no pid (fails; the test above saw this
+    1 time in 16 before the fix)."""
+    out = tmp_path / 'run'
+    go_first, go_second = tmp_path / 'go-first', tmp_path / 'go-second'
+    first = start([f'wait:call:os.pwrite:1:{go_first}'],
+                  options['mf'] + ['--out', out])
+    reader = LineReader(first.stderr)
+    assert reader.wait_for(lambda line: line.startswith('faults: wait'),
+                           120), first.poll()
+    assert (out / '.lock').read_text() == ''
+    second = start([f'wait:call:fcntl.flock:1:{go_second}'],
+                   options['mf'] + ['--out', out])
+    waiting = LineReader(second.stderr)
+    assert waiting.wait_for(lambda line: line.startswith('faults: wait'),
+                            120), second.poll()
+    go_second.touch()
+    time.sleep(0.3)         # the second has found the lock taken
+    go_first.touch()
+    assert second.wait(timeout=120) == 2
+    assert_one_error(2, waiting.rest(10), f'in use by pid {first.pid}')
+    reader.rest(120)
+    assert first.wait(timeout=120) == 0
+
+
 def test_refused_training_leaves_the_running_ones_folder(options, reference,
                                                          tmp_path):
     """A training refused because another took the folder after it looked
