@@ -9,7 +9,7 @@ import sys
 
 import numpy as onp
 
-from .io import load_checkpoint, save_checkpoint
+from .io import DamagedFile, checkpoints, damaged, save_checkpoint
 from .train import Callback
 
 
@@ -197,7 +197,9 @@ class Checkpoint(Callback):
         every: epochs between checkpoints.
         resume: continue from the folder's checkpoint at the start.
         early_stopping: the run's ``EarlyStopping``, whose state is kept.
-        config: a JSON-ready dict stored with the checkpoint.
+        config: a JSON-ready dict stored with the checkpoint; a resume
+            refuses a checkpoint that recorded another one (the
+            checkpoint of another run).
     """
 
     def __init__(self, directory, train_iter, every=1, resume=False,
@@ -209,19 +211,86 @@ class Checkpoint(Callback):
         self._epoch_start = None
 
     def on_train_begin(self, state):
+        """With ``resume``: continue from the last checkpoint, or from the
+        one before when the last is damaged (saying so)."""
         if not self.resume:
             return
-        meta = load_checkpoint(self.directory)
+        try:
+            found = checkpoints(self.directory)
+        except FileNotFoundError:
+            # stopped before its first checkpoint: the run starts over,
+            # which (seeded) repeats what it had done
+            print(f'{self.directory}: no checkpoint yet; the run starts '
+                  'from its first step', file=sys.stderr, flush=True)
+            return
+        problems = []
+        for name, meta in found:
+            if isinstance(meta, DamagedFile):
+                problems.append(str(meta))
+                continue
+            try:
+                self._restore(state, meta, name)
+            except DamagedFile as e:
+                problems.append(str(e))
+                continue
+            if problems:
+                print(f'{problems[0]}\nresuming from the checkpoint before '
+                      f"it instead: epoch {meta['epoch']}, batch "
+                      f"{meta['batch']}", file=sys.stderr, flush=True)
+            return
+        raise DamagedFile(problems[-1].replace(
+            'the checkpoint cannot be used', 'no usable checkpoint is left; '
+            'train the run again (--overwrite)'))
+
+    def _restore(self, state, meta, name='state.json'):
+        """Load one checkpoint (its record ``name``) into ``state``.
+
+        Raises:
+            DamagedFile: a file of it cannot be read back, or it is the
+                checkpoint of another run (another configuration, or
+                optimizer states that do not fit the parameters).
+        """
         files = meta['files']
-        state.net.load_parameters(files['params'], ctx=_contexts(state.net))
-        state.trainer.load_states(files['states'])
-        state.history = meta['history']
-        state.epoch, state.batch = meta['epoch'], meta['batch']
-        state.losses, state.count = [meta['loss_sum']], meta['count']
-        set_iterator_state(self.train_iter, meta['iterator'])
+        fix = 'the checkpoint cannot be used'
+        record = os.path.join(os.path.dirname(files['params']), name)
+        stored = meta.get('config')
+        if self.config is not None and stored is not None and \
+                stored != self.config:
+            stored = stored if isinstance(stored, dict) else {}
+            changed = sorted(k for k in set(stored) | set(self.config)
+                             if stored.get(k) != self.config.get(k))
+            raise damaged(record, 'the checkpoint of another run (its '
+                          f'{", ".join(changed)} differ from run.json)', fix)
+
+        def load_states(path):
+            optimizer = type(state.trainer._optimizer)
+            state.trainer.load_states(path)
+            fits_states(state.trainer, optimizer)
+        for key, load in (
+                ('params', lambda p: state.net.load_parameters(
+                    p, ctx=_contexts(state.net))),
+                ('states', load_states)):
+            try:
+                load(files[key])
+            except Exception as e:      # MXNet's errors, unpickling, ...
+                raise damaged(files[key], e, fix) from None
+        try:
+            history, epoch, batch = meta['history'], meta['epoch'], \
+                meta['batch']
+            loss_sum, count = meta['loss_sum'], meta['count']
+            set_iterator_state(self.train_iter, meta['iterator'])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise damaged(os.path.join(os.path.dirname(files['params']),
+                                       'state.json'), e, fix) from None
         if self.early_stopping is not None and meta.get('early_stopping'):
-            self.early_stopping.load(meta['early_stopping'], state.net,
-                                     files.get('best'))
+            try:
+                self.early_stopping.load(meta['early_stopping'], state.net,
+                                         files.get('best'))
+            except Exception as e:
+                raise damaged(files.get('best'), e, fix) from None
+        state.history = history
+        state.epoch, state.batch = epoch, batch
+        state.losses, state.count = [loss_sum], count
 
     def on_epoch_begin(self, state):
         # (after a resume in the middle of an epoch, the iterator was put
@@ -246,6 +315,43 @@ class Checkpoint(Callback):
                     config=self.config)
         save_checkpoint(self.directory, state.net, state.trainer, meta,
                         es.write_best(state.net) if es else None)
+
+
+def _arrays(state):
+    """The arrays of one optimizer state (an array, None, or nested
+    tuples of them)."""
+    if state is None:
+        return []
+    if isinstance(state, (tuple, list)):
+        return [a for part in state for a in _arrays(part)]
+    return [state]
+
+
+def fits_states(trainer, optimizer):
+    """Check optimizer states just loaded into ``trainer``: of its
+    optimizer class ``optimizer``, one per parameter, of its shape.  (A
+    file of another run loads without complaint and fails at the next
+    step with an MXNet traceback.)
+
+    Raises:
+        ValueError: saying what does not fit.
+    """
+    params = trainer._params
+    for updater in getattr(trainer, '_updaters', None) or []:
+        if not isinstance(updater.optimizer, optimizer):
+            found = type(updater.optimizer).__name__
+            raise ValueError(f'the states of a {found} optimizer, not '
+                             f'{optimizer.__name__}')
+        for index, value in updater.states.items():
+            if not isinstance(index, int) or not 0 <= index < len(params):
+                raise ValueError(f'a state for parameter {index!r}; the '
+                                 f'trainer has {len(params)}')
+            shape = params[index].shape
+            for array in _arrays(value):
+                if getattr(array, 'shape', None) != shape:
+                    raise ValueError(
+                        f'a state of shape {getattr(array, "shape", None)} '
+                        f'for {params[index].name} of shape {shape}')
 
 
 class StopOnSignal(Callback):

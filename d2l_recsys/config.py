@@ -113,6 +113,9 @@ class RunConfig:
         'continue the run in DIR from its checkpoint, in DIR (its stored '
         'options are used; only --epochs, --devices and --checkpoint-every '
         'may be typed to change them)', group='lifecycle', metavar='DIR')
+    overwrite: bool = opt(
+        'replace what --out holds (a run folder is otherwise refused)',
+        False, 'lifecycle', flag=True)
 
     # The option whose value picks the defaults table (the ranking
     # protocol, MF's preset); None: the class has one table.

@@ -1,7 +1,12 @@
 """Files: atomic writes, JSON, and saved models that carry their config.
 
 Every output goes through ``atomic_write``: a crash or a kill leaves the old
-file or the new one, never half of one.
+file or the new one, never half of one.  Every file read back (JSON
+records, model and checkpoint parameters, trainer states) that is empty,
+truncated, not what it should be or another model's raises
+``DamagedFile``, a ``ValueError`` whose one line names the file and what
+to do.  A checkpoint keeps the one before it (``previous.json``), and
+``checkpoints`` offers both, newest first.
 """
 import json
 import os
@@ -14,6 +19,22 @@ from . import registry
 from .data.spec import materialize
 
 RUN_FILE = 'run.json'
+
+
+class DamagedFile(ValueError):
+    """A file the package wrote cannot be read back as what it should be."""
+
+
+def damaged(path, error, fix):
+    """``DamagedFile`` naming ``path``, the first line of ``error`` and
+    ``fix`` (what to do)."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    # MXNet's messages start with a traceback header; keep the reason
+    reason = next((l for l in lines if 'Check failed' in l or
+                   l.startswith(('MXNetError', 'ValueError'))), None) or \
+        (lines[0] if lines else type(error).__name__)
+    return DamagedFile(f'{path}: damaged or not what it should be '
+                       f'({reason[:160]}); {fix}')
 
 
 def atomic_write(path, write):
@@ -53,14 +74,19 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2) + '\n')
 
 
-def read_json(path):
-    """Read a JSON file; a missing or malformed file raises an error that
-    names it."""
+def read_json(path, fix='restore it, or remove it and make it again'):
+    """Read a JSON file.
+
+    Raises:
+        FileNotFoundError: it is missing (the error names it).
+        DamagedFile: it is empty, cut short or not JSON text; the message
+            names it and says ``fix``.
+    """
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: not valid JSON ({e})') from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise damaged(path, f'not valid JSON: {e}', fix) from None
 
 
 def write_run(directory, entry, config):
@@ -80,7 +106,12 @@ def read_run(directory):
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{directory}: not a run folder (no '
                                 f'{RUN_FILE})')
-    return read_json(path)
+    fix = 'the run cannot be resumed or re-scored; train it again'
+    stored = read_json(path, fix)
+    if not isinstance(stored, dict) or not {'entry', 'config'} <= set(
+            stored):
+        raise damaged(path, 'no entry and config', fix)
+    return stored
 
 
 def open_run(directory, data_dir=None, frame=None):
@@ -109,8 +140,12 @@ def open_run(directory, data_dir=None, frame=None):
         raise ValueError(f'{directory}: a cross-validation folder; use one '
                          'of its fold-K folders')
     cfg = entry.config(**options)
-    data = materialize(cfg.data_spec(), frame)
-    return entry, cfg, data, load_model(directory)[0]
+    net = load_model(directory)[0]
+    if not isinstance(net, entry.block):
+        raise DamagedFile(f'{directory}: {RUN_FILE} is a {entry.name} run '
+                          f'and model.json a {type(net).__name__}: files of '
+                          'two runs; train the run again')
+    return entry, cfg, materialize(cfg.data_spec(), frame), net
 
 
 def save_model(net, directory):
@@ -136,14 +171,21 @@ def load_model(directory, ctx=None):
     Returns:
         ``(net, info)``: the network and the content of ``model.json``.
     """
-    info = read_json(os.path.join(directory, 'model.json'))
+    fix = 'train the run again (or --resume it from its checkpoint)'
+    path = os.path.join(directory, 'model.json')
+    info = read_json(path, fix)
     try:
         block = registry.block_class(info.get('model'))
-    except ValueError as e:
-        raise ValueError(f'{directory}/model.json: {e}') from None
-    net = block(**info['config'])
-    net.load_parameters(os.path.join(directory, 'model.params'),
-                        ctx=ctx or mx.cpu())
+        net = block(**info['config'])
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise damaged(path, e, fix) from None
+    path = os.path.join(directory, 'model.params')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{directory}: no model.params; {fix}')
+    try:
+        net.load_parameters(path, ctx=ctx or mx.cpu())
+    except Exception as e:        # MXNet raises MXNetError and others
+        raise damaged(path, e, fix) from None
     return net, info
 
 
@@ -179,7 +221,9 @@ def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
 
     The parameter and optimizer files carry a step tag; ``state.json``,
     written last, names them, so a crash at any moment leaves the previous
-    checkpoint whole.  Older files are removed afterwards.
+    checkpoint whole.  The checkpoint before is kept too: its
+    ``state.json`` becomes ``previous.json``, and its files stay.  Older
+    files are removed afterwards.
 
     Args:
         directory: the run folder.
@@ -198,15 +242,44 @@ def save_checkpoint(directory, net, trainer, meta, best_net_params=None):
     if best_net_params is not None:
         files['best'] = f'best-{tag}.params'
         atomic_write(os.path.join(folder, files['best']), best_net_params)
-    write_json(os.path.join(folder, 'state.json'), dict(meta, files=files))
-    keep = set(files.values()) | {'state.json'}
+    state = os.path.join(folder, 'state.json')
+    keep = set(files.values()) | {'state.json', 'previous.json'}
+    try:
+        with open(state, encoding='utf-8') as f:
+            last = json.load(f)
+        keep |= set(last['files'].values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        last = None     # no readable checkpoint before: nothing to keep
+    if last is not None:    # (a failing write stops the run, as any other)
+        write_json(os.path.join(folder, 'previous.json'), last)
+    write_json(state, dict(meta, files=files))
     for name in os.listdir(folder):
         if name not in keep and not name.startswith('.tmp-'):
             os.remove(os.path.join(folder, name))
 
 
+def _checkpoint_folder(directory):
+    return directory if os.path.basename(os.path.normpath(directory)) == \
+        CHECKPOINT else os.path.join(directory, CHECKPOINT)
+
+
+def _read_meta(folder, name):
+    """A checkpoint's record (``state.json`` or ``previous.json``), its
+    ``files`` as full paths."""
+    path = os.path.join(folder, name)
+    meta = read_json(path, 'the checkpoint cannot be used')
+    try:
+        meta['files'] = {k: os.path.join(folder, v)
+                         for k, v in meta['files'].items()}
+        meta['epoch'], meta['batch']
+    except (KeyError, TypeError, AttributeError) as e:
+        raise damaged(path, f'no {e}', 'the checkpoint cannot be used') \
+            from None
+    return meta
+
+
 def load_checkpoint(directory):
-    """Read the checkpoint of a run folder.
+    """Read the last checkpoint of a run folder.
 
     Args:
         directory: the run folder (or its ``checkpoint/`` subfolder).
@@ -216,14 +289,33 @@ def load_checkpoint(directory):
 
     Raises:
         FileNotFoundError: there is no checkpoint there.
+        DamagedFile: its record cannot be read.
     """
-    folder = directory if os.path.basename(os.path.normpath(directory)) == \
-        CHECKPOINT else os.path.join(directory, CHECKPOINT)
+    folder = _checkpoint_folder(directory)
     path = os.path.join(folder, 'state.json')
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{directory}: no checkpoint to resume from '
                                 f'(expected {path})')
-    meta = read_json(path)
-    meta['files'] = {k: os.path.join(folder, v)
-                     for k, v in meta['files'].items()}
-    return meta
+    return _read_meta(folder, 'state.json')
+
+
+def checkpoints(directory):
+    """The run folder's checkpoints, newest first: ``[(name, meta or the
+    DamagedFile that reading it raised)]`` for ``state.json`` and, when
+    present, ``previous.json``.
+
+    Raises:
+        FileNotFoundError: there is no checkpoint there.
+    """
+    folder = _checkpoint_folder(directory)
+    if not os.path.isfile(os.path.join(folder, 'state.json')):
+        raise FileNotFoundError(f'{directory}: no checkpoint to resume from '
+                                f"(expected {os.path.join(folder, 'state.json')})")
+    found = []
+    for name in ('state.json', 'previous.json'):
+        if os.path.isfile(os.path.join(folder, name)):
+            try:
+                found.append((name, _read_meta(folder, name)))
+            except DamagedFile as e:
+                found.append((name, e))
+    return found

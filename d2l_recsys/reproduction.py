@@ -22,6 +22,7 @@ import numpy as onp
 from . import registry
 from .runs import run, run_ranking
 from .devices import parse_devices
+from .folders import FolderInUse, lock
 from .io import load_model, read_json, write_json
 from .provenance import check_one_commit, context, stamp, today
 from .ranking import ranking_protocol
@@ -250,13 +251,13 @@ def _previous(out, needed):
     if not os.path.exists(path):
         raise ValueError(f'out={out!r}: keeping rows needs an earlier '
                          f'report at {path}; run the whole report first')
-    return read_json(path)
+    return read_json(path, 'run the whole report again (--overwrite)')
 
 
 def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
               quick=False, verbose=True, readme=None, tuning_dir=None,
               only_tuned=False, rows_matching=None, allow_mixed=False,
-              command=None, tuned_seeds=None):
+              command=None, tuned_seeds=None, overwrite=False):
     """Run every row over several seeds and write the report.
 
     Args:
@@ -283,6 +284,9 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
             ``--seeds``).
         tuned_seeds: runs per tuned row (default: ``seeds``; the nested
             fold rows run the five folds once).
+        overwrite: replace the report ``out`` holds; without it (or rows
+            to rerun) such a folder is refused.  Only the report's own
+            files are replaced (``out/tuning`` stays).
 
     Returns:
         The report dict (as written to ``reproduction.json``).
@@ -291,6 +295,22 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         ValueError: bad ``seeds``; rows to keep but no earlier report; kept
             rows of another commit without ``allow_mixed``.
     """
+    keeps = bool(only_tuned or rows_matching)
+    with lock(out):
+        if not keeps and not overwrite and os.path.exists(
+                os.path.join(out, 'reproduction.json')):
+            raise FolderInUse(
+                f'{out}: already holds a report (reproduction.json); give '
+                '--overwrite to replace it, --rows TEXT to rerun some of '
+                'its rows, or another folder')
+        return _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose,
+                          readme, tuning_dir, only_tuned, rows_matching,
+                          allow_mixed, command, tuned_seeds)
+
+
+def _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose, readme,
+               tuning_dir, only_tuned, rows_matching, allow_mixed, command,
+               tuned_seeds):
     tuned_seeds = seeds if tuned_seeds is None else tuned_seeds
     for name, value in (('seeds', seeds), ('tuned_seeds', tuned_seeds)):
         if not isinstance(value, int) or value < 1:

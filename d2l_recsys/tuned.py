@@ -13,7 +13,7 @@ import time
 import numpy as onp
 
 from . import registry
-from .io import read_json
+from .io import damaged, read_json
 from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
 from .tuning import check_board, command_line
@@ -37,6 +37,9 @@ _RATING_METRICS = [('RMSE', 'test_rmse')]
 _RANKING_METRICS = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
 
 
+_RERUN = 'run its search again (d2l-recsys tune ... --overwrite)'
+
+
 def read_boards(tuning_dir):
     """The leaderboards of ``tuning_dir`` by name: a board, or for a
     ``*_folds`` name the list of its folds' boards (fold 1 first)."""
@@ -47,15 +50,35 @@ def read_boards(tuning_dir):
                                   'leaderboard.json')
                      for k in range(1, FOLDS + 1)]
             if all(os.path.exists(p) for p in paths):
-                boards[name] = [read_json(p) for p in paths]
-                for path, board in zip(paths, boards[name]):
-                    check_board(board, path)
+                boards[name] = [_read_board(p) for p in paths]
         else:
             path = os.path.join(tuning_dir, name, 'leaderboard.json')
             if os.path.exists(path):
-                boards[name] = read_json(path)
-                check_board(boards[name], path)
+                boards[name] = _read_board(path)
     return boards
+
+
+# What a leaderboard holds that the report reads.
+_BOARD = ('model', 'metric', 'trials', 'best', 'fixed', 'space',
+          'space_hash')
+
+
+def _read_board(path):
+    """A leaderboard written by a search of the declared space.
+
+    Raises:
+        DamagedFile: it cannot be read or is not a leaderboard.
+        ValueError: it searched another space.
+    """
+    board = read_json(path, _RERUN)
+    missing = [k for k in _BOARD if k not in board] if isinstance(
+        board, dict) else list(_BOARD)
+    if missing or not isinstance(board['best'], dict) or \
+            'config' not in board['best']:
+        raise damaged(path, f"not a leaderboard (no {(missing or ['best'])[0]}"
+                      ')', _RERUN)
+    check_board(board, path)
+    return board
 
 
 def _options(board):

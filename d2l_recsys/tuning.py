@@ -34,7 +34,8 @@ import numpy as onp
 
 from . import registry
 from .defaults import PROTOCOL_DEFAULTS, RANKING
-from .io import read_json, write_json
+from .folders import claim
+from .io import damaged, read_json, write_json
 from .progress import Progress as Bar
 from .provenance import context, stamp
 
@@ -156,8 +157,10 @@ def command_line(model, options):
 
 
 def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
-         space=None, verbose=True, source=None):
+         space=None, verbose=True, source=None, resume=False,
+         overwrite=False, command=None):
     """Random search for ``model`` on validation data, then one test run.
+    The search holds ``out`` for its whole life (``folders.claim``).
 
     Args:
         model: ``mf``, ``autorec``, ``gmf``, ``mlp``, ``neumf`` or ``dmf``
@@ -175,6 +178,11 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
         verbose: a line per trial.
         source: where ``space`` comes from (recorded; default: the
             declared space's source, or "given to tune" for another).
+        resume: continue the search ``out`` holds (its finished trials are
+            not run again); without it, or ``overwrite`` (start over), a
+            folder holding a search is refused.
+        command: the command line that started the search (recorded in
+            ``made``).
 
     Returns:
         The leaderboard dict: ``trials`` sorted best first (validation
@@ -186,6 +194,14 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     """
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f'trials={trials!r}: expected a positive integer')
+    with claim(out, resume=resume, overwrite=overwrite,
+               resume_flag='--resume to continue it'):
+        return _tune(model, trials, jobs, out, seed, fixed, space, verbose,
+                     source, command)
+
+
+def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source,
+          command):
     entry = registry.get(model)
     if space is None:
         space, source = declared_space(model)
@@ -204,12 +220,12 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     digest = space_hash(space)
     _same_search(out, dict(model=model, seed=seed, fixed=fixed, space=space,
                            space_hash=digest))
-    ctx = context()
+    ctx = context(command)
     done, todo = {}, []
     for k, trial in enumerate(configs):
         path = os.path.join(folder, f'trial-{k:03d}.json')
         if os.path.exists(path):
-            done[k] = read_json(path)
+            done[k] = _read_trial(path, k, configs[k], metric)
         else:
             todo.append(k)
     started = time.perf_counter()
@@ -257,7 +273,8 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
     # the search is recorded before the test data is opened at all
     _write_board(board, out)
     if has_test(fixed):
-        test = run_trial(model, dict(options, out=test_out))
+        test = run_trial(model, dict(options, out=test_out,
+                                     overwrite=True))
         if 'failed' in test:
             raise FloatingPointError(
                 f'the final run diverged: {test["failed"]}')
@@ -265,6 +282,24 @@ def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
                      made=stamp(time.perf_counter() - started, ctx))
         _write_board(board, out)
     return board
+
+
+def _read_trial(path, k, config, metric):
+    """The record of trial ``k`` (``config``, ranked by ``metric``) that
+    a search wrote.
+
+    Raises:
+        DamagedFile: it cannot be read, or it is not that trial's record.
+    """
+    fix = 'delete it and resume the search (--resume): that trial runs again'
+    trial = read_json(path, fix)
+    if not isinstance(trial, dict) or not {'value', 'seconds'} <= set(
+            trial) or (trial.get('trial'), trial.get('config'),
+                       trial.get('metric')) != (
+            k, json.loads(json.dumps(config)), metric):
+        raise damaged(path, f'not the record of trial {k} of this search',
+                      fix)
+    return trial
 
 
 def _write_board(board, out):
@@ -356,7 +391,7 @@ def _same_search(out, search):
     if not os.path.exists(path):
         write_json(path, search)
         return
-    stored = read_json(path)
+    stored = read_json(path, 'start the search over (--overwrite)')
     changed = sorted(k for k in search if stored.get(k) != search[k])
     if changed:
         raise ValueError(f'{out}: holds a search with other '

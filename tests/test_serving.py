@@ -312,13 +312,20 @@ def test_predictor_from_export_needs_no_movielens(runs, tmp_path,
         i = onp.tile(a.item_ids, a.num_users)
         onp.testing.assert_array_equal(a.predict(u, i)[0],
                                        b.predict(u, i)[0])
-    # an export replaces an older one; other folders are refused
-    write_export(before['mf'], str(tmp_path / 'gmf'))
+    # an export replaces an older one only when asked; other folders are
+    # refused either way
+    with pytest.raises(ValueError, match='already holds an export'):
+        write_export(before['mf'], str(tmp_path / 'gmf'))
+    assert load_predictor(str(tmp_path / 'gmf')).model == 'GMF'
+    write_export(before['mf'], str(tmp_path / 'gmf'), overwrite=True)
     assert load_predictor(str(tmp_path / 'gmf')).model == 'MF'
     (tmp_path / 'other').mkdir()
     (tmp_path / 'other' / 'notes.txt').write_text('mine')
-    with pytest.raises(ValueError, match='not an export folder'):
-        write_export(before['mf'], str(tmp_path / 'other'))
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match='not an export folder|'
+                                             'already holds other files'):
+            write_export(before['mf'], str(tmp_path / 'other'), overwrite)
+    assert (tmp_path / 'other' / 'notes.txt').read_text() == 'mine'
 
 
 def test_serving_never_imports_training(runs):

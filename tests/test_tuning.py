@@ -76,8 +76,11 @@ def test_tune_mf_resumes(ml_dir, tmp_path):
     assert '--validation' in board['command']
     stamps = {p: os.path.getmtime(tmp_path / 'trials' / p)
               for p in os.listdir(tmp_path / 'trials')}
+    with pytest.raises(ValueError, match='already holds a search.*--resume'):
+        tune('mf', trials=4, out=str(tmp_path), fixed=fixed, space=space,
+             verbose=False)
     again = tune('mf', trials=4, jobs=1, out=str(tmp_path), fixed=fixed,
-                 space=space, verbose=False)      # one more trial only
+                 space=space, verbose=False, resume=True)  # one more trial
     assert len(again['trials']) == 4
     for p, t in stamps.items():
         assert os.path.getmtime(tmp_path / 'trials' / p) == t
@@ -144,7 +147,7 @@ def test_a_diverging_trial_is_recorded_as_failed(ml_dir, tmp_path):
     stamps = {p: os.path.getmtime(tmp_path / 'trials' / p)
               for p in os.listdir(tmp_path / 'trials')}
     again = tune('mf', trials=4, jobs=1, out=str(tmp_path), fixed=fixed,
-                 space=space, verbose=False)
+                 space=space, verbose=False, resume=True)
     assert [t['trial'] for t in again['trials']] == \
         [t['trial'] for t in board['trials']]
     for p, t in stamps.items():
@@ -159,4 +162,4 @@ def test_a_search_folder_is_not_reused_for_other_data(ml_dir, checker_dir,
          verbose=False)
     with pytest.raises(ValueError, match='other fixed than this one'):
         tune('mf', trials=1, out=str(tmp_path), space=space, verbose=False,
-             fixed=dict(fixed, data_dir=checker_dir))
+             fixed=dict(fixed, data_dir=checker_dir), resume=True)

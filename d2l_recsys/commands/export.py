@@ -9,7 +9,7 @@ from ..serving import load_predictor, write_export
 
 def export(args):
     info = write_export(load_predictor(args.model_dir, args.data_dir),
-                        args.out)
+                        args.out, overwrite=args.overwrite)
     return (f"{info['model']} exported ({info['num_users']} users, "
             f"{info['num_items']} items; inputs {', '.join(info['inputs'])})"
             f" -> {args.out}")
@@ -19,7 +19,9 @@ def main(argv=None, prog=None):
     p = cli.Parser(prog=prog, description=__doc__)
     cli.add_model_dir(p, 'run folder of a training script')
     p.add_argument('--out', required=True,
-                   help='export folder to write (an older export there is '
-                   'replaced)')
+                   help='export folder to write (one that holds an export '
+                   'is refused without --overwrite)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace the export in --out')
     return cli.run(p, argv, export)
 

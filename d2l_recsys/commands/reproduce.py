@@ -23,6 +23,7 @@ def run_report(args, argv, prog):
                        rows_matching=args.rows,
                        allow_mixed=args.allow_mixed_commits,
                        tuned_seeds=args.tuned_seeds,
+                       overwrite=args.overwrite,
                        command=' '.join([prog, shlex.join(argv)]))
     return (f"{len(report['rows'])} rows and {len(report['tuned'])} tuned "
             f"rows in {report['seconds'] / 60:.1f} min -> "
@@ -57,6 +58,9 @@ def main(argv=None, prog='d2l-recsys reproduce'):
     part.add_argument('--only-tuned', action='store_true',
                       help='keep the book-settings rows of '
                       'OUT/reproduction.json, run the tuned section only')
+    part.add_argument('--overwrite', action='store_true',
+                      help='replace the report in --out (its tuning/ '
+                      'folder stays)')
     part.add_argument('--allow-mixed-commits', action='store_true',
                       help='keep rows made at another commit (or with other '
                       'uncommitted changes) than this run; the report then '

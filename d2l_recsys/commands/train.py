@@ -1,12 +1,12 @@
 """``d2l-recsys train MODEL [options]``: train a registered model and
 evaluate it; the options are its config class's fields (``--help``)."""
-import datetime
 import os
 import sys
 
 from .. import cli, registry
 from ..callbacks import TrainingInterrupted
 from ..config import RankingConfig
+from ..folders import FolderInUse, fresh_folder
 from . import restart_with
 
 
@@ -51,15 +51,21 @@ def train(model, description, argv=None, prog=None):
         args = cli.typed_options(parser, argv)
         args.pop('quiet', None)
         model = args.pop('model', None)
-    elif not args['out']:
-        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-        args['out'] = os.path.join('runs', f'{model}-{stamp}')
+    made = not args.get('resume') and not (
+        args.get('out') and os.path.exists(args['out']))
+    if not args.get('resume') and not args.get('out'):
+        # a new folder, never another run's
+        args['out'] = fresh_folder(os.path.join('runs', model))
     try:
         results = run(model, verbose=verbose, **args)
     except TrainingInterrupted as e:
         print(f'{parser.prog}: {e}', file=sys.stderr, flush=True)
         return e.exit_code
+    except FolderInUse as e:    # another process's folder: left as it is
+        return cli.fail(parser.prog, e)
     except (ValueError, OSError, FloatingPointError) as e:
+        if made:
+            _remove_unused(args.get('out'))
         return cli.fail(parser.prog, e)
     summary = cli.rating_summary if 'test_rmse' in results else \
         cli.ranking_summary
@@ -71,6 +77,20 @@ def train(model, description, argv=None, prog=None):
     print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
           f"{where}")
     return 0
+
+
+def _unused(folder):
+    """Whether ``folder`` holds nothing but a lock file."""
+    return bool(folder) and os.path.isdir(folder) and \
+        set(os.listdir(folder)) <= {'.lock'}
+
+
+def _remove_unused(folder):
+    """Remove a folder a failed run made and left empty (a lock aside)."""
+    if _unused(folder):
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
 
 
 def main(argv=None, prog='d2l-recsys train'):

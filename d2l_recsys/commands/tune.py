@@ -6,7 +6,12 @@ DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
 command line that reproduces the best run.  With --folds K (rating models,
 ML-100K's u1..uK files), one search per fold into DIR/fold-k/, each on
 validation carved from uk.base and scored on uk.test.  A stopped search
-resumes: the trials already in DIR/trials/ are not run again."""
+resumes with --resume: the trials already in DIR/trials/ are not run
+again.  A folder that holds a search is otherwise refused (--overwrite
+starts it over)."""
+import shlex
+import sys
+
 from .. import cli, registry
 from ..config import RankingConfig, RatingConfig
 from ..defaults import TUNING
@@ -36,7 +41,7 @@ def _summary(board, out):
         f"{out}/leaderboard.json"])
 
 
-def search(args):
+def search(args, command):
     fixed = dict(data_dir=args.data_dir, dataset=args.dataset,
                  train_file=args.train_file, test_file=args.test_file,
                  ratings=args.ratings, columns=args.columns, seed=args.seed,
@@ -52,11 +57,14 @@ def search(args):
     if args.folds:
         boards = tune_folds(args.model, args.folds, args.out, fixed,
                             trials=args.trials, jobs=args.jobs,
-                            seed=args.seed, verbose=not args.quiet)
+                            seed=args.seed, verbose=not args.quiet,
+                            resume=args.resume, overwrite=args.overwrite,
+                            command=command)
         return '\n'.join(f'fold {k}: ' + _summary(b, f'{args.out}/fold-{k}')
                           for k, b in enumerate(boards, 1))
     board = tune(args.model, args.trials, args.jobs, args.out, args.seed,
-                 fixed, verbose=not args.quiet)
+                 fixed, verbose=not args.quiet, resume=args.resume,
+                 overwrite=args.overwrite, command=command)
     return _summary(board, args.out)
 
 
@@ -88,6 +96,13 @@ def main(argv=None, prog=None):
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--quiet', action='store_true',
                    help='no line per trial')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the search in --out (its finished trials '
+                   'are not run again)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace the search in --out')
     cli.add_config_options(p, RatingConfig, DATA)
     cli.add_config_options(p, RankingConfig, PROTOCOL)
-    return cli.run(p, argv, search)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join([prog or 'd2l-recsys tune'] + argv)
+    return cli.run(p, argv, lambda args: search(args, command))

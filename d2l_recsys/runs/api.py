@@ -13,6 +13,7 @@ import tempfile
 from .. import defaults as D
 from .. import registry
 from ..devices import parse_devices
+from ..folders import claim
 from ..io import open_run, read_run
 from .common import make_config
 from .ranking import evaluator, run_ranking as _run_ranking
@@ -67,7 +68,12 @@ def run(model=None, config=None, verbose=True, frame=None, **options):
     if frame is not None and not cfg.frame_name:
         raise ValueError('frame: give the config frame_name= too, so that '
                          'the run folder records its source')
-    return RUNNERS[entry.kind](entry, cfg, verbose, frame)
+    if not cfg.out or cfg.kvstore.startswith('dist'):
+        return RUNNERS[entry.kind](entry, cfg, verbose, frame)
+    # one writer per run folder, and nothing in it replaced by mistake
+    with claim(cfg.out, resume=bool(cfg.resume), overwrite=cfg.overwrite,
+               resume_flag=f'--resume {cfg.out} to continue it'):
+        return RUNNERS[entry.kind](entry, cfg, verbose, frame)
 
 
 def run_mf(config=None, verbose=True, **options):

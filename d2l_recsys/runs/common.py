@@ -2,6 +2,7 @@
 its place in a parameter-server job, the lifecycle callbacks, and the
 outputs it writes (``run.json``, the model, ``curves.html``,
 ``metrics.json``)."""
+import json
 import os
 import time
 from dataclasses import replace
@@ -11,7 +12,7 @@ import numpy as onp
 from ..callbacks import Checkpoint, EarlyStopping, StopOnSignal, \
     resume_command
 from ..distributed import connect
-from ..io import read_run, save_model, write_json, write_run
+from ..io import RUN_FILE, read_run, save_model, write_json, write_run
 from ..plot import curves_figure, save_figure
 
 # Options a resumed run may change; the others are the stored run's.
@@ -63,7 +64,9 @@ def make_config(entry, config, options):
         raise ValueError('give a config object or options, not both')
     if config is not None:
         return config
-    given = {k: v for k, v in options.items() if v is not None}
+    # (an off switch, as the command line passes it, is not an option given)
+    given = {k: v for k, v in options.items()
+             if v is not None and not (k == 'overwrite' and v is False)}
     if given.get('resume'):
         extra = sorted(set(given) - set(RESUMABLE))
         if extra:
@@ -71,8 +74,18 @@ def make_config(entry, config, options):
                              f'only {", ".join(RESUMABLE[1:])} may change, '
                              f'not {", ".join(extra)}')
         stored = read_run(given['resume'])   # its entry: api._entry's
-        options = dict(stored['config'], **given, out=given['resume'])
+        options = dict(stored['config'], overwrite=False, **given,
+                       out=given['resume'])
     return entry.config(**options)
+
+
+def identity(cfg):
+    """What a run's checkpoints record of it, and a resume checks: its
+    configuration but the options a resume may change and the folder.
+    (JSON-ready, as stored.)"""
+    return json.loads(json.dumps(
+        {k: v for k, v in cfg.to_dict().items()
+         if k not in RESUMABLE + ('out', 'overwrite')}))
 
 
 def join(cfg, verbose):
@@ -92,7 +105,8 @@ def lifecycle(cfg, train_iter, monitor, mode):
     callbacks = [es] if es else []
     if cfg.out and not cfg.kvstore.startswith('dist'):   # servers hold state
         ckpt = Checkpoint(cfg.out, train_iter, cfg.checkpoint_every,
-                          resume=bool(cfg.resume), early_stopping=es)
+                          resume=bool(cfg.resume), early_stopping=es,
+                          config=identity(cfg))
         callbacks += [ckpt, StopOnSignal(ckpt, resume_command(cfg.out))]
     return callbacks, es
 
@@ -168,12 +182,24 @@ def cross_validate(entry, run, cfg, verbose, metric):
     """Run every fold of ``cfg.folds`` (``run(sub_config, verbose)``);
     results hold each fold's ``metric`` and its mean and sample standard
     deviation.  The folder holds ``run.json`` and ``metrics.json``; each
-    fold is a run folder of its own, ``fold-K``."""
+    fold is a run folder of its own, ``fold-K``.  ``run.json`` is written
+    before the first fold, so that a run stopped in any fold resumes (the
+    folds done are not trained again); it is removed again when the first
+    fold fails before it began (bad data: nothing was made)."""
     clock, folds = Clock(), []
+    begin = bool(cfg.out) and not cfg.resume
+    if begin:
+        write_run(cfg.out, entry.name, cfg.to_dict())
     for fold in range(cfg.folds):
         sub = replace(cfg, fold=fold, out=os.path.join(
             cfg.out, f'fold-{fold + 1}') if cfg.out else None)
-        res = run(sub, verbose)
+        try:
+            res = run(sub, verbose)
+        except (ValueError, OSError, FloatingPointError):
+            if begin and fold == 0 and not os.path.exists(
+                    os.path.join(sub.out, RUN_FILE)):
+                os.remove(os.path.join(cfg.out, RUN_FILE))
+            raise
         folds.append(dict(fold=fold + 1, **{metric: res[metric]},
                           num_train=res['num_train'],
                           num_test=res['num_test'],

@@ -28,13 +28,18 @@ everything needed to serve it and nothing that needs MovieLens.
   its constructor arguments, the run's configuration, the symbol's input
   names and the parameter names in the order of ``net.collect_params()``.
 
-The folder is built next to ``out`` and renamed into place, so a crash
-leaves the previous export or the new one, never a mix.
+The folder is built next to ``out`` and renamed into place (exchanged
+with the previous export in one step on Linux), so a crash leaves the
+previous export or the new one, never a mix.
 """
+import ctypes
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
+import zipfile
 
 import mxnet as mx
 import numpy as onp
@@ -42,13 +47,20 @@ from mxnet import np, npx
 
 from .. import registry
 from ..data.interactions import Interactions
-from ..io import read_json, write_json
+from ..folders import claim, sibling_lock
+from ..io import damaged, read_json, write_json
 from .scorers import copy_block, ensure_np_mode
+
+# What to do about a damaged export file.
+_AGAIN = 'export the run again (d2l-recsys export ... --overwrite)'
 
 FORMAT = 'd2l_recsys-export/2'
 EXPORT_FILE = 'export.json'
 SYMBOL_FILE = 'model-symbol.json'
 PARAMS_FILE = 'model-0000.params'
+# What export.json must hold (besides its format).
+_INFO = ('entry', 'model', 'config', 'params_file', 'params', 'num_users',
+         'num_items')
 INPUTS_MEANING = {
     'data0': 'user indices (0-based, ids.json user_ids)',
     'data1': 'item indices (0-based, ids.json item_ids)',
@@ -84,10 +96,35 @@ def _check_target(out):
                          'refusing to replace it')
 
 
+def _exchange(a, b):
+    """Swap the folders ``a`` and ``b`` in one step (Linux's ``renameat2``
+    with ``RENAME_EXCHANGE``).  Returns False where the system or the file
+    system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                          ctypes.c_char_p, ctypes.c_uint]
+    at_cwd, exchange = -100, 2          # AT_FDCWD, RENAME_EXCHANGE
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b),
+                 exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
 def _move_into_place(tmp, out):
-    """Rename the finished folder ``tmp`` to ``out`` (replacing an older
-    export there)."""
+    """Rename the finished folder ``tmp`` to ``out``, replacing an older
+    export there in one step where the system can (``_exchange``: a crash
+    at any moment leaves the old export or the new one in ``out``); else
+    in two renames, between which ``out`` is missing."""
     if os.path.isdir(out) and os.listdir(out):
+        if _exchange(tmp, out):
+            shutil.rmtree(tmp)          # the old export, now
+            return
         old = tmp + '.old'
         os.rename(out, old)
         os.rename(tmp, out)
@@ -96,21 +133,44 @@ def _move_into_place(tmp, out):
         os.replace(tmp, out)
 
 
-def write_export(predictor, out):
-    """Write the export folder ``out`` of a predictor (module docstring).
+def write_export(predictor, out, overwrite=False):
+    """Write the export folder ``out`` of a predictor (module docstring),
+    holding its lock (``.NAME.lock`` beside it) while it writes.
 
     Args:
         predictor: a ``Predictor`` (e.g. ``load_predictor(run_folder)``).
-        out: the folder to write; an existing export there is replaced,
-            any other non-empty folder is refused.
+        out: the folder to write; any other non-empty folder is refused.
+        overwrite: replace an export that ``out`` holds (refused without).
 
     Returns:
         The content of ``export.json``.
     """
-    _check_target(out)
+    with claim(out, overwrite=overwrite, lock_file=sibling_lock(out),
+               clear=False):
+        _check_target(out)
+        return _write(predictor, out)
+
+
+def _remove_stale(parent, suffix):
+    """Remove the folders that exports of the same ``out`` (``suffix``)
+    stopped before their end left beside it: the caller holds ``out``'s
+    lock, so no live export is writing them."""
+    stale = re.compile(r'\.tmp-export-[a-z0-9_]{8}' + re.escape(suffix) +
+                       r'(\.old)?')
+    for name in os.listdir(parent):
+        if stale.fullmatch(name):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _write(predictor, out):
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    suffix = '.' + os.path.basename(os.path.abspath(out))
+    _remove_stale(parent, suffix)
+    tmp = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-', suffix=suffix)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)       # mkdtemp makes folders private
     try:
         net = copy_block(predictor.net)
         _trace(net, predictor.entry)
@@ -151,16 +211,20 @@ def _load_net(folder, info):
     ensure_np_mode()
     net = block(**info['config'])
     net.initialize(ctx=mx.cpu())
-    saved = {k.split(':', 1)[-1]: v for k, v in
-             npx.load(os.path.join(folder, info['params_file'])).items()}
+    path = os.path.join(folder, info['params_file'])
+    try:
+        saved = {k.split(':', 1)[-1]: v for k, v in npx.load(path).items()}
+    except Exception as e:          # MXNet's error for a damaged file
+        raise damaged(path, e, _AGAIN) from None
     mine = list(net.collect_params().values())
     if len(mine) != len(info['params']):
-        raise ValueError(f"{folder}: {len(info['params'])} parameters "
-                         f"listed, a {info['model']} has {len(mine)}")
+        raise damaged(os.path.join(folder, EXPORT_FILE),
+                      f"{len(info['params'])} parameters listed, a "
+                      f"{info['model']} has {len(mine)}", _AGAIN)
     for param, name in zip(mine, info['params']):
         if name not in saved or saved[name].shape != param.shape:
-            raise ValueError(f"{folder}/{info['params_file']}: parameter "
-                             f'{name} missing or not of shape {param.shape}')
+            raise damaged(path, f'parameter {name} missing or not of shape '
+                          f'{param.shape}', _AGAIN)
         param.set_data(saved[name])
     return net
 
@@ -178,19 +242,49 @@ def read_export(folder):
     Raises:
         ValueError: not an export of this format, or inconsistent files.
     """
-    info = read_json(os.path.join(folder, EXPORT_FILE))
-    if info.get('format') != FORMAT:
-        raise ValueError(f'{folder}/{EXPORT_FILE}: format '
-                         f"{info.get('format')!r}, expected {FORMAT!r}")
-    ids = read_json(os.path.join(folder, 'ids.json'))
-    with onp.load(os.path.join(folder, 'interactions.npz')) as arrays:
-        train = Interactions.from_arrays(arrays, 'train')
-        heldout = Interactions.from_arrays(arrays, 'heldout')
+    path = os.path.join(folder, EXPORT_FILE)
+    info = read_json(path, _AGAIN)
+    if not isinstance(info, dict) or info.get('format') != FORMAT:
+        found = info.get('format') if isinstance(info, dict) else None
+        raise ValueError(f'{path}: format {found!r}, expected {FORMAT!r}')
+    missing = [k for k in _INFO if k not in info]
+    if missing:
+        raise damaged(path, f"no {', '.join(missing)}", _AGAIN)
+    symbol = os.path.join(folder, info.get('symbol') or SYMBOL_FILE)
+    graph = read_json(symbol, _AGAIN)          # what MXNet would load
+    if not isinstance(graph, dict) or not isinstance(graph.get('nodes'),
+                                                     list):
+        raise damaged(symbol, 'no nodes: not an MXNet symbol', _AGAIN)
+    # the graph of the exported network: its inputs and parameters
+    names = {n.get('name') for n in graph['nodes'] if isinstance(n, dict)
+             and n.get('op') == 'null'}
+    absent = [n for n in info['params'] + info.get('inputs', [])
+              if n not in names]
+    if absent:
+        raise damaged(symbol, f'no node {absent[0]}: not the graph of '
+                      f"the exported {info['model']}", _AGAIN)
+    ids = read_json(os.path.join(folder, 'ids.json'), _AGAIN)
+    path = os.path.join(folder, 'interactions.npz')
+    try:
+        with onp.load(path, allow_pickle=False) as arrays:
+            train = Interactions.from_arrays(arrays, 'train')
+            heldout = Interactions.from_arrays(arrays, 'heldout')
+    except (ValueError, OSError, KeyError, EOFError,
+            zipfile.BadZipFile) as e:
+        raise damaged(path, e, _AGAIN) from None
     try:
         entry = registry.get(info.get('entry'))
     except ValueError as e:
         raise ValueError(f'{folder}/{EXPORT_FILE}: {e}') from None
+    path = os.path.join(folder, 'titles.json')
+    titles = read_json(path, _AGAIN)
+    if not isinstance(titles, list) or len(titles) != info['num_items']:
+        raise damaged(path, f"not a title for each of {info['num_items']} "
+                      'items', _AGAIN)
+    if not isinstance(ids, dict) or not {'user_ids', 'item_ids'} <= set(ids):
+        raise damaged(os.path.join(folder, 'ids.json'), 'no user_ids and '
+                      'item_ids', _AGAIN)
     return dict(net=_load_net(folder, info), entry=entry,
                 run=info.get('run') or {}, user_ids=ids['user_ids'],
                 item_ids=ids['item_ids'], train=train, heldout=heldout,
-                titles=read_json(os.path.join(folder, 'titles.json')))
+                titles=titles)

@@ -42,8 +42,8 @@ import pandas as pd
 
 from .. import data as D
 from .. import registry
-from ..io import open_run
-from .export import EXPORT_FILE, read_export
+from ..io import damaged, open_run
+from .export import _AGAIN, EXPORT_FILE, read_export
 from ..data.interactions import Interactions
 from .scorers import CHUNK_ELEMENTS, make_scorer
 
@@ -245,11 +245,12 @@ class Predictor:
                              f'the data has {need}: is it the data the model '
                              'was trained on?')
 
-    def save(self, folder):
+    def save(self, folder, overwrite=False):
         """Write an export folder (``serving.export``): everything needed
-        to serve the model, without the training data's files."""
+        to serve the model, without the training data's files; a folder
+        holding an export is replaced only with ``overwrite``."""
         from .export import write_export
-        return write_export(self, folder)
+        return write_export(self, folder, overwrite)
 
     # ------------------------------------------------------------------
     # Ids
@@ -442,7 +443,11 @@ def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
     """
     if os.path.isfile(os.path.join(model_dir, EXPORT_FILE)):
         kind = 'export'
-        pred = Predictor(cache_bytes=cache_bytes, **read_export(model_dir))
+        parts = read_export(model_dir)
+        try:
+            pred = Predictor(cache_bytes=cache_bytes, **parts)
+        except ValueError as e:     # its files are not of one export
+            raise damaged(model_dir, e, _AGAIN) from None
     elif os.path.isfile(os.path.join(model_dir, 'model.json')):
         kind = 'run'
         pred = _from_run(model_dir, data_dir, cache_bytes, frame)
