@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 EXTRA  := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo gpu || echo cpu)
 ARGS   ?=
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-slow bench install clean
 
 install: $(VENV)/.installed-$(EXTRA)
 
@@ -22,6 +22,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The long kill -9 chains (28 kills each for MF, AutoRec and GMF).
+test-slow: install
+	$(PY) -m pytest -q -m slow tests
 
 bench: install
 	$(PY) bench/bench_data.py $(ARGS)
