@@ -123,6 +123,27 @@ def user_item_rows(picks, rng):
     return rows[rng.permutation(len(rows))]
 
 
+def add_fold_files(folder):
+    """Official-style fold files beside ``folder``'s u.data: u{k}.test is
+    the k-th fifth of the ratings, u{k}.base the rest (so u1.base holds
+    u2..u5's test ratings, as ML-100K's does).  Returns ``folder``."""
+    rows = onp.loadtxt(os.path.join(folder, 'u.data'), dtype=onp.int64)
+    for k, part in enumerate(onp.array_split(onp.arange(len(rows)), 5)):
+        test = onp.zeros(len(rows), dtype=bool)
+        test[part] = True
+        write_u_data(os.path.join(folder, f'u{k + 1}.base'), rows[~test])
+        write_u_data(os.path.join(folder, f'u{k + 1}.test'), rows[test])
+    return folder
+
+
+@pytest.fixture(scope='session')
+def fold_dir(tmp_path_factory):
+    """A small release with u1..u5 fold files (``add_fold_files``)."""
+    return add_fold_files(make_movielens(
+        str(tmp_path_factory.mktemp('folds') / 'ml-100k'), num_users=30,
+        num_items=60, density=0.3))
+
+
 @pytest.fixture(scope='session')
 def checker_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp('checker') / 'ml-100k'

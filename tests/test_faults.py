@@ -24,7 +24,7 @@ import time
 
 import numpy as onp
 import pytest
-from conftest import LineReader, alive, make_movielens, write_u_data
+from conftest import LineReader, alive, make_movielens
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAULTS = os.path.join(HERE, 'faults.py')
@@ -57,6 +57,16 @@ def start(specs, args, **kwargs):
                              *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV,
                             **kwargs)
+
+
+def start_paused(specs, args):
+    """``start``, returned once the launcher says it waits at its pause:
+    ``(process, LineReader of its stderr)``."""
+    p = start(specs, args)
+    reader = LineReader(p.stderr)
+    assert reader.wait_for(lambda line: line.startswith('faults: wait'),
+                           120), p.poll()
+    return p, reader
 
 
 def assert_killed(p):
@@ -694,27 +704,12 @@ def test_damaged_trial_record(how, search, search_args, capsys, tmp_path):
 # --------------------------------------------------------------------------
 # 4. Cross-validation folds
 # --------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def fold_data(tmp_path_factory):
-    """A release with u1..u5 files: u{k}.test the k-th fifth of the
-    ratings, u{k}.base the rest."""
-    ml = make_movielens(str(tmp_path_factory.mktemp('folds') / 'ml-100k'),
-                        num_users=30, num_items=60, density=0.3)
-    rows = onp.loadtxt(os.path.join(ml, 'u.data'), dtype=onp.int64)
-    for k, part in enumerate(onp.array_split(onp.arange(len(rows)), 5)):
-        test = onp.zeros(len(rows), dtype=bool)
-        test[part] = True
-        write_u_data(os.path.join(ml, f'u{k + 1}.base'), rows[~test])
-        write_u_data(os.path.join(ml, f'u{k + 1}.test'), rows[test])
-    return ml
-
-
 def steps_in(trace):
     with open(trace, encoding='utf-8') as f:
         return sum(line.startswith('step ') for line in f)
 
 
-def test_folds_killed_in_fold_2_resume(fold_data, tmp_path):
+def test_folds_killed_in_fold_2_resume(fold_dir, tmp_path):
     """``train mf --folds 5`` killed in the middle of fold 2 (epoch 2 of 3,
     after its first checkpoint): ``--resume`` trains only what was left
     (fold 2 from its checkpoint, folds 3-5; fold 1 not again) and the five
@@ -723,7 +718,7 @@ def test_folds_killed_in_fold_2_resume(fold_data, tmp_path):
     Mutation tried: cross_validate writing run.json only after the last
     fold (as it was): the folder cannot be resumed, "not a run folder (no
     run.json)" (fails)."""
-    args = ['train', 'mf', '--data-dir', fold_data, '--folds', 5,
+    args = ['train', 'mf', '--data-dir', fold_dir, '--folds', 5,
             '--epochs', 3, '--batch-size', 64, '--devices', 'cpu', '--quiet']
     ref, out = str(tmp_path / 'reference'), str(tmp_path / 'cv')
     p = launch([f'trace:{tmp_path / "trace"}'], args + ['--out', ref])
@@ -935,17 +930,13 @@ def test_refused_training_names_a_holder_that_just_locked(options,
     1 time in 16 before the fix)."""
     out = tmp_path / 'run'
     go_first, go_second = tmp_path / 'go-first', tmp_path / 'go-second'
-    first = start([f'wait:call:os.pwrite:1:{go_first}'],
-                  options['mf'] + ['--out', out])
-    reader = LineReader(first.stderr)
-    assert reader.wait_for(lambda line: line.startswith('faults: wait'),
-                           120), first.poll()
+    first, reader = start_paused(
+        [f'wait:call:os.pwrite:1:{go_first}'],
+        options['mf'] + ['--out', out])
     assert (out / '.lock').read_text() == ''
-    second = start([f'wait:call:fcntl.flock:1:{go_second}'],
-                   options['mf'] + ['--out', out])
-    waiting = LineReader(second.stderr)
-    assert waiting.wait_for(lambda line: line.startswith('faults: wait'),
-                            120), second.poll()
+    second, waiting = start_paused(
+        [f'wait:call:fcntl.flock:1:{go_second}'],
+        options['mf'] + ['--out', out])
     go_second.touch()
     time.sleep(0.3)         # the second has found the lock taken
     go_first.touch()
@@ -970,17 +961,13 @@ def test_refused_training_leaves_the_running_ones_folder(options, reference,
     running one's lock file is removed (fails)."""
     out = tmp_path / 'run'
     go_first, go_second = tmp_path / 'go-first', tmp_path / 'go-second'
-    second = start([f'wait:call:d2l_recsys.runs.run:1:{go_second}'],
-                   options['mf'] + ['--out', out])
-    waiting = LineReader(second.stderr)
-    assert waiting.wait_for(lambda line: line.startswith('faults: wait'),
-                            120), second.poll()
+    second, waiting = start_paused(
+        [f'wait:call:d2l_recsys.runs.run:1:{go_second}'],
+        options['mf'] + ['--out', out])
     assert not out.exists()
-    first = start([f'wait:write:1:{go_first}:run\\.json'],
-                  options['mf'] + ['--out', out])
-    reader = LineReader(first.stderr)
-    assert reader.wait_for(lambda line: line.startswith('faults: wait'),
-                           120), first.poll()
+    first, reader = start_paused(
+        [f'wait:write:1:{go_first}:run\\.json'],
+        options['mf'] + ['--out', out])
     lock = out / '.lock'
     inode = os.stat(lock).st_ino
     go_second.touch()

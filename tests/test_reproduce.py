@@ -129,22 +129,6 @@ def test_reproduce_rejects_bad_seeds(tmp_path):
     assert p.returncode == 2 and '--seeds' in p.stderr
 
 
-@pytest.fixture(scope='module')
-def fold_dir(tmp_path_factory):
-    """A release with official-style fold files: u{k}.test is the k-th
-    fifth of the ratings, u{k}.base the rest (so u1.base holds u2..u5's
-    test ratings, as ML-100K's does)."""
-    ml = make_movielens(str(tmp_path_factory.mktemp('folds') / 'ml-100k'),
-                        num_users=30, num_items=60, density=0.3)
-    rows = onp.loadtxt(os.path.join(ml, 'u.data'), dtype=onp.int64)
-    for k, part in enumerate(onp.array_split(onp.arange(len(rows)), 5)):
-        test = onp.zeros(len(rows), dtype=bool)
-        test[part] = True
-        write_u_data(os.path.join(ml, f'u{k + 1}.base'), rows[~test])
-        write_u_data(os.path.join(ml, f'u{k + 1}.test'), rows[test])
-    return ml
-
-
 def _pairs(path):
     rows = onp.loadtxt(path, dtype=onp.int64, ndmin=2)
     return set(map(tuple, rows[:, :2].tolist()))
