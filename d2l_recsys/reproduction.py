@@ -128,7 +128,7 @@ ML1M_ROWS = [
 def _book_ranking(row, data_dir, seed, epochs, tmp):
     """One book-protocol run, scored with all items and with the book's
     item range (the same trained network)."""
-    out = os.path.join(tmp, f'book-{seed}')
+    out = tempfile.mkdtemp(dir=tmp, prefix=f'book-{seed}-')
     res = run_ranking(model=row['model'], data_dir=data_dir, seed=seed,
                       verbose=False, out=out, **epochs, **row['options'])
     net = load_model(out)[0]
@@ -158,9 +158,12 @@ def _ncf(row, data_dir, seed, epochs, tmp):
                         seed=seed, verbose=False, out=folder, **options)
     options.update({f'pretrain_{part}': folder
                     for part, folder in parts.items()})
+    # the folder the rows that start from this one look for (a model
+    # started from others gets a name of its own)
+    name = '-'.join([row['model'], *row['needs'], str(seed)])
     res = run_ranking(model=row['model'], protocol='ncf', data_dir=data_dir,
-                      seed=seed, verbose=False, out=os.path.join(
-                          tmp, f"{row['model']}-{seed}"), **options)
+                      seed=seed, verbose=False, out=os.path.join(tmp, name),
+                      **options)
     full = res['full_ranking']   # Recall@10 equals HR@10: see report
     return res, {'HR@10': res['hit_rate@10'], 'NDCG@10': res['ndcg@10'],
                  'full-ranking HR@10': full['hit_rate@10']}

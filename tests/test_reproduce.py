@@ -260,7 +260,7 @@ def test_a_leaderboard_of_another_space_is_refused(fold_dir, tmp_path,
         tuned_rows(str(tmp_path), fold_dir, seeds=1, verbose=False)
     with pytest.raises(ValueError, match='other space'):
         tune('mf', trials=2, out=str(tmp_path / 'mf_seq'), fixed=fixed,
-             verbose=False)
+             verbose=False, resume=True)
 
 
 def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,

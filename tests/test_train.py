@@ -154,7 +154,8 @@ def test_progress_bar_on_a_terminal_lines_otherwise(ml_dir):
     script = os.path.join(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), 'scripts', 'train_mf.py')
     args = [sys.executable, script, '--data-dir', ml_dir, '--epochs', '2',
-            '--devices', 'cpu', '--batch-size', '8', '--out', ml_dir + '-o']
+            '--devices', 'cpu', '--batch-size', '8', '--out', ml_dir + '-o',
+            '--overwrite']      # the three runs below write one folder
     import fcntl
     import struct
     import termios
