@@ -278,27 +278,6 @@ def _read_meta(folder, name):
     return meta
 
 
-def load_checkpoint(directory):
-    """Read the last checkpoint of a run folder.
-
-    Args:
-        directory: the run folder (or its ``checkpoint/`` subfolder).
-
-    Returns:
-        The ``state.json`` dict, with ``files`` turned into full paths.
-
-    Raises:
-        FileNotFoundError: there is no checkpoint there.
-        DamagedFile: its record cannot be read.
-    """
-    folder = _checkpoint_folder(directory)
-    path = os.path.join(folder, 'state.json')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{directory}: no checkpoint to resume from '
-                                f'(expected {path})')
-    return _read_meta(folder, 'state.json')
-
-
 def checkpoints(directory):
     """The run folder's checkpoints, newest first: ``[(name, meta or the
     DamagedFile that reading it raised)]`` for ``state.json`` and, when
