@@ -55,6 +55,14 @@ def holds(folder):
     return ('other files', rest[0]) if rest else None
 
 
+def remove_if_unused(folder):
+    """Remove ``folder`` when it holds nothing (a lock file and leftover
+    temporary files aside): what a run that failed before writing leaves
+    of a folder it made."""
+    if folder and os.path.isdir(folder) and holds(folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _remove_temporary(folder):
     """Remove what writers stopped before their rename left in ``folder``
     and below (``io.atomic_write``'s temporary files): the caller holds
@@ -200,8 +208,8 @@ def claim(folder, resume=False, overwrite=False, resume_flag=None,
         try:
             yield
         except BaseException:
-            if made and holds(folder) is None:   # failed before writing
-                shutil.rmtree(folder, ignore_errors=True)
+            if made:                # failed before writing anything
+                remove_if_unused(folder)
             raise
 
 

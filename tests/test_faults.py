@@ -414,7 +414,7 @@ def test_failing_first_write_leaves_a_reusable_folder(options, reference,
     Mutation tried: claim removing after a failure a folder it did not
     make (``made`` always true): the user's empty folder is gone (fails).
     (Without both removals of a made folder, claim's and
-    commands/train.py's ``_remove_unused``, the ENOSPC folder stays.)"""
+    commands/train.py's ``remove_if_unused``, the ENOSPC folder stays.)"""
     ref, _ = reference('mf')
     new = str(tmp_path / 'new')
     p = launch(['fail:/run\\.json:1:ENOSPC'], options['mf'] + ['--out', new])

@@ -6,7 +6,7 @@ import sys
 from .. import cli, registry
 from ..callbacks import TrainingInterrupted
 from ..config import RankingConfig
-from ..folders import FolderInUse, fresh_folder
+from ..folders import FolderInUse, fresh_folder, remove_if_unused
 from . import restart_with
 
 
@@ -65,7 +65,7 @@ def train(model, description, argv=None, prog=None):
         return cli.fail(parser.prog, e)
     except (ValueError, OSError, FloatingPointError) as e:
         if made:
-            _remove_unused(args.get('out'))
+            remove_if_unused(args.get('out'))
         return cli.fail(parser.prog, e)
     summary = cli.rating_summary if 'test_rmse' in results else \
         cli.ranking_summary
@@ -77,20 +77,6 @@ def train(model, description, argv=None, prog=None):
     print(f"{summary(results)}  ({timing}total {secs['total']:.1f} s)"
           f"{where}")
     return 0
-
-
-def _unused(folder):
-    """Whether ``folder`` holds nothing but a lock file."""
-    return bool(folder) and os.path.isdir(folder) and \
-        set(os.listdir(folder)) <= {'.lock'}
-
-
-def _remove_unused(folder):
-    """Remove a folder a failed run made and left empty (a lock aside)."""
-    if _unused(folder):
-        for name in os.listdir(folder):
-            os.remove(os.path.join(folder, name))
-        os.rmdir(folder)
 
 
 def main(argv=None, prog='d2l-recsys train'):
