@@ -183,31 +183,6 @@ def readme_with_options(text, where='README.md'):
     return text
 
 
-def ranking_summary(res):
-    """The closing line of a ranking run."""
-    k = res['config']['top_k']
-    if 'folds' in res:
-        return (f"HR@{k} {res[f'hit_rate@{k}']:.4f} ± "
-                f"{res[f'hit_rate@{k}_std']:.4f} over {len(res['folds'])} "
-                'folds')
-    full = res['full_ranking']
-    return (f"HR@{k} {res[f'hit_rate@{k}']:.4f}  NDCG@{k} "
-            f"{res[f'ndcg@{k}']:.4f}  AUC {res['auc']:.4f}  (full ranking: "
-            f"HR@10 {full['hit_rate@10']:.4f}, NDCG@10 {full['ndcg@10']:.4f},"
-            f" Recall@10 {full['recall@10']:.4f})")
-
-
-def rating_summary(results):
-    """The closing line of a rating script."""
-    if 'folds' in results:
-        return (f"test RMSE {results['test_rmse']:.4f} ± "
-                f"{results['test_rmse_std']:.4f} over "
-                f"{len(results['folds'])} folds")
-    best = f" (best epoch {results['best_epoch']} of " \
-        f"{results['epochs_run']})" if 'best_epoch' in results else ''
-    return f"test RMSE {results['test_rmse']:.4f}{best}"
-
-
 def run(parser, argv, work):
     """A thin script's body: parse ``argv``, call ``work(args)`` and print
     the text it returns.

@@ -8,14 +8,13 @@ An entry says:
 
 * ``block`` -- the Gluon block class; ``build(cfg, num_users, num_items)``
   makes an untrained one from a run configuration.
-* ``family`` -- how it trains and is evaluated: ``'pairs'`` (explicit
-  ratings as ``(user, item, rating)`` batches, L2 loss, test RMSE),
-  ``'rows'`` (AutoRec: rows of the rating matrix) or ``'ranking'``
-  (implicit feedback with sampled negatives; HR / NDCG).
+* ``task`` -- what its kind of model needs (``tasks``): its data,
+  batches, loss, evaluators and monitored metric, how the predictor scores
+  users with it and what export traces: ``PAIRS`` (explicit ratings as
+  ``(user, item, rating)`` batches), ``ROWS`` (AutoRec: rows of the rating
+  matrix), ``RANKING`` (implicit feedback with sampled negatives),
+  ``SEQUENCES`` (a user's latest items) or ``FEATURES`` (feature fields).
 * ``config`` -- the configuration class (``config.py``).
-* ``scorer`` -- how the predictor scores users: ``'dot'`` (the block's
-  ``dot_factors()``: one matrix product), ``'pairs'`` (``net(users,
-  items)``) or ``'rows'`` (reconstructed rating-matrix rows).
 * ``space`` -- its random-search space (``defaults.SEARCH_SPACES``).
 * ``aliases`` -- other names it answers to within its kind.
 * ``counts`` -- for a block fitted by counting (ItemPop), the function
@@ -32,9 +31,8 @@ from . import defaults as D
 from .config import AutoRecConfig, MFConfig, RankingConfig
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
 from .models.mf import prefer_sparse_grad
+from .tasks import PAIRS, RANKING, ROWS, Task
 
-FAMILIES = ('pairs', 'rows', 'ranking')
-SCORERS = ('dot', 'pairs', 'rows')
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,9 @@ class Entry:
     name: str
     title: str
     block: type
-    family: str
+    task: Task
     config: type
     build: Callable
-    scorer: str
     space: Optional[dict] = None
     aliases: tuple = ()
     counts: Optional[Callable] = None
@@ -54,16 +51,8 @@ class Entry:
 
     @property
     def kind(self):
-        """``'rating'`` (explicit ratings, RMSE) or ``'ranking'``."""
-        return 'ranking' if self.family == 'ranking' else 'rating'
-
-    def sizes(self, options, num_users, num_items):
-        """The block config's sizes a model of this entry has on data of
-        that shape (to check a saved model against its data)."""
-        if self.family == 'rows':
-            item_based = options.get('variant', 'item') == 'item'
-            return {'num_users': num_users if item_based else num_items}
-        return {'num_users': num_users, 'num_items': num_items}
+        """The name space of its task (``'rating'``, ``'ranking'``...)."""
+        return self.task.kind
 
 
 _ENTRIES = {}
@@ -76,9 +65,9 @@ def register(entry):
     Returns:
         The entry.
     """
-    if entry.family not in FAMILIES or entry.scorer not in SCORERS:
-        raise ValueError(f'{entry.name}: family must be one of {FAMILIES} '
-                         f'and scorer one of {SCORERS}')
+    if not isinstance(entry.task, Task):
+        raise ValueError(f'{entry.name}: task must be a tasks.Task, got '
+                         f'{entry.task!r}')
     for name in (entry.name,) + entry.aliases:
         taken = _find(name, entry.kind)
         if taken is not None:
@@ -184,20 +173,18 @@ def _neumf(cfg, num_users, num_items):
 
 
 S = D.SEARCH_SPACES
-register(Entry('mf', 'Matrix factorization', MF, 'pairs', MFConfig, _mf,
-               'dot', S['mf']))
-register(Entry('autorec', 'AutoRec', AutoRec, 'rows', AutoRecConfig,
-               _autorec, 'rows', S['autorec']))
-register(Entry('neumf', 'NeuMF', NeuMF, 'ranking', RankingConfig, _neumf,
-               'pairs', S['neumf'], pretrain=load_pretrained))
-register(Entry('gmf', 'GMF', GMF, 'ranking', RankingConfig, _gmf, 'dot',
-               S['gmf']))
-register(Entry('mlp', 'MLP', MLP, 'ranking', RankingConfig, _mlp, 'pairs',
-               S['mlp']))
-register(Entry('itempop', 'ItemPop', ItemPop, 'ranking', RankingConfig,
-               lambda cfg, nu, ni: ItemPop(nu, ni), 'pairs',
+register(Entry('mf', 'Matrix factorization', MF, PAIRS, MFConfig, _mf,
+               S['mf']))
+register(Entry('autorec', 'AutoRec', AutoRec, ROWS, AutoRecConfig, _autorec,
+               S['autorec']))
+register(Entry('neumf', 'NeuMF', NeuMF, RANKING, RankingConfig, _neumf,
+               S['neumf'], pretrain=load_pretrained))
+register(Entry('gmf', 'GMF', GMF, RANKING, RankingConfig, _gmf, S['gmf']))
+register(Entry('mlp', 'MLP', MLP, RANKING, RankingConfig, _mlp, S['mlp']))
+register(Entry('itempop', 'ItemPop', ItemPop, RANKING, RankingConfig,
+               lambda cfg, nu, ni: ItemPop(nu, ni),
                counts=lambda net, items: net.fit(items)))
 # Dot-product MF trained for ranking with sampled negatives (Rendle et al.
 # 2020); ``--model mf`` of the ranking script.
-register(Entry('dmf', 'Dot-product MF', MF, 'ranking', RankingConfig, _mf,
-               'dot', S['dmf'], aliases=('mf',)))
+register(Entry('dmf', 'Dot-product MF', MF, RANKING, RankingConfig, _mf,
+               S['dmf'], aliases=('mf',)))

@@ -85,7 +85,7 @@ def _options(board):
     options = {k: v for k, v in board['fixed'].items() if k in _KEPT}
     options.update(board['best']['config'])
     entry = registry.get(board['model'])
-    if entry.kind == 'ranking':
+    if 'model' in entry.config.__dataclass_fields__:
         options['model'] = entry.name
     return options
 

@@ -33,7 +33,6 @@ from multiprocessing import get_context
 import numpy as onp
 
 from . import registry
-from .defaults import PROTOCOL_DEFAULTS, RANKING
 from .folders import claim
 from .io import damaged, read_json, write_json
 from .progress import Progress as Bar
@@ -43,11 +42,7 @@ from .provenance import context, stamp
 def objective(model, fixed):
     """The metric a model's trials are ranked by, and whether lower is
     better: validation RMSE, or validation HR at the protocol's cut-off."""
-    if registry.get(model).kind == 'rating':
-        return 'valid_rmse', True
-    protocol = fixed.get('protocol') or RANKING['protocol']
-    k = fixed.get('top_k') or PROTOCOL_DEFAULTS[protocol]['top_k']
-    return f'valid_hit_rate@{k}', False
+    return registry.get(model).task.objective(fixed)
 
 
 def sample(space, rng):
@@ -133,12 +128,10 @@ def command_line(model, options):
     """The command that trains ``options`` with the model's script (a
     ranking model's is ``train_neumf.py --model NAME``)."""
     entry = registry.get(model)
-    if entry.kind == 'ranking':
+    script = entry.task.script or f'train_{entry.name}.py'
+    if 'model' in entry.config.__dataclass_fields__:
         options = dict(options)
         options.setdefault('model', entry.name)
-        script = 'train_neumf.py'
-    else:
-        script = f'train_{entry.name}.py'
     words = ['python', f'scripts/{script}']
     for key, value in options.items():
         flag = '--' + key.replace('_', '-')
@@ -210,7 +203,7 @@ def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source,
     fixed.setdefault('validation', True)
     fixed.setdefault('early_stop', 5)
     fixed.setdefault('devices', 'cpu')
-    if entry.kind == 'ranking':
+    if 'model' in entry.config.__dataclass_fields__:
         fixed['model'] = entry.name
     metric, lower = objective(model, fixed)
     rng = onp.random.default_rng(seed)

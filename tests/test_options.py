@@ -128,9 +128,9 @@ def test_alpha_auto_picks_the_best_validation_ndcg(alpha_data, tmp_path):
 
     Mutations tried (each applied to d2l_recsys/runs/ranking.py, seen to
     fail this test, reverted): choosing on the test evaluator
-    (``_choose_alpha(entry, net, pretrained, test_eval, ...)`` in
+    (``choose_alpha(entry, net, pretrained, test_eval, ...)`` in
     ``run_ranking``), and always choosing 0.5 (``best =
-    ALPHA_GRID.index(0.5)`` in ``_choose_alpha``)."""
+    ALPHA_GRID.index(0.5)`` in ``choose_alpha``)."""
     import mxnet as mx
     import d2l_recsys as rs
     from d2l_recsys.config import RankingConfig

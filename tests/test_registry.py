@@ -48,5 +48,5 @@ def test_names_are_unique_within_a_kind(toy):
     with pytest.raises(ValueError, match="model='nope': expected one of"):
         registry.get('nope')
     # 'mf' is the rating model, and the ranking dot-product MF's alias
-    assert registry.get('mf').family == 'pairs'
+    assert registry.get('mf').kind == 'rating'
     assert registry.get('mf', 'ranking').name == 'dmf'

@@ -413,7 +413,7 @@ def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
         checker_dir, tmp_path):
     """The pretrained NeuMF row starts from the tuned GMF and MLP of each
     seed and records the weight validation chose for each."""
-    from d2l_recsys.runs.ranking import ALPHA_GRID
+    from d2l_recsys.tasks.ranking import ALPHA_GRID
     from d2l_recsys.tuned import tuned_rows
     from d2l_recsys.tuning import tune
     for model in ('gmf', 'mlp'):

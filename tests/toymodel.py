@@ -5,6 +5,7 @@ from mxnet.gluon import nn
 
 from d2l_recsys import registry
 from d2l_recsys.config import RankingConfig
+from d2l_recsys.tasks import RANKING
 
 
 class Biases(nn.HybridBlock):
@@ -24,6 +25,6 @@ class Biases(nn.HybridBlock):
 def entry():
     """The model's registry entry."""
     return registry.Entry(
-        'biases', 'Biases', Biases, 'ranking', RankingConfig,
+        'biases', 'Biases', Biases, RANKING, RankingConfig,
         lambda cfg, num_users, num_items: Biases(num_users, num_items),
-        'pairs', space=dict(lr=['log', 1e-3, 1e-1]))
+        space=dict(lr=['log', 1e-3, 1e-1]))

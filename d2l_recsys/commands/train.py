@@ -7,18 +7,13 @@ from .. import cli, registry
 from ..callbacks import TrainingInterrupted
 from ..config import RankingConfig
 from ..folders import FolderInUse, fresh_folder, remove_if_unused
+from ..io import read_run
 from . import restart_with
 
 
 def autorec_environment():
-    """What AutoRec's runs want before MXNet loads: OpenMP on every core
-    (its large matrix products use them well, while MF's and NeuMF's small
-    operators get slower with more threads) and glibc's huge pages for its
-    large fresh arrays (see ``scripts/train_autorec.py``)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
-        else os.cpu_count() or 1
-    return dict(OMP_NUM_THREADS=str(cores),
-                GLIBC_TUNABLES='glibc.malloc.hugetlb=1')
+    """AutoRec's process environment (``tasks.RowsTask.environment``)."""
+    return registry.get('autorec').task.environment()
 
 
 def train(model, description, argv=None, prog=None):
@@ -37,6 +32,7 @@ def train(model, description, argv=None, prog=None):
         checkpoint), or 2 after a one-line error on stderr.
     """
     from ..runs import run
+    kind = 'ranking' if model is None else None    # the ranking script
     if model is None:
         parser = cli.train_parser(RankingConfig, description,
                                   registry.names('ranking', aliases=True))
@@ -67,8 +63,8 @@ def train(model, description, argv=None, prog=None):
         if made:
             remove_if_unused(args.get('out'))
         return cli.fail(parser.prog, e)
-    summary = cli.rating_summary if 'test_rmse' in results else \
-        cli.ranking_summary
+    name = read_run(args['resume'])['entry'] if args.get('resume') else model
+    summary = registry.get(name, kind).task.summary
     secs = results['seconds']
     timing = ''.join(f'{k} {v:.1f} s, ' for k, v in secs.items()
                      if k != 'total')
@@ -92,6 +88,6 @@ def main(argv=None, prog='d2l-recsys train'):
         entry = registry.get(argv[0])
     except ValueError as e:
         return cli.fail(prog, e)
-    if entry.family == 'rows':
-        restart_with(autorec_environment(), argv)
+    if entry.task.environment():
+        restart_with(entry.task.environment(), argv)
     return train(entry.name, __doc__, argv[1:], f'{prog} {entry.name}')

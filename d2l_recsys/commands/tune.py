@@ -48,12 +48,11 @@ def search(args, command):
                  devices=args.devices, epochs=args.max_epochs,
                  early_stop=args.patience)
     fixed = {k: v for k, v in fixed.items() if v is not None}
-    if registry.get(args.model).kind == 'rating':
-        if args.split:
-            fixed['split'] = args.split
-    else:
-        fixed.update(protocol=args.protocol,
-                     num_test_negatives=args.num_test_negatives)
+    # the options of the tune command the model's config has
+    fields = registry.get(args.model).config.__dataclass_fields__
+    for key in ('split', 'protocol', 'num_test_negatives'):
+        if key in fields and getattr(args, key) is not None:
+            fixed[key] = getattr(args, key)
     if args.folds:
         boards = tune_folds(args.model, args.folds, args.out, fixed,
                             trials=args.trials, jobs=args.jobs,

@@ -16,10 +16,7 @@ from ..devices import parse_devices
 from ..folders import claim
 from ..io import open_run, read_run
 from .common import make_config
-from .ranking import evaluator, run_ranking as _run_ranking
-from .rating import run_rating, setup
-
-RUNNERS = {'rating': run_rating, 'ranking': _run_ranking}
+from .task_run import run_task
 
 
 def _entry(model, config, options, kind=None):
@@ -55,12 +52,11 @@ def run(model=None, config=None, verbose=True, frame=None, **options):
             ``checkpoint_every`` may change).
 
     Returns:
-        The results dict (see ``runs.rating.run_rating`` and
-        ``runs.ranking.run_ranking``).
+        The results dict (see ``runs.task_run.run_task``).
     """
     entry = _entry(model, config, options)
     if config is None and not options.get('resume'):
-        if entry.kind == 'ranking':
+        if 'model' in entry.config.__dataclass_fields__:
             options['model'] = entry.name
         if frame is not None:
             options.setdefault('frame_name', 'DataFrame')
@@ -69,11 +65,11 @@ def run(model=None, config=None, verbose=True, frame=None, **options):
         raise ValueError('frame: give the config frame_name= too, so that '
                          'the run folder records its source')
     if not cfg.out or cfg.kvstore.startswith('dist'):
-        return RUNNERS[entry.kind](entry, cfg, verbose, frame)
+        return run_task(entry, cfg, verbose, frame)
     # one writer per run folder, and nothing in it replaced by mistake
     with claim(cfg.out, resume=bool(cfg.resume), overwrite=cfg.overwrite,
                resume_flag=f'--resume {cfg.out} to continue it'):
-        return RUNNERS[entry.kind](entry, cfg, verbose, frame)
+        return run_task(entry, cfg, verbose, frame)
 
 
 def run_mf(config=None, verbose=True, **options):
@@ -124,10 +120,8 @@ def reevaluate(model_dir, data_dir=None, devices='cpu'):
     entry, cfg, data, net = open_run(model_dir, data_dir)
     devs = parse_devices(devices)
     net.collect_params().reset_ctx(devs)
-    if entry.kind == 'ranking':
-        return evaluator(cfg, data)(net, devs)
-    s = setup(entry, cfg, data)
-    return s.evaluate(net, s.test_iter, devs)
+    s = entry.task.setup(entry, cfg, data, training=False)
+    return entry.task.reevaluated(s.test(net, devs))
 
 
 def fit(model, data, verbose=False, out=None, **options):

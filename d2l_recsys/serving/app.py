@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from .. import __version__
 from .predictor import load_predictor
-from .scorers import ensure_np_mode
+from ..scorers import ensure_np_mode
 
 MODEL_DIR_ENV = 'D2L_RECSYS_SERVE_MODEL_DIR'
 DATA_DIR_ENV = 'D2L_RECSYS_SERVE_DATA_DIR'

@@ -43,13 +43,13 @@ import zipfile
 
 import mxnet as mx
 import numpy as onp
-from mxnet import np, npx
+from mxnet import npx
 
 from .. import registry
 from ..data.interactions import Interactions
 from ..folders import claim, sibling_lock
 from ..io import damaged, read_json, write_json
-from .scorers import copy_block, ensure_np_mode
+from ..scorers import copy_block, ensure_np_mode
 
 # What to do about a damaged export file.
 _AGAIN = 'export the run again (d2l-recsys export ... --overwrite)'
@@ -61,23 +61,12 @@ PARAMS_FILE = 'model-0000.params'
 # What export.json must hold (besides its format).
 _INFO = ('entry', 'model', 'config', 'params_file', 'params', 'num_users',
          'num_items')
-INPUTS_MEANING = {
-    'data0': 'user indices (0-based, ids.json user_ids)',
-    'data1': 'item indices (0-based, ids.json item_ids)',
-    'data': 'rows of the training rating matrix (items x users for the '
-            'item-based AutoRec, users x items for the user-based)',
-}
-
-
 def _trace(net, entry):
-    """Run the hybridized network once so that it has a graph to export:
-    on one input row (``rows`` scorers) or one (user, item) pair."""
+    """Run the hybridized network once so that it has a graph to export,
+    on its task's example input."""
     ensure_np_mode()
     net.hybridize()
-    if entry.scorer == 'rows':
-        net(np.zeros((1, net.config['num_users'])))
-    else:
-        net(np.zeros(1, dtype='int32'), np.zeros(1, dtype='int32'))
+    net(*entry.task.example(net))
 
 
 def _symbol_inputs(path, param_names):
@@ -177,6 +166,7 @@ def _write(predictor, out):
         net.export(os.path.join(tmp, 'model'), epoch=0)
         params = [p.name for p in net.collect_params().values()]
         inputs = _symbol_inputs(os.path.join(tmp, SYMBOL_FILE), set(params))
+        meaning = predictor.entry.task.inputs_meaning(net)
         write_json(os.path.join(tmp, 'ids.json'),
                    dict(user_ids=predictor.user_ids.tolist(),
                         item_ids=predictor.item_ids.tolist()))
@@ -192,7 +182,7 @@ def _write(predictor, out):
                     num_items=predictor.num_items,
                     symbol=SYMBOL_FILE, params_file=PARAMS_FILE,
                     inputs=inputs,
-                    inputs_meaning={k: INPUTS_MEANING[k] for k in inputs},
+                    inputs_meaning={k: meaning[k] for k in inputs},
                     params=params)
         write_json(os.path.join(tmp, EXPORT_FILE), info)
         _move_into_place(tmp, out)

@@ -45,7 +45,7 @@ from .. import registry
 from ..io import damaged, open_run
 from .export import _AGAIN, EXPORT_FILE, read_export
 from ..data.interactions import Interactions
-from .scorers import CHUNK_ELEMENTS, make_scorer
+from ..scorers import CHUNK_ELEMENTS
 
 
 def top_k_rows(scores, k):
@@ -234,11 +234,12 @@ class Predictor:
         self.popularity = train.item_counts()
         self.known_users = train.row_counts() > 0
         self.known_items = self.popularity > 0
-        self.scorer = make_scorer(self.net, self.entry.scorer, train,
-                                  self.run, cache_bytes)
+        self.scorer = self.entry.task.scorer(self.net, train, self.run,
+                                             cache_bytes)
 
     def _check_net(self, net):
-        need = self.entry.sizes(self.run, self.num_users, self.num_items)
+        need = self.entry.task.sizes(self.run, self.num_users,
+                                     self.num_items)
         have = {k: net.config.get(k) for k in need}
         if have != need:
             raise ValueError(f'the {self.model} model was built for {have}, '

@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..ranking import score_matrix
+from .ranking import score_matrix
 
 CHUNK_ELEMENTS = 1 << 22     # scores computed per step (16 MB of float32)
 
@@ -221,24 +221,3 @@ class AutoRecScorer:
             sel = (inverse >= s) & (inverse < s + len(chunk))
             out[sel] = recon[inverse[sel] - s, cols[sel]]
         return out
-
-
-def make_scorer(net, kind, train, run, cache_bytes=1 << 30):
-    """The scorer of a block, by its registry entry's ``scorer``.
-
-    Args:
-        net: the block.
-        kind: ``'dot'``, ``'pairs'`` or ``'rows'`` (``registry.Entry``).
-        train: the training ``Interactions`` (AutoRec's inputs).
-        run: the run's options (AutoRec's ``variant``).
-        cache_bytes: see ``AutoRecScorer``.
-
-    Returns:
-        A ``DotScorer``, ``PairScorer`` or ``AutoRecScorer``.
-    """
-    if kind == 'dot':
-        return DotScorer.from_net(net)
-    if kind == 'rows':
-        return AutoRecScorer(net, train, run.get('variant', 'item'),
-                             cache_bytes)
-    return PairScorer(net, train.num_items)

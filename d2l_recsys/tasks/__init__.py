@@ -1,0 +1,9 @@
+"""Tasks: what each kind of model needs (see ``tasks.base``).  One
+instance per kind, named in the registry's entries."""
+from .base import Setup, Task  # noqa: F401
+from .ranking import RankingTask
+from .rating import PairsTask, RowsTask
+
+PAIRS = PairsTask()
+ROWS = RowsTask()
+RANKING = RankingTask()
