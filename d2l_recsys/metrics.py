@@ -189,3 +189,120 @@ def _places(keyed, relevant, rows, items, ties):
             ahead[tied] += onp.count_nonzero(equal[tied] & first, axis=1)
         places[start:start + step] = ahead
     return places
+
+
+# --------------------------------------------------------------------------
+# Binary classification (click-through rate): labels are 0/1, one score or
+# probability per example.
+# --------------------------------------------------------------------------
+def _binary(name, labels, values):
+    """``labels`` and ``values`` as flat float64 arrays of equal length,
+    the labels all 0 or 1, the values all finite; ``name`` is the calling
+    metric, for the error messages."""
+    labels = onp.asarray(labels, dtype=onp.float64).ravel()
+    values = onp.asarray(values, dtype=onp.float64).ravel()
+    if labels.shape != values.shape:
+        raise ValueError(f'{name}: {labels.size} labels but {values.size} '
+                         'scores')
+    if labels.size == 0:
+        raise ValueError(f'{name}: no examples to score')
+    other = (labels != 0) & (labels != 1)
+    if onp.any(other):
+        raise ValueError(f'{name}: labels must be 0 or 1, got '
+                         f'{onp.unique(labels[other])[:5].tolist()}')
+    if not onp.all(onp.isfinite(values)):
+        raise ValueError(f'{name}: scores must be finite numbers')
+    return labels, values
+
+
+def roc_auc(labels, scores):
+    """Area under the ROC curve: the probability that a random positive
+    scores above a random negative, a tie counting one half.
+
+    Computed from ranks (the Mann-Whitney U statistic): with tied scores
+    sharing the average of their ranks, ``AUC = (R_pos - P (P + 1) / 2) /
+    (P N)``, where ``R_pos`` sums the positives' ranks, ``P`` and ``N``
+    count positives and negatives.  O(n log n).
+
+    Args:
+        labels: 0/1 labels, any shape.
+        scores: one score per label (a logit or a probability: any
+            increasing transform gives the same AUC).
+
+    Returns:
+        The AUC, a float in [0, 1].
+
+    Raises:
+        ValueError: lengths differ, labels other than 0/1, non-finite
+            scores, or only one class present (the AUC is undefined).
+    """
+    labels, scores = _binary('roc_auc', labels, scores)
+    num_pos = float(labels.sum())
+    num_neg = labels.size - num_pos
+    if num_pos == 0 or num_neg == 0:
+        raise ValueError('roc_auc: needs both positive and negative labels, '
+                         f'got {int(num_pos)} positive and {int(num_neg)} '
+                         'negative')
+    _, where, counts = onp.unique(scores, return_inverse=True,
+                                  return_counts=True)
+    # 1-based average rank of each distinct score: the ranks it spans are
+    # (ends - count + 1) .. ends.
+    ends = onp.cumsum(counts)
+    average = ends - (counts - 1) / 2.0
+    rank_sum = float(average[where][labels == 1].sum())
+    return (rank_sum - num_pos * (num_pos + 1) / 2.0) / (num_pos * num_neg)
+
+
+def log_loss(labels, probabilities, eps=1e-15):
+    """Mean binary cross-entropy ``-[y log p + (1 - y) log(1 - p)]``.
+
+    Args:
+        labels: 0/1 labels, any shape.
+        probabilities: predicted probabilities of label 1, in [0, 1].
+        eps: probabilities are clipped to ``[eps, 1 - eps]`` first, so a
+            confident mistake costs ``-log(eps)`` rather than infinity.
+
+    Returns:
+        The mean log loss (natural log), a float.
+
+    Raises:
+        ValueError: lengths differ, labels other than 0/1, probabilities
+            outside [0, 1], or ``eps`` outside (0, 0.5).
+    """
+    labels, p = _binary('log_loss', labels, probabilities)
+    if not 0 < eps < 0.5:
+        raise ValueError(f'log_loss: eps must be in (0, 0.5), got {eps!r}')
+    if onp.any((p < 0) | (p > 1)):
+        raise ValueError('log_loss: probabilities must be in [0, 1], got '
+                         f'values from {p.min()} to {p.max()}')
+    p = onp.clip(p, eps, 1 - eps)
+    return float(-onp.mean(labels * onp.log(p)
+                           + (1 - labels) * onp.log1p(-p)))
+
+
+def threshold_accuracy(labels, probabilities, threshold=0.5):
+    """Share of examples classified right when a probability above
+    ``threshold`` predicts 1 (``accuracy@0.5`` with the default; with
+    logits, a logit above 0 is the same rule at 0.5)."""
+    labels, p = _binary('threshold_accuracy', labels, probabilities)
+    return float(onp.mean((p > threshold) == (labels == 1)))
+
+
+def book_ctr_accuracy(labels, outputs):
+    """The figure the book's FM and DeepFM chapters print as accuracy, for
+    comparison only.
+
+    ``d2l.train_ch13`` scores with ``d2l.accuracy``, which takes an argmax
+    only for outputs of more than one column; the blocks' ``(B, 1)``
+    outputs are compared with the labels as they are.  The figure is
+    therefore the share of outputs *exactly equal* to their 0/1 label:
+    of sigmoids that saturated to exactly 1.0 or 0.0 in float32 (logits
+    above about 17, or below about -88).  The book's double sigmoid drives
+    the logits there, which is why its figure moves at all; it is not a
+    classification accuracy at any threshold."""
+    labels = onp.asarray(labels, dtype=onp.float32).ravel()
+    outputs = onp.asarray(outputs, dtype=onp.float32).ravel()
+    if labels.shape != outputs.shape:
+        raise ValueError(f'book_ctr_accuracy: {labels.size} labels but '
+                         f'{outputs.size} outputs')
+    return float(onp.mean(outputs == labels)) if labels.size else 0.0

@@ -1,0 +1,197 @@
+"""Click-through-rate training and evaluation: the book's ``train_ch13``
+call for ``FM``, ``DeepFM`` and ``LR``, on the shared loop (``train.fit``).
+
+Batches are ``(x, y)``: ``x`` the ``(B, num_fields)`` feature indices,
+``y`` the 0/1 clicks, shape ``(B,)`` or ``(B, 1)`` (the book's
+``CTRDataset`` under a Gluon ``DataLoader`` gives ``(B, 1)``).  Each batch
+is split over the devices by ``devices.split_shards`` (uneven parts
+allowed).
+
+What the book reports, and what is reported here instead: d2l's
+``train_ch13`` prints a train and a test "accuracy" computed by
+``d2l.accuracy``, which on a ``(B, 1)`` output takes no argmax and counts
+the outputs exactly equal to their label -- sigmoids saturated to 0.0 or
+1.0 in float32 (``metrics.book_ctr_accuracy``).  Its figures for FM (0.28)
+and DeepFM (0.51) measure how many logits the double sigmoid (see
+``models.fm``) pushed past about +17 or -88, not how many clicks were
+predicted.  Here each epoch is scored on the test data by ``evaluate_ctr``:
+the AUC, the log loss and the accuracy at a 0.5 threshold.
+"""
+import math
+import warnings
+
+import numpy as onp
+from mxnet import gluon
+
+from . import metrics
+from .devices import split_shards, try_all_gpus
+from .train import _with_progress, fit
+
+OUTPUTS = ('auto', 'logits', 'probabilities')
+
+
+def returns_probabilities(net, outputs='auto'):
+    """Whether ``net``'s outputs are probabilities: ``outputs`` if it is
+    ``'logits'`` or ``'probabilities'``; for ``'auto'``, the net's
+    ``config['sigmoid']`` (the blocks of ``models.fm``), logits for a net
+    without one."""
+    if outputs not in OUTPUTS:
+        raise ValueError(f'outputs must be one of {OUTPUTS}, got '
+                         f'{outputs!r}')
+    if outputs != 'auto':
+        return outputs == 'probabilities'
+    return bool(getattr(net, 'config', {}).get('sigmoid', False))
+
+
+def _xy(batch, who):
+    """A batch (or one device's part of it) as ``(x, y)``."""
+    if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+        size = len(batch) if isinstance(batch, (list, tuple)) else 1
+        raise ValueError(f'{who}: batches must be (x, y), features and '
+                         f'labels; got {size} array(s)')
+    return batch
+
+
+def predict_ctr(net, data_iter, devices=None):
+    """Run ``net`` over every batch of ``data_iter``.
+
+    Args:
+        net: a block mapping ``(B, num_fields)`` features to one output per
+            example.
+        data_iter: batches ``(x, y)``.
+        devices: contexts to split each batch over (default: those holding
+            ``net``'s parameters, as d2l's evaluators do).
+
+    Returns:
+        ``(labels, outputs)``: flat float64 numpy arrays, in data order.
+    """
+    if devices is None:
+        devices = next(iter(net.collect_params().values())).list_ctx()
+    labels, outputs = [], []
+    for batch in data_iter:
+        for x, y in split_shards(_xy(batch, 'predict_ctr'), devices):
+            outputs.append(net(x).asnumpy().astype(onp.float64).ravel())
+            labels.append(y.asnumpy().astype(onp.float64).ravel())
+    if not labels:
+        raise ValueError('predict_ctr: data_iter gave no batches')
+    return onp.concatenate(labels), onp.concatenate(outputs)
+
+
+def _sigmoid(z):
+    """A logistic sigmoid in float64 that neither overflows nor divides
+    by zero: ``exp(-log(1 + exp(-z)))``."""
+    return onp.exp(-onp.logaddexp(0.0, -z))
+
+
+def evaluate_ctr(net, data_iter, devices=None, outputs='auto'):
+    """AUC, log loss and accuracy at 0.5 of a CTR model on ``data_iter``.
+
+    Args:
+        net, data_iter, devices: as ``predict_ctr``.
+        outputs: what ``net`` returns: ``'auto'`` (probabilities when its
+            ``config['sigmoid']`` is true, as the book's blocks, else
+            logits), ``'logits'`` or ``'probabilities'``.
+
+    Returns:
+        ``{'auc', 'log_loss', 'accuracy@0.5'}`` as floats.  The AUC ranks
+        the raw outputs (logits keep apart scores that a float32 sigmoid
+        would tie at 0 or 1); it is NaN when the labels hold one class
+        only.  The log loss clips probabilities to ``[1e-15, 1 - 1e-15]``
+        (``metrics.log_loss``).  A probability above 0.5 predicts a click.
+    """
+    probabilities = returns_probabilities(net, outputs)
+    labels, out = predict_ctr(net, data_iter, devices)
+    prob = out if probabilities else _sigmoid(out)
+    if labels.min() == labels.max():
+        auc = math.nan           # one class: every ordering is as good
+    else:
+        auc = metrics.roc_auc(labels, out)
+    return {'auc': auc, 'log_loss': metrics.log_loss(labels, prob),
+            'accuracy@0.5': metrics.threshold_accuracy(labels, prob)}
+
+
+def check_loss(net, loss, outputs='auto'):
+    """Warn or refuse when ``loss`` and ``net``'s outputs disagree about
+    the sigmoid (only ``gluon.loss.SigmoidBinaryCrossEntropyLoss`` is
+    checked).
+
+    * Probabilities into ``from_sigmoid=False`` (the book's FM and DeepFM
+      with the book's loss): a ``UserWarning`` that the sigmoid is applied
+      twice; training goes on, as in the book.
+    * Logits into ``from_sigmoid=True`` (a net that says it returns logits,
+      through its config or ``outputs``): ``ValueError``; the loss would
+      take logs of negative numbers.
+    """
+    if not isinstance(loss, gluon.loss.SigmoidBinaryCrossEntropyLoss):
+        return
+    from_sigmoid = bool(getattr(loss, '_from_sigmoid', False))
+    probabilities = returns_probabilities(net, outputs)
+    if probabilities and not from_sigmoid:
+        warnings.warn(
+            f'{type(net).__name__} returns probabilities (sigmoid=True) and '
+            'SigmoidBinaryCrossEntropyLoss() applies a sigmoid again: the '
+            "book's behaviour, which trains poorly.  Use sigmoid=False (the "
+            'default, logits) with this loss, or '
+            'SigmoidBinaryCrossEntropyLoss(from_sigmoid=True).',
+            UserWarning, stacklevel=3)
+    known = outputs != 'auto' or hasattr(net, 'config')
+    if from_sigmoid and not probabilities and known:
+        raise ValueError(
+            f'loss: SigmoidBinaryCrossEntropyLoss(from_sigmoid=True) expects '
+            f'probabilities, but {type(net).__name__} returns logits; use '
+            'from_sigmoid=False, or build the net with sigmoid=True')
+
+
+def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
+               devices=None, verbose=True, callbacks=(), seed=None,
+               num_workers=1, eval_step=1, outputs='auto'):
+    """Train a CTR model with the book's argument list and return its
+    history.
+
+    ``train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
+    devices)`` is the call the FM and DeepFM chapters print; it runs
+    ``train.fit``, so batches are split over all ``devices``, and each
+    epoch's line shows the train loss and the test AUC, log loss and
+    accuracy at 0.5 (``evaluate_ctr``) instead of the book's accuracy (see
+    the module's docstring).  d2l's ``split_f`` argument is not taken:
+    batches are always ``(x, y)``.
+
+    Args:
+        net: an ``FM``, ``DeepFM`` or ``LR`` (or any block ``net(x)``),
+            initialised on ``devices``.
+        train_iter: batches ``(x, y)``, e.g. a ``gluon.data.DataLoader``
+            over the book's ``CTRDataset``.
+        test_iter: batches ``(x, y)`` to evaluate after each epoch, or None.
+        loss: a Gluon loss ``(output, label) -> per-example loss``; the
+            book's ``SigmoidBinaryCrossEntropyLoss()`` with the default
+            logit blocks.  A sigmoid net with that loss trains as in the
+            book, with a warning (``check_loss``).  Labels are flattened to
+            ``(B,)``; Gluon losses reshape them to the output's shape.
+        trainer: a ``gluon.Trainer`` over ``net``'s parameters.
+        num_epochs: number of epochs.
+        devices: contexts (default: all GPUs, else the CPU).
+        verbose: print a line per epoch.
+        callbacks: more ``train.Callback`` objects for ``fit``.
+        seed: reseed MXNet's generator before each step (DeepFM's dropout)
+            from it (see ``fit``).
+        num_workers: workers of a parameter-server job (see ``fit``).
+        eval_step: evaluate every this many epochs and after the last.
+        outputs: what ``net`` returns (see ``evaluate_ctr``).
+
+    Returns:
+        A list of ``{epoch, train_loss, auc, log_loss, accuracy@0.5,
+        seconds}`` (no metrics without ``test_iter``); ``train_loss`` is
+        the mean per-example loss of the epoch.
+    """
+    devices = devices or try_all_gpus()
+    check_loss(net, loss, outputs)
+
+    def shard_loss(shard):
+        x, y = _xy(shard, 'train_ch13')
+        return loss(net(x), y.reshape(-1))
+
+    def evaluate(net):
+        return evaluate_ctr(net, test_iter, devices, outputs)
+    return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
+               evaluate if test_iter is not None else None, eval_step,
+               _with_progress(callbacks, verbose), seed, num_workers)
