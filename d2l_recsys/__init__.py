@@ -1,5 +1,6 @@
 """d2l_recsys: the recommender-systems chapters of Dive into Deep Learning
-(matrix factorization, AutoRec, NeuMF) in MXNet/Gluon, faithful and fast.
+(matrix factorization, AutoRec, NeuMF, Caser, FM and DeepFM) in
+MXNet/Gluon, faithful and fast.
 
 Use it as the book uses ``d2l``::
 
@@ -36,8 +37,9 @@ from .losses import (BPRLoss, HingeLossbRec, MaskedL2Loss,  # noqa: E402
                      ObservedL2Loss, PointwiseBCELoss)
 from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
                       full_ranking_metrics, hit_rate, ndcg, rank_among, rmse)
-from .models import (GMF, MF, MLP, AutoRec, ItemPop, NeuMF,  # noqa: E402
-                     load_pretrained)
+from .models import (GMF, MF, MLP, AutoRec, Caser, DeepFM, FM,  # noqa
+                     ItemPop, LR, NeuMF, load_pretrained)
+from .data.sequences import SeqDataset  # noqa: E402,F401
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
                       ranking_protocol, score_matrix)
 from . import registry  # noqa: E402,F401
@@ -45,6 +47,7 @@ from . import registry  # noqa: E402,F401
 # The training side (the loop, whole runs) loads on first use, so that a
 # process that only serves saved models never imports it.
 _TRAINING = {'Callback': 'train', 'train_ranking': 'train',
+             'train_ch13': 'ctr_loop', 'evaluate_ctr': 'ctr_loop',
              'train_recsys_rating': 'train', 'fit': 'runs',
              'reevaluate': 'runs', 'run': 'runs', 'run_autorec': 'runs',
              'run_mf': 'runs', 'run_ranking': 'runs'}

@@ -47,6 +47,14 @@ PROTOCOL_DEFAULTS = {
 RANKING = dict(model='neumf', protocol='ncf', num_test_negatives=99,
                alpha=0.5, dense_init='xavier')
 
+# Caser (d2l, "Sequence-Aware Recommender Systems"; Tang & Wang, 2018):
+# windows of L = 5 items, d = 16 horizontal filters per height, d' = 4
+# vertical ones, k = 10 factors, dropout 0.05, BPR with Adam at lr 0.04,
+# wd 1e-5, batches of 4,096, 8 epochs, the book's protocol (its Hit@50 and
+# AUC; the seq-aware split).
+CASER = dict(num_factors=10, L=5, d=16, d_prime=4, dropout=0.05, lr=0.04,
+             wd=1e-5, epochs=8, batch_size=4096, loss='bpr', top_k=50)
+
 # Every run: the seed and where it runs.
 COMMON = dict(seed=0, devices='auto', kvstore='device')
 
@@ -105,5 +113,16 @@ SEARCH_SPACES = {
                                tower=_TOWERS)),
     'dmf': dict(source=_NCF_GRID, options=dict(_NCF,
                                                num_factors=[8, 16, 32, 64])),
+    'caser': dict(
+        source="around the book's Caser settings (lr 0.04, wd 1e-5, "
+        'dropout 0.05, L 5, d 16, k 10): the learning rate within a factor '
+        '5, the weight decay within a factor 100, and the Caser paper\'s '
+        '(Tang & Wang, 2018, section 4.3) ranges of L (1 to 9), d (4 to '
+        '64) and dropout (0 to 0.9) cut to values the book\'s settings sit '
+        'among',
+        options=dict(lr=['log', 8e-3, 0.2], wd=['log', 1e-7, 1e-3],
+                     L=[3, 5, 7, 9], d=[4, 8, 16, 32],
+                     num_factors=[10, 20, 50],
+                     dropout=[0.0, 0.05, 0.2, 0.5])),
 }
 TUNING = dict(max_epochs=100, patience=5, trials=20)

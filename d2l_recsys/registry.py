@@ -29,9 +29,11 @@ from mxnet import init
 
 from . import defaults as D
 from .config import AutoRecConfig, MFConfig, RankingConfig
+from .config_ext import CaserConfig
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
+from .models.caser import Caser
 from .models.mf import prefer_sparse_grad
-from .tasks import PAIRS, RANKING, ROWS, Task
+from .tasks import PAIRS, RANKING, ROWS, SEQUENCES, Task
 
 
 
@@ -172,6 +174,11 @@ def _neumf(cfg, num_users, num_items):
                  **_style(cfg, num_users, num_items))
 
 
+def _caser(cfg, num_users, num_items):
+    return Caser(cfg.num_factors, num_users, num_items, L=cfg.L, d=cfg.d,
+                 d_prime=cfg.d_prime, drop_ratio=cfg.dropout)
+
+
 S = D.SEARCH_SPACES
 register(Entry('mf', 'Matrix factorization', MF, PAIRS, MFConfig, _mf,
                S['mf']))
@@ -188,3 +195,5 @@ register(Entry('itempop', 'ItemPop', ItemPop, RANKING, RankingConfig,
 # 2020); ``--model mf`` of the ranking script.
 register(Entry('dmf', 'Dot-product MF', MF, RANKING, RankingConfig, _mf,
                S['dmf'], aliases=('mf',)))
+register(Entry('caser', 'Caser', Caser, SEQUENCES, CaserConfig, _caser,
+               S['caser']))

@@ -273,8 +273,8 @@ class Spy:
 def test_rating_runs_use_the_books_settings(wide_dir, monkeypatch):
     """Mutation tried (d2l_recsys/runs/rating.py, reverted): the rating
     runs' Trainer made with 'sgd' instead of 'adam': this test failed."""
-    from d2l_recsys.runs import rating, run_autorec, run_mf
-    spy = Spy(monkeypatch, rating, 'train_recsys_rating')
+    from d2l_recsys.runs import run_autorec, run_mf, task_run
+    spy = Spy(monkeypatch, task_run, 'fit')
     res = run_mf(data_dir=wide_dir, devices='cpu', verbose=False)
     seen = spy.seen
     assert (seen['optimizer'], seen['lr'], seen['wd'], seen['num_epochs'],
@@ -308,8 +308,16 @@ def test_rating_runs_use_the_books_settings(wide_dir, monkeypatch):
 def test_ranking_runs_use_the_published_settings(wide_dir, monkeypatch,
                                                   protocol, facts):
     import d2l_recsys as rs
-    from d2l_recsys.runs import ranking, run_ranking
-    spy = Spy(monkeypatch, ranking, 'fit_ranking')
+    from d2l_recsys.runs import run_ranking, task_run
+    from d2l_recsys.tasks import RankingTask, ranking
+    spy = Spy(monkeypatch, task_run, 'fit')
+    setups = []
+    real_setup = RankingTask.setup
+
+    def setup(*args, **kwargs):
+        setups.append(real_setup(*args, **kwargs))
+        return setups[-1]
+    monkeypatch.setattr(RankingTask, 'setup', setup)
     evaluators = []
 
     def protocol_evaluator(*args, **kwargs):
@@ -324,9 +332,9 @@ def test_ranking_runs_use_the_published_settings(wide_dir, monkeypatch,
             seen['steps'][0]) == (facts['optimizer'], facts['lr'],
                                   facts['wd'], facts['epochs'],
                                   facts['batch_size'])
-    loss = seen['given']['loss']
-    assert type(loss) is {'bpr': rs.BPRLoss,
-                          'bce': rs.PointwiseBCELoss}[facts['loss']]
+    (made,) = setups
+    assert type(made.loss) is {'bpr': rs.BPRLoss,
+                               'bce': rs.PointwiseBCELoss}[facts['loss']]
     assert seen['train_iter'].num_negatives == facts['num_negatives']
     net = seen['net']
     assert isinstance(net, rs.NeuMF)

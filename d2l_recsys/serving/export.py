@@ -22,8 +22,9 @@ everything needed to serve it and nothing that needs MovieLens.
 * ``titles.json`` -- the title of each item index.
 * ``interactions.npz`` -- the training interactions (CSR arrays
   ``train_indptr``, ``train_indices``, ``train_values``: users x items, with
-  ratings), the held-out ones (``heldout_*``) and ``popularity`` (training
-  interactions per item).
+  ratings), the held-out ones (``heldout_*``), ``popularity`` (training
+  interactions per item) and the arrays the model's task scores with
+  (``state_*``, e.g. every user's latest items for Caser).
 * ``export.json``, written last -- the registry entry, the model class,
   its constructor arguments, the run's configuration, the symbol's input
   names and the parameter names in the order of ``net.collect_params()``.
@@ -174,7 +175,8 @@ def _write(predictor, out):
         onp.savez(os.path.join(tmp, 'interactions.npz'),
                   popularity=predictor.popularity,
                   **predictor.train.arrays('train'),
-                  **predictor.heldout.arrays('heldout'))
+                  **predictor.heldout.arrays('heldout'),
+                  **{f'state_{k}': v for k, v in predictor.state.items()})
         info = dict(format=FORMAT, entry=predictor.entry.name,
                     model=predictor.model, config=net.config,
                     run=predictor.run,
@@ -259,6 +261,8 @@ def read_export(folder):
         with onp.load(path, allow_pickle=False) as arrays:
             train = Interactions.from_arrays(arrays, 'train')
             heldout = Interactions.from_arrays(arrays, 'heldout')
+            state = {k[len('state_'):]: arrays[k] for k in arrays.files
+                     if k.startswith('state_')}
     except (ValueError, OSError, KeyError, EOFError,
             zipfile.BadZipFile) as e:
         raise damaged(path, e, _AGAIN) from None
@@ -277,4 +281,4 @@ def read_export(folder):
     return dict(net=_load_net(folder, info), entry=entry,
                 run=info.get('run') or {}, user_ids=ids['user_ids'],
                 item_ids=ids['item_ids'], train=train, heldout=heldout,
-                titles=titles)
+                titles=titles, state=state)

@@ -190,6 +190,7 @@ class Predictor:
         heldout: the held-out interactions, or None.
         titles: a title per item index, or None.
         cache_bytes: see ``scorers.AutoRecScorer``.
+        state: arrays the task scores with (``Task.serving_state``).
 
     Attributes:
         entry, run, net, user_ids, item_ids, titles, train, heldout: as
@@ -205,7 +206,8 @@ class Predictor:
     """
 
     def __init__(self, net, entry, run, user_ids, item_ids, train,
-                 heldout=None, titles=None, cache_bytes=1 << 30):
+                 heldout=None, titles=None, cache_bytes=1 << 30,
+                 state=None):
         self.entry = registry.get(entry) if isinstance(entry, str) else entry
         self.model, self.run = type(net).__name__, dict(run or {})
         self.source = None
@@ -234,8 +236,9 @@ class Predictor:
         self.popularity = train.item_counts()
         self.known_users = train.row_counts() > 0
         self.known_items = self.popularity > 0
+        self.state = dict(state or {})
         self.scorer = self.entry.task.scorer(self.net, train, self.run,
-                                             cache_bytes)
+                                             cache_bytes, self.state)
 
     def _check_net(self, net):
         need = self.entry.task.sizes(self.run, self.num_users,
@@ -416,7 +419,8 @@ def _from_run(model_dir, data_dir, cache_bytes, frame=None):
                                    data.num_items),
                      _interactions(data.heldout(), data.num_users,
                                    data.num_items),
-                     data.titles(), cache_bytes)
+                     data.titles(), cache_bytes,
+                     entry.task.serving_state(cfg, data))
 
 
 def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,

@@ -3,7 +3,9 @@ instance per kind, named in the registry's entries."""
 from .base import Setup, Task  # noqa: F401
 from .ranking import RankingTask
 from .rating import PairsTask, RowsTask
+from .sequence import SequenceTask
 
 PAIRS = PairsTask()
 ROWS = RowsTask()
 RANKING = RankingTask()
+SEQUENCES = SequenceTask()

@@ -117,9 +117,15 @@ class Task:
         check a saved model against its data)."""
         return {'num_users': num_users, 'num_items': num_items}
 
-    def scorer(self, net, train, run, cache_bytes):
-        """How the predictor scores users (see ``scorers``)."""
+    def scorer(self, net, train, run, cache_bytes, state):
+        """How the predictor scores users (see ``scorers``); ``state`` is
+        ``serving_state``'s arrays."""
         raise NotImplementedError
+
+    def serving_state(self, cfg, data):
+        """Arrays the scorer needs besides the network and the training
+        interactions, made from the run's data (an export stores them)."""
+        return {}
 
     def example(self, net):
         """One input of the network, to trace it for export."""

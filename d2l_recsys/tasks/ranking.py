@@ -154,7 +154,7 @@ class RankingTask(Task):
                 f"{full['ndcg@10']:.4f}, Recall@10 "
                 f"{full['recall@10']:.4f})")
 
-    def scorer(self, net, train, run, cache_bytes):
+    def scorer(self, net, train, run, cache_bytes, state):
         if hasattr(net, 'dot_factors'):
             return DotScorer.from_net(net)
         return PairScorer(net, train.num_items)

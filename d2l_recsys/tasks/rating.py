@@ -112,7 +112,7 @@ class PairsTask(RatingTask):
         return (train_iter, valid_iter, test_iter, gluon.loss.L2Loss(),
                 evaluate_rmse, extra)
 
-    def scorer(self, net, train, run, cache_bytes):
+    def scorer(self, net, train, run, cache_bytes, state):
         if hasattr(net, 'dot_factors'):
             return DotScorer.from_net(net)
         return PairScorer(net, train.num_items)
@@ -145,7 +145,7 @@ class RowsTask(RatingTask):
         item_based = options.get('variant', 'item') == 'item'
         return {'num_users': num_users if item_based else num_items}
 
-    def scorer(self, net, train, run, cache_bytes):
+    def scorer(self, net, train, run, cache_bytes, state):
         return AutoRecScorer(net, train, run.get('variant', 'item'),
                              cache_bytes)
 

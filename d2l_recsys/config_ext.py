@@ -1,0 +1,63 @@
+"""Configurations of the chapter's later sections: sequence-aware ranking
+(Caser) and feature-rich click prediction (FM, DeepFM, logistic
+regression).  Fields as in ``config``: one declaration each, the book's
+settings from ``defaults`` filling what is left None."""
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from . import defaults as D
+from . import parse as P
+from .config import LOSS_NAMES, RunConfig, _positive_int, check, opt
+
+
+@dataclass
+class CaserConfig(RunConfig):
+    """Caser with the book's settings (``defaults.CASER``), scored under
+    the book's protocol (Hit@50 and AUC, the ranked items fixed: the book
+    ranks only items 0..num_users-1, ``book_item_range=True``) or the NCF
+    protocol, and always with full-ranking HR / NDCG / Recall@10."""
+    protocol: str = opt("book: the book's evaluation (every item unseen in "
+                        'training); ncf: 99 sampled candidates', 'book',
+                        'data', choices=tuple(D.PROTOCOL_DEFAULTS))
+    loss: Optional[str] = opt('training loss', choices=LOSS_NAMES)
+    num_factors: Optional[int] = opt('k: item and user embedding size',
+                                     type=P.positive_int)
+    L: Optional[int] = opt('items in an input sequence',
+                           type=P.positive_int)
+    d: Optional[int] = opt('horizontal filters per height',
+                           type=P.positive_int)
+    d_prime: Optional[int] = opt('vertical filters', type=P.positive_int)
+    dropout: Optional[float] = opt('dropout before the dense layer',
+                                   type=P.ratio)
+    num_test_negatives: int = opt(
+        'sampled candidates per held-out item (ncf)',
+        D.RANKING['num_test_negatives'], 'data', type=P.positive_int)
+    top_k: Optional[int] = opt('the cut-off of HR and NDCG', group='data',
+                               type=P.positive_int)
+    book_item_range: bool = opt("rank only items 0..num_users-1, the "
+                                "book's bug", False, 'data', flag=True)
+    eval_users: Optional[int] = opt(
+        'evaluate a seeded sample of N users (default: all)', group='data',
+        type=P.positive_int, metavar='N')
+
+    @classmethod
+    def table_defaults(cls, **choices):
+        return D.CASER
+
+    def data_spec(self):
+        """Each user's latest interaction is held out (the book's
+        seq-aware split); validation takes the latest remaining one."""
+        return replace(super().data_spec(), split='seq-aware',
+                       valid_split='seq-aware')
+
+    def validate(self):
+        super().validate()
+        check('loss', self.loss, self.loss in ('bpr', 'hinge'),
+              'bpr or hinge (pairwise: a positive and a negative)')
+        for key in ('num_factors', 'L', 'd', 'd_prime', 'top_k',
+                    'num_test_negatives'):
+            _positive_int(key, getattr(self, key))
+        check('dropout', self.dropout, 0 <= self.dropout < 1,
+              'a number in [0, 1)')
+        if self.eval_users is not None:
+            _positive_int('eval_users', self.eval_users)
