@@ -145,7 +145,7 @@ def open_run(directory, data_dir=None, frame=None):
         raise DamagedFile(f'{directory}: {RUN_FILE} is a {entry.name} run '
                           f'and model.json a {type(net).__name__}: files of '
                           'two runs; train the run again')
-    return entry, cfg, materialize(cfg.data_spec(), frame), net
+    return entry, cfg, entry.task.load(cfg, frame), net
 
 
 def save_model(net, directory):

@@ -29,11 +29,12 @@ from mxnet import init
 
 from . import defaults as D
 from .config import AutoRecConfig, MFConfig, RankingConfig
-from .config_ext import CaserConfig
+from .config_ext import CaserConfig, DeepFMConfig, FMConfig, LRConfig
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
 from .models.caser import Caser
+from .models.fm import FM, LR, DeepFM
 from .models.mf import prefer_sparse_grad
-from .tasks import PAIRS, RANKING, ROWS, SEQUENCES, Task
+from .tasks import FEATURES, PAIRS, RANKING, ROWS, SEQUENCES, Task
 
 
 
@@ -179,6 +180,19 @@ def _caser(cfg, num_users, num_items):
                  d_prime=cfg.d_prime, drop_ratio=cfg.dropout)
 
 
+def _fm(cfg, field_dims):
+    return FM(field_dims, cfg.num_factors, sigmoid=cfg.book_sigmoid)
+
+
+def _deepfm(cfg, field_dims):
+    return DeepFM(field_dims, cfg.num_factors, cfg.mlp_dims,
+                  drop_rate=cfg.dropout, sigmoid=cfg.book_sigmoid)
+
+
+def _lr(cfg, field_dims):
+    return LR(field_dims, sigmoid=cfg.book_sigmoid)
+
+
 S = D.SEARCH_SPACES
 register(Entry('mf', 'Matrix factorization', MF, PAIRS, MFConfig, _mf,
                S['mf']))
@@ -197,3 +211,8 @@ register(Entry('dmf', 'Dot-product MF', MF, RANKING, RankingConfig, _mf,
                S['dmf'], aliases=('mf',)))
 register(Entry('caser', 'Caser', Caser, SEQUENCES, CaserConfig, _caser,
                S['caser']))
+register(Entry('fm', 'FM', FM, FEATURES, FMConfig, _fm, S['fm']))
+register(Entry('deepfm', 'DeepFM', DeepFM, FEATURES, DeepFMConfig, _deepfm,
+               S['deepfm']))
+register(Entry('lr', 'Logistic regression', LR, FEATURES, LRConfig, _lr,
+               S['lr']))

@@ -115,6 +115,16 @@ class Caser(nn.HybridBlock):
         b = self.b(item_id).reshape(-1)                     # (B,)
         return F.np.sum(x * q, axis=1) + b                  # (B,)
 
+    def pairs(self):
+        """A block sharing this Caser's parameters that scores a positive
+        and a negative item of each row from one pass of the convolutions:
+        ``pairs(user_id, seq, pos, neg) -> (pos_scores, neg_scores)``,
+        (B,) each.  The book calls the network once per item, so each
+        item gets its own convolutions and its own dropout mask; BPR
+        compares the two items for one state of the user, which one pass
+        gives at half the cost."""
+        return _Pairs(self)
+
     def user_vectors(self, user_id, seq):
         """``[z, p_u]`` for each row, the vector the score's dot product
         takes with ``q'_i``: (B, 2 * num_factors).  Outside
@@ -140,6 +150,24 @@ class Caser(nn.HybridBlock):
         q = rows(self.Q_prime, items)                       # (I, 2k)
         b = rows(self.b, items).reshape(1, -1)              # (1, I)
         return np.dot(x, q.T) + b                           # (U, I)
+
+
+class _Pairs(nn.HybridBlock):
+    """See ``Caser.pairs``."""
+
+    def __init__(self, net, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+    def hybrid_forward(self, F, user_id, seq, pos, neg):
+        net = self.net
+        x = net._user_vectors(F, user_id, seq)              # (B, 2k)
+        out = []
+        for item_id in (pos, neg):
+            item_id = item_id.reshape(-1)                   # (B,)
+            out.append(F.np.sum(x * net.Q_prime(item_id), axis=1) +
+                       net.b(item_id).reshape(-1))          # (B,)
+        return tuple(out)
 
 
 class SequenceScorer:

@@ -74,10 +74,12 @@ class SequenceTask(RankingTask):
         if data.test is not None:
             facts['num_test'] = len(data.test)
         scored = test or valid
+        def shard_loss(net):       # one pass scores both items of a row
+            pairs = net.pairs()
+            pairs.hybridize()
+            return lambda s: loss(*pairs(*s))
         return Setup(
-            train_iter, loss,
-            lambda net: lambda s: loss(net(s[0], s[1], s[2]),
-                                       net(s[0], s[1], s[3])),
+            train_iter, loss, shard_loss,
             bound(test, latest_all), bound(valid, latest_fit, 'valid_'),
             (data.num_users, data.num_items), facts,
             (f'hit_rate@{k}', f'ndcg@{k}', 'auc', 'full_ranking',
