@@ -50,10 +50,34 @@ NCF_PRETRAINED = ('paper', NCF_PAPER[1] + '; NeuMF from the pretrained GMF '
 NO_SETTINGS = ('paper', 'He et al. (2017), section 4.1: the evaluation '
                'protocol; ItemPop has no settings')
 
+BOOK_CASER = ('book', 'd2l, "Sequence-Aware Recommender Systems": L 5, d 16, '
+              "d' 4, k 10, dropout 0.05, BPR, Adam lr 0.04, wd 1e-5, 8 "
+              'epochs, batches of 4,096')
+CASER_PRINTED = ("d2l book, output of earlier builds (the current book "
+                 "disables Caser's training): Hit@50 0.384, AUC 0.754; "
+                 'across builds 0.358-0.413 and 0.746-0.762')
+_EARLY = (', stopped on the AUC of validation data carved from the '
+          'training part (10%, patience 3)')
+BOOK_FM = ('book', 'd2l, "Factorization Machines": k 20, Adam lr 0.02, '
+           'batches of 2,048, up to 30 epochs' + _EARLY)
+BOOK_DEEPFM = ('book', 'd2l, "Deep Factorization Machines": k 10, MLP '
+               '30-20-10, dropout 0.1, Adam lr 0.01, batches of 2,048, up '
+               'to 30 epochs' + _EARLY)
+FM_FOR_LR = ('book', "the FM section's training settings, first-order "
+             'part only' + _EARLY)
+DEEPFM_CLAIM = ('no value on ML-100K; Guo et al. (2017), Table 2, claim '
+                'DeepFM > FM > LR on AUC (Criteo and a company data set)')
+
 # The metrics of each kind of run: (report name, results key).
 RMSE = [('RMSE', 'test_rmse'),
         ('book running-average RMSE', 'test_rmse_book_running_avg')]
 NCF = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
+CASER = [('Hit@50', 'hit_rate@50'), ('AUC', 'auc'), ('NDCG@50', 'ndcg@50')]
+CLICKS = [('AUC', 'auc'), ('log loss', 'log_loss'),
+          ('accuracy@0.5', 'accuracy@0.5')]
+FIELDS = ("ML-100K's fields (user, item, age band, gender, occupation, zip "
+          'region, release year, 19 genres; a click at 4 stars and up; '
+          'random 90/10)')
 
 
 def _row(name, model, settings, metric, metrics=RMSE, options=None,
@@ -109,6 +133,20 @@ ROWS = [
     _row('NeuMF with pretraining (GMF + MLP above), NCF protocol', 'neumf',
          NCF_PRETRAINED, 'HR@10', NCF, kind='ncf', needs=('gmf', 'mlp'),
          source='none on ML-100K'),
+    _row("Caser, book protocol (every unseen item ranked)", 'caser',
+         BOOK_CASER, 'Hit@50', CASER, published={'Hit@50': 0.384,
+                                                 'AUC': 0.754},
+         source=CASER_PRINTED, tolerance=0.03),
+    _row("Caser, book protocol with the book's item range", 'caser',
+         BOOK_CASER, 'Hit@50', CASER, options=dict(book_item_range=True),
+         published={'Hit@50': 0.384, 'AUC': 0.754}, source=CASER_PRINTED,
+         tolerance=0.03),
+    _row('Logistic regression, ' + FIELDS, 'lr', FM_FOR_LR, 'AUC', CLICKS,
+         options=dict(validation=True, early_stop=3), source=DEEPFM_CLAIM),
+    _row('FM, ' + FIELDS, 'fm', BOOK_FM, 'AUC', CLICKS,
+         options=dict(validation=True, early_stop=3), source=DEEPFM_CLAIM),
+    _row('DeepFM, ' + FIELDS, 'deepfm', BOOK_DEEPFM, 'AUC', CLICKS,
+         options=dict(validation=True, early_stop=3), source=DEEPFM_CLAIM),
 ]
 
 ML1M_ROWS = [

@@ -38,15 +38,29 @@ def write_u_data(path, rows, sep='\t'):
             f.write(sep.join(str(int(v)) for v in r) + '\n')
 
 
+def write_u_user(folder, num_users):
+    """u.user: id|age|gender|occupation|zip, varied by id."""
+    with open(os.path.join(folder, 'u.user'), 'w', encoding='latin-1') as f:
+        for u in range(1, num_users + 1):
+            f.write(f"{u}|{15 + 3 * u % 50}|{'MF'[u % 2]}|"
+                    f"{['student', 'writer', 'other'][u % 3]}|"
+                    f"{['0', '5', 'T'][u % 3]}{1000 + u}\n")
+
+
 def make_movielens(folder, **kwargs):
-    """A folder like ml-100k/: u.data and u.item (latin-1 titles)."""
+    """A folder like ml-100k/: u.data, u.item (latin-1 titles, 19 genre
+    flags) and u.user."""
     os.makedirs(folder, exist_ok=True)
     rows = block_ratings(**kwargs)
     write_u_data(os.path.join(folder, 'u.data'), rows)
     num_items = int(rows[:, 1].max())
     with open(os.path.join(folder, 'u.item'), 'w', encoding='latin-1') as f:
         for i in range(1, num_items + 1):
-            f.write(f'{i}|Film {i} (Café) (1995)|01-Jan-1995||http://x|0\n')
+            genres = '|'.join('1' if (i + g) % 5 == 0 else '0'
+                              for g in range(19))
+            f.write(f'{i}|Film {i} (Café) (1995)|01-Jan-199{i % 3}||'
+                    f'http://x|{genres}\n')
+    write_u_user(folder, int(rows[:, 0].max()))
     return folder
 
 
