@@ -207,6 +207,14 @@ class RunConfig:
         return [f.name for f in fields(cls)]
 
 
+# Options of the ranking protocols, shared by the classes that have them.
+TEST_NEGATIVES = opt('sampled candidates per held-out item (ncf)',
+                     D.RANKING['num_test_negatives'], 'data',
+                     type=P.positive_int)
+TOP_K = opt('the cut-off of HR and NDCG', group='data', type=P.positive_int)
+BOOK_ITEM_RANGE = opt("rank only items 0..num_users-1, the book's bug",
+                      False, 'data', flag=True)
+
 _SPARSE_GRAD = opt('row-sparse embedding gradients with lazy Adam updates; '
                    'when not given, on where num_users + num_items >= 16 x '
                    'batch size and >= 8192, where they are faster (ML-100K '
@@ -313,11 +321,8 @@ class RankingConfig(RunConfig):
                                             type=P.layer_sizes)
     num_negatives: Optional[int] = opt('training negatives per positive',
                                        type=P.positive_int)
-    num_test_negatives: int = opt(
-        'sampled candidates per held-out item (ncf)',
-        D.RANKING['num_test_negatives'], 'data', type=P.positive_int)
-    top_k: Optional[int] = opt('the cut-off of HR and NDCG', group='data',
-                               type=P.positive_int)
+    num_test_negatives: int = TEST_NEGATIVES
+    top_k: Optional[int] = TOP_K
     pretrain_gmf: Optional[str] = opt('run folder of a GMF run to '
                                       'initialise a NeuMF from (with '
                                       '--pretrain-mlp)', metavar='DIR')
@@ -330,8 +335,7 @@ class RankingConfig(RunConfig):
     optimizer: Optional[str] = opt('default: sgd after pretraining, else '
                                    'adam', group='training',
                                    choices=('adam', 'sgd'))
-    book_item_range: bool = opt("rank only items 0..num_users-1, the "
-                                "book's bug", False, 'data', flag=True)
+    book_item_range: bool = BOOK_ITEM_RANGE
     output_activation: Optional[str] = opt("the book's sigmoid on the score",
                                            choices=('sigmoid',))
     dense_init: str = opt("initialisation of the towers (normal: the "

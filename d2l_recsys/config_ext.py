@@ -7,7 +7,8 @@ from typing import List, Optional
 
 from . import defaults as D
 from . import parse as P
-from .config import LOSS_NAMES, RunConfig, _positive_int, check, opt
+from .config import (BOOK_ITEM_RANGE, LOSS_NAMES, TEST_NEGATIVES, TOP_K,
+                     RunConfig, _positive_int, check, opt)
 
 
 @dataclass
@@ -29,13 +30,9 @@ class CaserConfig(RunConfig):
     d_prime: Optional[int] = opt('vertical filters', type=P.positive_int)
     dropout: Optional[float] = opt('dropout before the dense layer',
                                    type=P.ratio)
-    num_test_negatives: int = opt(
-        'sampled candidates per held-out item (ncf)',
-        D.RANKING['num_test_negatives'], 'data', type=P.positive_int)
-    top_k: Optional[int] = opt('the cut-off of HR and NDCG', group='data',
-                               type=P.positive_int)
-    book_item_range: bool = opt("rank only items 0..num_users-1, the "
-                                "book's bug", False, 'data', flag=True)
+    num_test_negatives: int = TEST_NEGATIVES
+    top_k: Optional[int] = TOP_K
+    book_item_range: bool = BOOK_ITEM_RANGE
     eval_users: Optional[int] = opt(
         'evaluate a seeded sample of N users (default: all)', group='data',
         type=P.positive_int, metavar='N')
