@@ -59,7 +59,8 @@ class CTRFiles:
 
 
 def _factorize(values):
-    codes, uniques = pd.factorize(onp.asarray(values))
+    codes, uniques = pd.factorize(onp.asarray(values),
+                                  use_na_sentinel=False)
     return codes, onp.asarray(uniques)
 
 
