@@ -39,7 +39,8 @@ def reads_movielens(nb):
 def test_notebooks_found_and_stored_without_outputs():
     names = {os.path.basename(p) for p in NOTEBOOKS}
     assert {'mf.ipynb', 'autorec.ipynb', 'neumf.ipynb',
-            'mf_from_scratch.ipynb', 'own_data.ipynb'} <= names
+            'mf_from_scratch.ipynb', 'own_data.ipynb', 'seqrec.ipynb',
+            'ctr.ipynb', 'fm.ipynb', 'deepfm.ipynb'} <= names
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
@@ -52,7 +53,8 @@ def test_the_chapter_notebooks_read_movielens():
     synthetic sizes below."""
     reading = {os.path.basename(p) for p in NOTEBOOKS
                if reads_movielens(nbformat.read(p, as_version=4))}
-    assert {'mf.ipynb', 'autorec.ipynb', 'neumf.ipynb'} <= reading
+    assert {'mf.ipynb', 'autorec.ipynb', 'neumf.ipynb', 'seqrec.ipynb',
+            'ctr.ipynb', 'fm.ipynb', 'deepfm.ipynb'} <= reading
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=os.path.basename)
