@@ -32,7 +32,7 @@ def test_unknown_command_and_model_are_one_line_errors():
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "d2l-recsys train: error: model='svd': expected one of mf, "
-        'autorec, neumf, gmf, mlp, itempop, dmf']
+        'autorec, neumf, gmf, mlp, itempop, dmf, caser, fm, deepfm, lr']
 
 
 def test_train_a_ranking_model_by_name_from_elsewhere(checker_dir, tmp_path):
