@@ -15,7 +15,7 @@ from .common import (Clock, cross_validate, final, finish, join, lifecycle,
                      ordered_params, start, stopped, throughput)
 
 
-def _loop(net, s, cfg, cluster, devices, verbose, clock):
+def _loop(net, s, monitor, cfg, cluster, devices, verbose, clock):
     """The trainer, callbacks and the shared loop.  Returns ``(history,
     early stopping or None)``."""
     net.hybridize()
@@ -30,7 +30,7 @@ def _loop(net, s, cfg, cluster, devices, verbose, clock):
     if s.valid is not None:
         valid = clock.timed(s.valid)
         callbacks.append(Validation(lambda n: valid(n, devices)))
-    more, es = lifecycle(cfg, s.train_iter, *s.monitor)
+    more, es = lifecycle(cfg, s.train_iter, *monitor)
     history = fit(net, s.train_iter, s.shard_loss(net), trainer, cfg.epochs,
                   devices, test and (lambda n: test(n, devices)),
                   callbacks=callbacks + more + ([Progress()] if verbose
@@ -58,7 +58,6 @@ def run_task(entry, cfg, verbose=True, frame=None):
     data = task.load(cfg, frame)
     clock.phase('read')
     s = task.setup(entry, cfg, data, cluster.shard)
-    s.monitor = task.monitor(cfg)
     start(entry, cfg)             # data and inputs are good: the run begins
     del data                      # the setup holds what it needs
     clock.phase('iterators')
@@ -74,7 +73,8 @@ def run_task(entry, cfg, verbose=True, frame=None):
     if s.counted:
         history = s.counted(net, devices)
     else:
-        history, es = _loop(net, s, cfg, cluster, devices, verbose, clock)
+        history, es = _loop(net, s, task.monitor(cfg), cfg, cluster,
+                            devices, verbose, clock)
     clock.lap('train')
     last = final(history, es)
     results = {k: last[k] for k in s.reported if k in last}
