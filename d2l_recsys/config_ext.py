@@ -63,13 +63,18 @@ class CaserConfig(RunConfig):
 @dataclass
 class FeatureConfig(RunConfig):
     """Click prediction on feature fields: MovieLens ratings with the
-    users' and movies' attributes (``data.attributes``; a rating of
+    users' and movies' attributes (``data.attributes``), or one's own
+    ratings file with the ``features`` columns (a rating of
     ``label_threshold`` stars or more is a click, random split), or the
     book's CTR files (``ctr_dir``: ``train.csv`` and ``test.csv``)."""
     ctr_dir: Optional[str] = opt("a folder with the book's CTR files "
                                  '(train.csv, test.csv) to train on '
                                  'instead of MovieLens', group='data',
                                  metavar='DIR')
+    features: Optional[str] = opt(
+        'columns of --ratings to use as fields beside user and item, '
+        'separated by commas (e.g. genre,age,city; default: MovieLens '
+        "100K's user and movie attributes)", group='data', metavar='COLS')
     test_ratio: Optional[float] = opt('test fraction of the random split',
                                       group='data', type=P.ratio)
     label_threshold: Optional[float] = opt(

@@ -55,6 +55,9 @@ class DataSpec:
         ratings: the user's own ratings file (CSV or TSV with a header).
         columns: its column names, ``'user=...,item=...[,rating=...]
             [,timestamp=...]'`` or a dict (default: those names).
+        features: other columns of ``ratings`` (or of the DataFrame) kept
+            as text beside the ratings, the feature fields of FM, DeepFM
+            and logistic regression: names separated by commas.
         split: ``'random'`` or ``'seq-aware'``.
         test_ratio: test fraction of the random split.
         folds, fold: cross-validation: fold ``fold`` (0-based) of ``folds``.
@@ -74,6 +77,7 @@ class DataSpec:
     test_file: Optional[str] = None
     ratings: Optional[str] = None
     columns: object = None
+    features: Optional[str] = None
     split: str = 'random'
     test_ratio: float = 0.1
     folds: Optional[int] = None
@@ -106,6 +110,11 @@ class DataSpec:
         if self.columns and not (self.ratings or self.frame_name):
             raise ValueError('columns: it maps the columns of --ratings (or '
                              'of a DataFrame); give that too')
+        if self.features and not (self.ratings or self.frame_name):
+            raise ValueError('features: they name columns of --ratings (or '
+                             'of a DataFrame); give that too (MovieLens '
+                             "folders' fields are fixed: see "
+                             'data.attributes)')
         if self.split not in SPLITS:
             raise ValueError(f"split={self.split!r}: expected 'random' or "
                              "'seq-aware'")
@@ -212,8 +221,9 @@ def _own(spec, frame):
     columns = spec.columns
     if isinstance(columns, str):
         columns = parse_columns(columns)
-    data = read_table(spec.ratings, columns) if spec.ratings else \
-        from_frame(frame, columns, spec.frame_name or 'DataFrame')
+    data = read_table(spec.ratings, columns, features=spec.features) \
+        if spec.ratings else from_frame(frame, columns, spec.frame_name or
+                                        'DataFrame', spec.features)
     (data,), num_users, num_items = densify([data])
     return data, num_users, num_items
 

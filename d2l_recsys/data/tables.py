@@ -4,7 +4,9 @@ DataFrame, read into the ratings DataFrame the rest of the data layer takes.
 Columns are found by name: ``user`` and ``item`` (required), ``rating`` and
 ``timestamp`` (optional), or other names mapped with ``columns`` (in the
 scripts ``--columns user=user_id,item=sku,rating=stars,timestamp=ts``).
-Other columns are ignored.  What comes out is what ``read_ratings`` gives
+Other columns are ignored, except those named in ``features``: they are
+kept as text, under their own names, after the four columns below (the
+feature fields of FM, DeepFM and logistic regression).  What comes out is what ``read_ratings`` gives
 for a MovieLens file: columns ``user_id, item_id, rating, timestamp`` in
 input order, and
 
@@ -123,6 +125,33 @@ def _find_columns(names, columns, where, listing):
             raise ValueError(f'{where}: no {name!r} column for the {role} '
                              f'ids ({listing}: {shown}); {_HOW_TO_MAP}')
     return found
+
+
+def _feature_columns(names, features, found, where, listing):
+    """``{name: position in names}`` of the feature columns asked for."""
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(',')]
+    positions = {}
+    for name in features or ():
+        hits = [k for k, n in enumerate(names) if n == name]
+        role = next((r for r, k in found.items() if hits and k == hits[0]),
+                    None)
+        if not name or name in positions or name in COLUMNS:
+            problem = ('an empty name' if not name else f'{name!r} twice'
+                       if name in positions else f'the reserved name '
+                       f'{name!r} (one of {", ".join(COLUMNS)})')
+            raise ValueError(f'{where}: --features lists {problem}; '
+                             'expected column names separated by commas')
+        if not hits:
+            raise ValueError(f'{where}: --features names {name!r}, but '
+                             f'there is no column {name!r} ({listing}: '
+                             f'{", ".join(map(str, names))})')
+        if role:
+            raise ValueError(f'{where}: --features names {name!r}, the '
+                             f'{role} column; the user and item ids are '
+                             'always fields, list only the other columns')
+        positions[name] = hits[0]
+    return positions
 
 
 def _show(value):
@@ -260,12 +289,13 @@ def _times(column):
     return pd.to_numeric(text.where(~bad, '0')).to_numpy(onp.int64), bad
 
 
-def _build(raw, rows):
+def _build(raw, rows, extra=None):
     """Checked columns -> the interactions DataFrame (module docstring).
 
     Args:
         raw: ``{role: Series}`` of the roles present, user and item at least.
         rows: a ``_FileRows`` or ``_FrameRows`` naming rows in errors.
+        extra: ``{name: Series}`` of the feature columns kept as text.
     """
     values, bad = {}, {}
     for role in ('user', 'item'):
@@ -305,8 +335,10 @@ def _build(raw, rows):
     else:
         ratings, scale = onp.ones(n, onp.int64), (1, 1, 1)
     times = values.get('timestamp', onp.arange(n, dtype=onp.int64))
-    data = pd.DataFrame(dict(zip(COLUMNS, (users, items, ratings, times))),
-                        copy=False)
+    columns = dict(zip(COLUMNS, (users, items, ratings, times)))
+    for name, column in (extra or {}).items():
+        columns[name] = column.astype(str).str.strip().to_numpy()
+    data = pd.DataFrame(columns, copy=False)
     data.attrs.update(rating_scale=_scale_attr(scale),
                       implicit='rating' not in raw,
                       has_timestamp='timestamp' in raw)
@@ -332,7 +364,7 @@ def _sep_for(path, header):
     return '\t' if '\t' in header else ','
 
 
-def _read(path, columns, sep, encoding):
+def _read(path, columns, sep, encoding, features=None):
     """``read_table`` of a file, decoded with ``encoding``."""
     first = _header(path, encoding)
     if first is None:
@@ -342,8 +374,10 @@ def _read(path, columns, sep, encoding):
     header, lineno = first
     sep = sep or _sep_for(path, header)
     names = [n.strip() for n in next(csv.reader([header], delimiter=sep))]
-    found = _find_columns(names, columns, f'{path}, line {lineno}',
-                          f"the header's columns, split at {sep!r}")
+    where = f'{path}, line {lineno}'
+    listing = f"the header's columns, split at {sep!r}"
+    found = _find_columns(names, columns, where, listing)
+    kept = _feature_columns(names, features, found, where, listing)
     rows = _FileRows(path, sep, encoding, names)
     text = dict.fromkeys(range(len(names)), str)
     typed = {**text, **{found[r]: t for r, t in (
@@ -353,7 +387,8 @@ def _read(path, columns, sep, encoding):
             table[found['rating']].to_numpy()).all()):
         table = _parse(path, sep, lineno, encoding, text, rows)
     data = _build({role: table.iloc[:, k].rename(names[k], copy=False)
-                   for role, k in found.items()}, rows)
+                   for role, k in found.items()}, rows,
+                  {name: table.iloc[:, k] for name, k in kept.items()})
     data.attrs['source'] = path
     return data
 
@@ -381,7 +416,7 @@ def _parse(path, sep, header_line, encoding, dtype, rows):
     return table
 
 
-def read_table(path, columns=None, sep=None):
+def read_table(path, columns=None, sep=None, features=None):
     """Read the user's own interactions from a CSV or TSV file.
 
     Args:
@@ -393,10 +428,13 @@ def read_table(path, columns=None, sep=None):
             None: the header uses the role names.
         sep: one character; None: ``,`` for .csv files, a tab for .tsv
             files, else a tab if the header line has one, else ``,``.
+        features: names of other columns to keep as text (a list, or the
+            same as ``--features`` text: names separated by commas).
 
     Returns:
         A DataFrame with columns ``user_id, item_id, rating, timestamp``
-        and ``attrs`` ``source``, ``rating_scale``, ``implicit``,
+        (then the ``features``, in the order given) and ``attrs``
+        ``source``, ``rating_scale``, ``implicit``,
         ``has_timestamp`` (see the module docstring).
 
     Raises:
@@ -415,19 +453,19 @@ def read_table(path, columns=None, sep=None):
         raise ValueError(f'sep={sep!r}: expected one character, e.g. "," '
                          'or "\\t"')
     try:
-        return _read(path, columns, sep, 'utf-8-sig')
+        return _read(path, columns, sep, 'utf-8-sig', features)
     except UnicodeDecodeError:
-        return _read(path, columns, sep, 'latin-1')
+        return _read(path, columns, sep, 'latin-1', features)
 
 
-def from_frame(df, columns=None, name='DataFrame'):
+def from_frame(df, columns=None, name='DataFrame', features=None):
     """The user's own interactions from a pandas DataFrame, checked and
     shaped as ``read_table`` does a file's.
 
     Args:
         df: one row per interaction; columns named by role or mapped by
             ``columns``.
-        columns: see ``read_table``.
+        columns, features: see ``read_table``.
         name: what error messages call ``df``.
 
     Returns:
@@ -441,10 +479,13 @@ def from_frame(df, columns=None, name='DataFrame'):
         raise TypeError(f'{name}: expected a pandas DataFrame, got '
                         f'{type(df).__name__}')
     found = _find_columns(list(df.columns), columns, name, 'its columns')
+    kept = _feature_columns(list(df.columns), features, found, name,
+                            'its columns')
     if not len(df):
         raise ValueError(f'{name}: no rows; expected one row per '
                          'interaction')
     data = _build({role: df.iloc[:, k] for role, k in found.items()},
-                  _FrameRows(name, df.index))
+                  _FrameRows(name, df.index),
+                  {n: df.iloc[:, k] for n, k in kept.items()})
     data.attrs['source'] = name
     return data

@@ -2,10 +2,10 @@
 regression): batches ``(x, y)`` of offset indices and 0/1 clicks, the
 logistic loss, and the AUC, log loss and accuracy at 0.5 of the outputs.
 
-The fields come from MovieLens ratings (``user``, ``item``, the users' and
-movies' attributes of ``data.attributes``; a rating of
-``label_threshold`` stars or more is a click) or from the book's CTR files
-(``ctr_dir``).  Each field's values are indexed by the training part only
+The fields come from ratings (``user``, ``item``, then MovieLens 100K's
+user and movie attributes, ``data.attributes``, or the columns of one's
+own ratings file named by ``--features``; a rating of ``label_threshold``
+stars or more is a click) or from the book's CTR files (``ctr_dir``).  Each field's values are indexed by the training part only
 (``data.ctr.encode_fields``): a value seen only in validation or test
 data takes the field's default index.
 """
@@ -31,7 +31,8 @@ CHUNK_ELEMENTS = 1 << 22      # feature indices built per scoring step
 class Fields:
     """A run's examples: ``(features, labels)`` per part (valid and test
     may be None), the fields' slots and names, and for MovieLens data the
-    encoded user and item rows (``-1`` in the other side's fields)."""
+    encoded user and item rows (``-1`` in the other side's fields) and the
+    fields of neither (``context``: known only for a rated pair)."""
     train: tuple
     valid: Optional[tuple]
     test: Optional[tuple]
@@ -39,6 +40,7 @@ class Fields:
     names: list
     user_rows: Optional[onp.ndarray] = None
     item_rows: Optional[onp.ndarray] = None
+    context: tuple = ()
 
 
 class CTRFiles:
@@ -64,50 +66,97 @@ def _factorize(values):
     return codes, onp.asarray(uniques)
 
 
-def movielens_fields(cfg, data):
-    """``Fields`` of MovieLens ratings: ``user``, ``item``, the
-    attributes, labels ``rating >= cfg.label_threshold``."""
+def _movielens_columns(data, u, i):
+    """MovieLens 100K's attributes (``data.attributes``) of the rows' users
+    ``u`` and items ``i``: ``(per-row values, user attributes, item
+    attributes)``, the attributes as ``{field: value of each index}``."""
     if data.folder is None:
         raise ValueError(f'{data.spec.describe()}: the feature fields are '
-                         "read from a MovieLens folder's u.user and u.item; "
-                         'give --data-dir (or --ctr-dir for CTR files)')
+                         "read from a MovieLens folder's u.user and u.item "
+                         '(or from columns of --ratings named with '
+                         '--features); give --data-dir, --ctr-dir for CTR '
+                         'files, or --features')
     users = user_fields(data.folder, data.user_ids)
     items = item_fields(data.folder, data.item_ids)
-    parts = [p for p in (data.train, data.valid, data.test)]
-    arrays = [rating_arrays(p) if p is not None else None for p in parts]
-    u = onp.concatenate([a[0] for a in arrays if a is not None])
-    i = onp.concatenate([a[1] for a in arrays if a is not None])
-    names = ['user', 'item'] + list(users) + list(items)
+    rows = {**{n: v[u] for n, v in users.items()},
+            **{n: v[i] for n, v in items.items()}}
+    return rows, users, items
+
+
+def _side_values(frame, key, column, size):
+    """The value of ``column`` of each of ``size`` users (``key``
+    ``'user_id'``) or items in ``frame``, if every one of them has a single
+    value there, else None.  Those absent from ``frame`` get None, which
+    encodes as the field's default."""
+    groups = pd.DataFrame({'k': frame[key].to_numpy(),
+                           'v': frame[column].to_numpy()}).groupby('k')['v']
+    if (groups.nunique() > 1).any():
+        return None
+    first = groups.first()
+    values = onp.full(size, None, dtype=object)
+    values[first.index.to_numpy() - 1] = first.to_numpy()
+    return values
+
+
+def own_columns(data, parts):
+    """The ``--features`` columns of the user's own ratings: ``(per-row
+    values, user attributes, item attributes)``.  A column with one value
+    per user in the training data is a user attribute (else one per item:
+    an item attribute; else it describes the rating alone, and is not known
+    for a pair that was not rated)."""
+    names = [n.strip() for n in data.spec.features.split(',')]
+    rows = {n: onp.concatenate([p[n].to_numpy() for p in parts])
+            for n in names}
+    users, items = {}, {}
+    for n in names:
+        values = _side_values(data.train_all, 'user_id', n, data.num_users)
+        if values is not None:
+            users[n] = values
+            continue
+        values = _side_values(data.train_all, 'item_id', n, data.num_items)
+        if values is not None:
+            items[n] = values
+    return rows, users, items
+
+
+def rating_fields(cfg, data):
+    """``Fields`` of ratings: ``user``, ``item``, then the attributes of
+    MovieLens 100K or the ``--features`` columns; labels ``rating >=
+    cfg.label_threshold``."""
+    parts = [p for p in (data.train, data.valid, data.test) if p is not None]
+    arrays = [rating_arrays(p) for p in parts]
+    u = onp.concatenate([a[0] for a in arrays])
+    i = onp.concatenate([a[1] for a in arrays])
+    rows, users, items = own_columns(data, parts) if data.spec.features \
+        else _movielens_columns(data, u, i)
+    names = ['user', 'item'] + list(rows)
     columns = [_factorize(u), _factorize(i)] + \
-        [_factorize(v[u]) for v in users.values()] + \
-        [_factorize(v[i]) for v in items.values()]
+        [_factorize(v) for v in rows.values()]
     fit = onp.zeros(len(u), bool)
     fit[:len(data.train)] = True
     x, dims, mapper, defaults = encode_fields(columns, fit, field_names=names)
-    out, start = [], 0
-    for a in arrays:
-        if a is None:
-            out.append(None)
-            continue
+    out, start = {}, 0
+    for part, a in zip(parts, arrays):
         n = len(a[0])
-        out.append((x[start:start + n],
-                    (a[2] >= cfg.label_threshold).astype(onp.float32)))
+        out[id(part)] = (x[start:start + n], (a[2] >= cfg.label_threshold)
+                         .astype(onp.float32))
         start += n
 
     def side(ids, values, own):
         """Encoded rows of every user (or item) index: its own fields,
         -1 in the others."""
-        cols = [_factorize(ids if n in ('user', 'item') and n == own else
-                           values[n] if n in values else
-                           onp.zeros(len(ids), int)) for n in names]
-        rows = encode_fields(cols, field_names=names, feat_mapper=mapper,
-                             defaults=defaults)[0]
+        cols = [_factorize(ids if n == own else values[n] if n in values
+                           else onp.zeros(len(ids), int)) for n in names]
+        encoded = encode_fields(cols, field_names=names, feat_mapper=mapper,
+                                defaults=defaults)[0]
         keep = [n == own or n in values for n in names]
-        rows[:, ~onp.array(keep)] = -1
-        return rows
-    return Fields(out[0], out[1], out[2], dims, names,
-                  side(onp.arange(data.num_users), users, 'user'),
-                  side(onp.arange(data.num_items), items, 'item'))
+        encoded[:, ~onp.array(keep)] = -1
+        return encoded
+    context = [n for n in rows if n not in users and n not in items]
+    part = (lambda p: None if p is None else out[id(p)])
+    return Fields(part(data.train), part(data.valid), part(data.test), dims,
+                  names, side(onp.arange(data.num_users), users, 'user'),
+                  side(onp.arange(data.num_items), items, 'item'), context)
 
 
 class FieldScorer:
@@ -152,7 +201,7 @@ class FeatureTask(Task):
 
     def fields(self, cfg, data):
         return data.fields if isinstance(data, CTRFiles) else \
-            movielens_fields(cfg, data)
+            rating_fields(cfg, data)
 
     def setup(self, entry, cfg, data, shard=None, training=True):
         f = self.fields(cfg, data)
@@ -212,7 +261,14 @@ class FeatureTask(Task):
         if isinstance(data, CTRFiles):
             raise ValueError(f'{cfg.ctr_dir}: a run on CTR files has no '
                              'users or items to recommend or predict for')
-        f = movielens_fields(cfg, data)
+        f = rating_fields(cfg, data)
+        if f.context:
+            raise ValueError(
+                f'{data.spec.describe()}: --features column(s) '
+                f'{", ".join(f.context)} vary for one user and for one item, '
+                'so their value for a pair never rated is unknown; '
+                'recommending and predicting need feature columns that are '
+                'user or item attributes')
         return {'user_rows': f.user_rows, 'item_rows': f.item_rows}
 
     def scorer(self, net, train, run, cache_bytes, state):
