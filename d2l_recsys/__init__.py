@@ -40,6 +40,9 @@ from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
 from .models import (GMF, MF, MLP, AutoRec, Caser, DeepFM, FM,  # noqa
                      ItemPop, LR, NeuMF, load_pretrained)
 from .data.sequences import SeqDataset  # noqa: E402,F401
+from .data.ctr import CTRDataset  # noqa: E402,F401
+from .data.hub import (DATA_HUB, DATA_URL, download_extract,  # noqa: E402
+                       get_dataloader_workers)
 from .ranking import (RankingEvaluator, evaluate_ranking,  # noqa: E402
                       ranking_protocol, score_matrix)
 from . import registry  # noqa: E402,F401
