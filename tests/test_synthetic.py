@@ -181,6 +181,24 @@ def test_script(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and 'between' in err
 
 
+def test_the_command_writes_ctr_data_too(tmp_path, capsys):
+    from d2l_recsys.commands.synthetic import main
+    assert main(['--like', 'ctr', '--out', str(tmp_path / 'c'), '--rows',
+                 '1200', '--seed', '2']) == 0
+    out = capsys.readouterr().out
+    info = json.load(open(tmp_path / 'c' / 'synthetic_ctr.json'))
+    assert (info['num_train'], info['num_test'], info['seed']) == \
+        (1000, 200, 2)
+    assert f"Bayes AUC on test {info['bayes_auc']['test']:.4f}" in out
+    for bad, word in ((['--users', '5'], '--users: CTR data'),
+                      (['--like', 'ml-1m', '--rows', '5'], '--rows: the size')):
+        argv = ['--like', 'ctr', '--out', str(tmp_path / 'x')] + bad
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and word in err
+    assert not os.path.exists(tmp_path / 'x')
+
+
 # --- the known answer --------------------------------------------------------
 def test_mf_approaches_the_floor_biases_cannot(tmp_path):
     """At 300 users x 200 items x 15,000 ratings, the book's MF (30 factors,
