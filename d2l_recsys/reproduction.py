@@ -65,6 +65,14 @@ BOOK_DEEPFM = ('book', 'd2l, "Deep Factorization Machines": k 10, MLP '
                'to 30 epochs' + _EARLY)
 FM_FOR_LR = ('book', "the FM section's training settings, first-order "
              'part only' + _EARLY)
+CTR_PRINTED = ("d2l book, printed output: train loss FM 0.504, DeepFM 0.509 "
+               "(its accuracy compares probabilities with labels and means "
+               'nothing)')
+BOOK_FM_CTR = ('book', 'd2l, "Factorization Machines": k 20, Adam lr 0.02, '
+               '30 epochs, batches of 2,048, the sigmoid output and loss')
+BOOK_DEEPFM_CTR = ('book', 'd2l, "Deep Factorization Machines": k 10, MLP '
+                   '30-20-10, dropout 0.1, Adam lr 0.01, 30 epochs, batches '
+                   'of 2,048, the sigmoid output and loss')
 DEEPFM_CLAIM = ('no value on ML-100K; Guo et al. (2017), Table 2, claim '
                 'DeepFM > FM > LR on AUC (Criteo and a company data set)')
 
@@ -75,6 +83,8 @@ NCF = [('HR@10', 'hit_rate@10'), ('NDCG@10', 'ndcg@10')]
 CASER = [('Hit@50', 'hit_rate@50'), ('AUC', 'auc'), ('NDCG@50', 'ndcg@50')]
 CLICKS = [('AUC', 'auc'), ('log loss', 'log_loss'),
           ('accuracy@0.5', 'accuracy@0.5')]
+CTR_LOSS = [('train loss', 'train_loss'), ('AUC', 'auc'),
+            ('log loss', 'log_loss')]
 FIELDS = ("ML-100K's fields (user, item, age band, gender, occupation, zip "
           'region, release year, 19 genres; a click at 4 stars and up; '
           'random 90/10)')
@@ -163,6 +173,30 @@ ML1M_ROWS = [
 ]
 
 
+# The book's CTR data (``ctr.zip``), with ``--ctr-dir``: the book's blocks
+# as printed (a sigmoid output under a loss that applies another), whose
+# training loss the book prints, and the same settings on logits.
+_BOOK_BLOCKS = dict(book_sigmoid=True)
+CTR_ROWS = [
+    _row("FM, book settings, the book's CTR data, the book's blocks (a "
+         'second sigmoid in the loss)', 'fm', BOOK_FM_CTR, 'train loss',
+         CTR_LOSS, options=_BOOK_BLOCKS, published={'train loss': 0.504},
+         source=CTR_PRINTED, tolerance=0.01, lower_is_better=True,
+         kind='ctr'),
+    _row("FM, book settings, the book's CTR data, logit output", 'fm',
+         BOOK_FM_CTR, 'AUC', CTR_LOSS, kind='ctr',
+         source="none: the book's loss is of a second sigmoid"),
+    _row("DeepFM, book settings, the book's CTR data, the book's blocks",
+         'deepfm', BOOK_DEEPFM_CTR, 'train loss', CTR_LOSS,
+         options=_BOOK_BLOCKS, published={'train loss': 0.509},
+         source=CTR_PRINTED, tolerance=0.01, lower_is_better=True,
+         kind='ctr'),
+    _row("DeepFM, book settings, the book's CTR data, logit output",
+         'deepfm', BOOK_DEEPFM_CTR, 'AUC', CTR_LOSS, kind='ctr',
+         source="none: the book's loss is of a second sigmoid"),
+]
+
+
 def _book_ranking(row, data_dir, seed, epochs, tmp):
     """One book-protocol run, scored with all items and with the book's
     item range (the same trained network)."""
@@ -213,7 +247,17 @@ def _rating(row, data_dir, seed, epochs, tmp):
     return res, {name: res.get(key) for name, key in row['metric_keys']}
 
 
-KINDS = {'run': _rating, 'book_ranking': _book_ranking, 'ncf': _ncf}
+def _ctr(row, ctr_dir, seed, epochs, tmp):
+    """One run on the CTR files; its last epoch's training loss is the
+    figure the book prints."""
+    res = run(row['model'], ctr_dir=ctr_dir, seed=seed, verbose=False,
+              **epochs, **row['options'])
+    values = dict(res, train_loss=res['history'][-1]['train_loss'])
+    return res, {name: values.get(key) for name, key in row['metric_keys']}
+
+
+KINDS = {'run': _rating, 'book_ranking': _book_ranking, 'ncf': _ncf,
+         'ctr': _ctr}
 
 
 def _status(row, metrics):
@@ -237,7 +281,7 @@ def _status(row, metrics):
 
 # Options that say where a run's data and folder are, how it runs or
 # when it checkpoints: not settings a reader compares.
-_NOT_SETTINGS = ('data_dir', 'dataset', 'train_file', 'test_file',
+_NOT_SETTINGS = ('data_dir', 'ctr_dir', 'dataset', 'train_file', 'test_file',
                  'ratings', 'columns', 'out', 'resume', 'pretrain_gmf',
                  'pretrain_mlp', 'frame_name', 'devices', 'kvstore', 'seed',
                  'fold', 'folds', 'with_test', 'checkpoint_every',
@@ -296,7 +340,7 @@ def _previous(out, needed):
 
 
 def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
-              quick=False, verbose=True, readme=None, tuning_dir=None,
+              ctr_dir=None, quick=False, verbose=True, readme=None, tuning_dir=None,
               only_tuned=False, rows_matching=None, allow_mixed=False,
               command=None, tuned_seeds=None, overwrite=False):
     """Run every row over several seeds and write the report.
@@ -307,6 +351,8 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
         out: folder for ``REPRODUCTION.md``, ``reproduction.json`` and
             ``reproduction.html``.
         ml1m_dir: MovieLens 1M, for the papers' own rows, or None.
+        ctr_dir: the book's CTR data (``ctr.zip`` or its folder), for the
+            rows of the book's FM and DeepFM settings on it, or None.
         quick: one or two epochs per run (checks the pipeline only).
         verbose: a line per row.
         readme: a README whose generated tables are replaced, or None.
@@ -344,13 +390,14 @@ def reproduce(data_dir=None, seeds=5, out='results', ml1m_dir=None,
                 f'{out}: already holds a report (reproduction.json); give '
                 '--overwrite to replace it, --rows TEXT to rerun some of '
                 'its rows, or another folder')
-        return _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose,
+        return _reproduce(data_dir, seeds, out, ml1m_dir, ctr_dir, quick,
+                          verbose,
                           readme, tuning_dir, only_tuned, rows_matching,
                           allow_mixed, command, tuned_seeds)
 
 
-def _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose, readme,
-               tuning_dir, only_tuned, rows_matching, allow_mixed, command,
+def _reproduce(data_dir, seeds, out, ml1m_dir, ctr_dir, quick, verbose,
+               readme, tuning_dir, only_tuned, rows_matching, allow_mixed, command,
                tuned_seeds):
     tuned_seeds = seeds if tuned_seeds is None else tuned_seeds
     for name, value in (('seeds', seeds), ('tuned_seeds', tuned_seeds)):
@@ -367,6 +414,8 @@ def _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose, readme,
         rows = [] if only_tuned else [dict(r) for r in ROWS]
         if ml1m_dir and not only_tuned:
             rows += [dict(r, data_dir=ml1m_dir) for r in ML1M_ROWS]
+        if ctr_dir and not only_tuned:
+            rows += [dict(r, data_dir=ctr_dir) for r in CTR_ROWS]
         kept = {}
         if only_tuned:
             kept = {r['name']: r for r in earlier['rows']}
@@ -388,14 +437,14 @@ def _reproduce(data_dir, seeds, out, ml1m_dir, quick, verbose, readme,
             else:
                 where = row.pop('data_dir', data_dir)
                 _measure(row, where, seeds, quick,
-                         os.path.join(tmp, 'ml-1m') if where != data_dir
+                         os.path.join(tmp, 'other-data') if where != data_dir
                          else tmp, ctx, verbose)
     tuned = tuned_rows(tuning_dir, data_dir, tuned_seeds, quick, verbose,
                        rows_matching, old_tuned, ctx) \
         if tuning_dir else []
     report = dict(date=today(), **ctx,
                   seeds=seeds, tuned_seeds=tuned_seeds, quick=quick,
-                  data_dir=data_dir, ml1m_dir=ml1m_dir,
+                  data_dir=data_dir, ml1m_dir=ml1m_dir, ctr_dir=ctr_dir,
                   seconds=time.perf_counter() - started, rows=rows,
                   tuned=tuned)
     os.makedirs(out, exist_ok=True)

@@ -431,3 +431,31 @@ def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
     assert '--alpha auto' in rows[0]['command']
     assert 'the weights chosen: ' + ', '.join(f'{a:g}' for a in alphas) \
         in rows[0]['selection']
+
+
+def test_ctr_rows_run_on_the_ctr_files_and_print_the_books_loss(
+        ml_dir, tmp_path, monkeypatch):
+    """With --ctr-dir the book's FM and DeepFM settings run on the CTR
+    files (here a generated copy in their format): each row's last
+    training loss beside the book's printed one."""
+    from d2l_recsys import reproduction
+    from d2l_recsys.data.synthetic_ctr import make_ctr
+    ctr = str(tmp_path / 'ctr')
+    make_ctr(ctr, num_rows=1500, num_test=300, seed=0)   # 34 fields
+    monkeypatch.setattr(reproduction, 'ROWS', [])
+    report = reproduction.reproduce(ml_dir, seeds=1, quick=True,
+                                    verbose=False, ctr_dir=ctr,
+                                    out=str(tmp_path / 'out'))
+    rows = {r['name']: r for r in report['rows']}
+    assert len(rows) == len(reproduction.CTR_ROWS) == 4
+    book = rows["FM, book settings, the book's CTR data, the book's blocks "
+                '(a second sigmoid in the loss)']
+    assert book['published'] == {'train loss': 0.504}
+    assert book['config']['book_sigmoid'] is True
+    assert book['config']['num_factors'] == 20
+    assert 'ctr_dir' not in book['config']
+    for row in rows.values():
+        assert set(row['metrics']) == {'train loss', 'AUC', 'log loss'}
+        assert 0 < row['metrics']['train loss']['mean'] < 5
+    md = open(tmp_path / 'out' / 'REPRODUCTION.md').read()
+    assert "the book's CTR data" in md and '0.504' in md

@@ -163,3 +163,20 @@ def test_a_search_folder_is_not_reused_for_other_data(ml_dir, checker_dir,
     with pytest.raises(ValueError, match='other fixed than this one'):
         tune('mf', trials=1, out=str(tmp_path), space=space, verbose=False,
              fixed=dict(fixed, data_dir=checker_dir), resume=True)
+
+
+def test_tune_searches_fm_on_ctr_files(tmp_path, capsys):
+    """``d2l-recsys tune --model fm --ctr-dir DIR``: trials see validation
+    carved from train.csv, the best is scored once on test.csv."""
+    from d2l_recsys.commands.tune import main
+    from d2l_recsys.data.synthetic_ctr import make_ctr
+    ctr = str(tmp_path / 'ctr')
+    make_ctr(ctr, num_rows=1500, num_test=300, seed=0)
+    out = str(tmp_path / 'search')
+    assert main(['--model', 'fm', '--ctr-dir', ctr, '--out', out,
+                 '--trials', '2', '--max-epochs', '2', '--quiet']) == 0
+    board = json.load(open(os.path.join(out, 'leaderboard.json')))
+    assert board['metric'] == 'valid_auc' and len(board['trials']) == 2
+    assert board['test']['num_test'] == 300
+    assert '--ctr-dir' in board['command']
+    assert 'test (scored once): ' in capsys.readouterr().out

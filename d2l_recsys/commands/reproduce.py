@@ -1,5 +1,6 @@
 """Run every published configuration (MF, AutoRec, NeuMF under the book's
-and the NCF protocol; ML-1M rows with --ml1m-dir) over several seeds, and
+and the NCF protocol; ML-1M rows with --ml1m-dir; the book's CTR data with
+--ctr-dir) over several seeds, and
 write results/REPRODUCTION.md, reproduction.json and reproduction.html.
 Each row records its date, commit, machine and run time; rows kept from an
 earlier report (--rows, --only-tuned) must come from the same commit unless
@@ -18,7 +19,7 @@ def run_report(args, argv, prog):
         rewrite_report(args.from_json, args.out, args.readme)
         return f'rewritten from {args.from_json} -> {args.out}/REPRODUCTION.md'
     report = reproduce(args.data_dir, args.seeds, args.out, args.ml1m_dir,
-                       args.quick, readme=args.readme,
+                       args.ctr_dir, args.quick, readme=args.readme,
                        tuning_dir=args.tuning_dir, only_tuned=args.only_tuned,
                        rows_matching=args.rows,
                        allow_mixed=args.allow_mixed_commits,
@@ -38,6 +39,9 @@ def main(argv=None, prog='d2l-recsys reproduce'):
                       '$D2L_RECSYS_DATA, else download through d2l)')
     data.add_argument('--ml1m-dir',
                       help="MovieLens 1M folder, for the papers' own settings")
+    data.add_argument('--ctr-dir', help="the book's CTR data (ctr.zip or "
+                      "its folder), for the book's FM and DeepFM settings "
+                      'on it')
     data.add_argument('--seeds', type=positive_int, default=5,
                       help='runs per row (seeds 0..N-1)')
     data.add_argument('--tuned-seeds', type=positive_int, metavar='N',

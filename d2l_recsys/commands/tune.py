@@ -14,6 +14,7 @@ import sys
 
 from .. import cli, registry
 from ..config import RankingConfig, RatingConfig
+from ..config_ext import FeatureConfig
 from ..defaults import TUNING
 from ..parse import positive_int
 from ..tuning import tune, tune_folds
@@ -22,6 +23,7 @@ from ..tuning import tune, tune_folds
 DATA = ('data_dir', 'dataset', 'train_file', 'test_file', 'ratings',
         'columns', 'split')
 PROTOCOL = ('protocol', 'num_test_negatives')
+FIELDS = ('ctr_dir', 'features', 'label_threshold')
 
 
 def _summary(board, out):
@@ -50,7 +52,7 @@ def search(args, command):
     fixed = {k: v for k, v in fixed.items() if v is not None}
     # the options of the tune command the model's config has
     fields = registry.get(args.model).config.__dataclass_fields__
-    for key in ('split', 'protocol', 'num_test_negatives'):
+    for key in ('split',) + PROTOCOL + FIELDS:
         if key in fields and getattr(args, key) is not None:
             fixed[key] = getattr(args, key)
     if args.folds:
@@ -102,6 +104,7 @@ def main(argv=None, prog=None):
                    help='replace the search in --out')
     cli.add_config_options(p, RatingConfig, DATA)
     cli.add_config_options(p, RankingConfig, PROTOCOL)
+    cli.add_config_options(p, FeatureConfig, FIELDS)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join([prog or 'd2l-recsys tune'] + argv)
     return cli.run(p, argv, lambda args: search(args, command))
