@@ -179,4 +179,5 @@ def test_tune_searches_fm_on_ctr_files(tmp_path, capsys):
     assert board['metric'] == 'valid_auc' and len(board['trials']) == 2
     assert board['test']['num_test'] == 300
     assert '--ctr-dir' in board['command']
-    assert 'test (scored once): ' in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "test (scored once): " in shown and ', auc 0.' in shown

@@ -31,8 +31,8 @@ def _summary(board, out):
         scored = 'test: none given (the best configuration is not scored)'
     else:
         shown = {k: v for k, v in board['test'].items()
-                 if isinstance(v, float) and ('test' in k or '@' in k)
-                 and not k.startswith('valid_')}
+                 if isinstance(v, float) and not k.startswith('valid_')
+                 and ('test' in k or '@' in k or k in ('auc', 'log_loss'))}
         scored = 'test (scored once): ' + ', '.join(
             f'{k} {v:.4f}' for k, v in shown.items())
     return '\n'.join([
