@@ -180,4 +180,4 @@ def test_tune_searches_fm_on_ctr_files(tmp_path, capsys):
     assert board['test']['num_test'] == 300
     assert '--ctr-dir' in board['command']
     shown = capsys.readouterr().out
-    assert "test (scored once): " in shown and ', auc 0.' in shown
+    assert "test (scored once): " in shown and 'auc 0.' in shown
