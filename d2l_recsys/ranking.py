@@ -367,10 +367,12 @@ def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
     items.  Ranks every item not in training (``item_range=num_users``
     restricts candidates to ``0..num_users-1`` as the book's code does).
     Equal scores are ordered by item index as in d2l's stable sort, so the
-    result equals d2l's on the same network.  Sequence inputs (``seq``) are
-    not supported."""
+    result equals d2l's on the same network.  With ``seq`` (the Caser
+    section's ``test_seq``, (num_users, L) item ids) ``net(user, seq,
+    item)`` scores each user with its row (``seq_evaluation``)."""
     if seq is not None:
-        raise NotImplementedError('sequence-aware models are not supported')
+        from .seq_evaluation import with_sequences
+        net = with_sequences(net, seq, num_users)
     tu, ti = _flatten(test_input)
     ru, ri = _flatten(candidates)
     ev = RankingEvaluator(ru, ri, tu, ti, num_users, num_items, 'book', k,

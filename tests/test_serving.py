@@ -23,12 +23,13 @@ from mxnet import np
 
 import d2l_recsys
 from d2l_recsys import data as D
-from d2l_recsys.runs import run_autorec, run_mf, run_ranking
+from d2l_recsys.runs import run, run_autorec, run_mf, run_ranking
 from d2l_recsys.io import load_model, read_run
 from d2l_recsys.serving import load_predictor, top_k_rows, write_export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ['mf', 'autorec_item', 'autorec_user', 'gmf', 'neumf', 'itempop']
+MODELS = ['mf', 'autorec_item', 'autorec_user', 'gmf', 'neumf', 'itempop',
+          'caser']
 
 
 @pytest.fixture(scope='module')
@@ -45,6 +46,7 @@ def runs(ml_dir, checker_dir, tmp_path_factory):
     for model in ('gmf', 'neumf', 'itempop'):
         run_ranking(data_dir=checker_dir, model=model, num_test_negatives=20,
                     out=out[model], **quiet)
+    run('caser', data_dir=ml_dir, top_k=5, out=out['caser'], **quiet)
     return out
 
 
@@ -597,3 +599,119 @@ def test_ids_may_be_strings():
                 == 422, bad
         assert c.post('/recommend', json={'user': 'x' * 200}) \
             .status_code == 404
+
+
+# --------------------------------------------------------------------------
+# A sequence-aware model: recommendations after the caller's recent items
+# --------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def caser(runs, tmp_path_factory):
+    """``(predictor, export folder, recent)`` of the Caser run, its weights
+    drawn large (two epochs on tiny data leave them near their
+    Normal(0.01) start, where the sequence barely moves a score) and
+    exported; ``recent``: six known item ids, oldest first."""
+    import mxnet as mx
+    pred = load_predictor(runs['caser'])
+    mx.random.seed(1)
+    pred.net.initialize(mx.init.Normal(0.3), force_reinit=True)
+    folder = str(tmp_path_factory.mktemp('caser') / 'export')
+    pred.save(folder)
+    known = pred.item_ids[pred.known_items]
+    return pred, folder, [int(i) for i in known[[1, 7, 2, 30, 11, 4]]]
+
+
+def test_recent_items_replace_the_users_latest(caser):
+    pred, _, recent = caser
+    assert pred.scorer.sequence_length == 5
+    u = pred.user_index(3)
+    latest = [int(i) for i in pred.item_ids[pred.state['latest'][u]]]
+    assert pred.recommend(3, 8, recent=latest) == pred.recommend(3, 8)
+    recs = pred.recommend(3, 8, recent=recent, exclude='train')
+    assert [r['item'] for r in recs] != \
+        [r['item'] for r in pred.recommend(3, 8, exclude='train')]
+    # the network's own scores, the latest five given items its sequence
+    seq = onp.searchsorted(pred.item_ids, recent[1:])
+    items = onp.searchsorted(pred.item_ids, [r['item'] for r in recs])
+    want = pred.net(np.array([u] * 8, dtype='int32'),
+                    np.array(onp.tile(seq, (8, 1)), dtype='int32'),
+                    np.array(items, dtype='int32')).asnumpy()
+    onp.testing.assert_allclose([r['score'] for r in recs], want,
+                                rtol=1e-5, atol=1e-5)
+    # 'rated' leaves the given items out too; 'train' only training items
+    everything = pred.num_items
+    rated = {r['item'] for r in pred.recommend(3, everything, recent=recent)}
+    assert rated and not rated & set(recent)
+    trained = set(pred.item_ids[pred.train.row(u)[0]].tolist())
+    shown = {r['item'] for r in pred.recommend(3, everything, recent=recent,
+                                               exclude='train')}
+    assert set(recent) - trained and set(recent) - trained <= shown
+    # a cold start ignores them
+    assert pred.recommend(999, 3, 'popular', recent=recent) == \
+        pred.recommend(999, 3, 'popular')
+
+
+def test_recent_items_refused_with_a_reason(caser, runs):
+    pred, _, recent = caser
+    with pytest.raises(ValueError, match=r'unknown items in recent: 9999, '
+                       r'x \(not in the training data of this Caser'):
+        pred.recommend(3, 5, recent=recent[:5] + [9999, 'x'])
+    with pytest.raises(ValueError, match='reads the latest 5 items, got 4'):
+        pred.recommend(3, 5, recent=recent[:4])
+    with pytest.raises(ValueError, match='a list of item ids'):
+        pred.recommend(3, 5, recent='1,2,3,4,5')
+    with pytest.raises(ValueError, match='the MF model reads no sequence'):
+        load_predictor(runs['mf']).recommend(3, 5, recent=recent)
+
+
+def test_recommend_command_takes_recent_items(caser, tmp_path):
+    pred, folder, recent = caser
+    code, out, err = script('recommend.py', '--model-dir', folder, '--user',
+                            3, '-k', 4, '--recent',
+                            ','.join(map(str, recent)))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == ('top 4 for user 3 after items '
+                        f"{', '.join(map(str, recent))}:")
+    shown = [int(line.split('(item ')[1].split(',')[0]) for line in lines[1:]]
+    assert shown == [r['item'] for r in pred.recommend(3, 4, recent=recent)]
+    code, out, err = script('recommend.py', '--model-dir', folder, '--user',
+                            3, '--recent', '9999,' + ','.join(
+                                map(str, recent)))
+    assert code == 2 and not out
+    assert 'unknown items in recent: 9999 (' in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = script('recommend.py', '--model-dir', folder,
+                          '--all-users', '--out', tmp_path / 'x.csv',
+                          '--recent', '1,2,3,4,5')
+    assert code == 2 and '--recent goes with --user' in err
+
+
+def test_service_recommends_after_recent_items(caser, runs):
+    for module in ('fastapi', 'fastapi_offline', 'httpx'):
+        pytest.importorskip(module, reason='the serve extra is not installed')
+    from fastapi.testclient import TestClient
+
+    from d2l_recsys.serving.app import create_app
+    pred, folder, recent = caser
+    with TestClient(create_app(load_predictor(folder))) as c:
+        r = c.post('/recommend', json={'user': 3, 'k': 4, 'recent': recent})
+        assert r.status_code == 200, r.text
+        want = pred.recommend(3, 4, recent=recent)
+        assert [i['item'] for i in r.json()['items']] == \
+            [w['item'] for w in want]
+        r = c.post('/recommend', json={'user': 3, 'recent': [9999] + recent})
+        assert r.status_code == 400 and \
+            'unknown items in recent: 9999' in r.json()['detail']
+        r = c.post('/recommend', json={'user': 3, 'recent': recent[:2]})
+        assert r.status_code == 400 and 'got 2' in r.json()['detail']
+        for bad in ([], '1,2,3,4,5', [1.5] * 5):
+            assert c.post('/recommend', json={
+                'user': 3, 'recent': bad}).status_code == 422, bad
+        assert c.post('/recommend', json={'user': 3}).json() == \
+            {'user': 3, 'cold_start': False, 'items': [
+                {k: w[k] for k in ('item', 'title', 'score')}
+                for w in pred.recommend(3, 10)]}
+    with TestClient(create_app(load_predictor(runs['mf']))) as c:
+        r = c.post('/recommend', json={'user': 3, 'recent': recent})
+        assert r.status_code == 400 and 'reads no sequence' in \
+            r.json()['detail']

@@ -12,8 +12,12 @@ characters, as the model's data has it; ids come back as given or stored):
   ``folder`` and ``kind`` are null for a predictor handed to
   ``create_app``).
 * ``POST /recommend`` ``{"user": 196, "k": 10}`` (optional ``"cold_start":
-  "popular"``) -> ``{"user", "cold_start", "items": [{"item", "title",
-  "score"}, ...]}``, best first, without the movies the user has rated.
+  "popular"``; for a sequence-aware model such as Caser, optional
+  ``"recent": [12, 40, 7, 9, 3]``: the user's recent items, oldest first,
+  read instead of its latest training items, at least the model's ``L``)
+  -> ``{"user", "cold_start", "items": [{"item", "title", "score"},
+  ...]}``, best first, without the movies the user has rated (nor the
+  recent ones given).
 * ``POST /predict`` ``{"pairs": [[196, 242], ...]}`` -> ``{"predictions":
   [float or null, ...], "unknown": n}`` (null: unknown user or movie).
 * ``GET /docs`` (Swagger UI) and ``GET /redoc`` over ``/openapi.json``,
@@ -24,7 +28,8 @@ Bad requests get a 4xx answer with a message and the service carries on:
 422 for malformed JSON or a missing/mistyped field (pydantic's message
 without the echoed input, which may not even be JSON: 1e400), 400 for
 ``k`` beyond the catalogue or an id the model's data cannot hold, 404 for
-an unknown user without cold start.
+an unknown user without cold start; ``recent`` with unknown items (named),
+fewer than ``L`` of them or for a model that reads no sequence is a 400.
 
 Everything is read at start (``load_predictor``): the service keeps
 answering from the model it loaded when its folder is removed or replaced,
@@ -42,6 +47,7 @@ with ``factory=True``), reading the model folder from the environment
 variable ``D2L_RECSYS_SERVE_MODEL_DIR``.
 """
 import asyncio
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -63,6 +69,7 @@ from ..scorers import ensure_np_mode
 MODEL_DIR_ENV = 'D2L_RECSYS_SERVE_MODEL_DIR'
 DATA_DIR_ENV = 'D2L_RECSYS_SERVE_DATA_DIR'
 MAX_PAIRS = 100_000
+MAX_RECENT = 10_000
 # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / 'static'
 DOCS_ASSETS_URL = '/static/docs'
@@ -77,6 +84,11 @@ class RecommendRequest(BaseModel):
     user: Id
     k: StrictInt = Field(10, ge=1)
     cold_start: Optional[Literal['popular']] = None
+    recent: Optional[List[Id]] = Field(
+        None, min_length=1, max_length=MAX_RECENT,
+        description="sequence-aware models (Caser): the user's recent "
+        "items, oldest first, read instead of the user's latest training "
+        "items; at least the model's L, the latest L are read")
 
 
 class PredictRequest(BaseModel):
@@ -250,7 +262,8 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
 
     @app.post('/recommend', response_model=Recommendations, responses={
         400: {'model': Error, 'description': '``k`` beyond the catalogue, '
-              'or a user id the model\'s data cannot hold'},
+              'a user id the model\'s data cannot hold, or ``recent`` '
+              'refused (unknown items, fewer than L, no sequence model)'},
         404: {'model': Error, 'description': 'an unknown user without '
               '``"cold_start": "popular"``'}, **INVALID})
     async def recommend(req: RecommendRequest):
@@ -268,9 +281,11 @@ def create_app(predictor=None, model_dir=None, data_dir=None):
                 raise HTTPException(404, f"{e}; send \"cold_start\": "
                                     "\"popular\" for popular movies") \
                     from None
+        extra = {} if req.recent is None else {'recent': req.recent}
         try:
-            recs = await infer(predictor.recommend, req.user, req.k,
-                               req.cold_start)
+            recs = await infer(functools.partial(
+                predictor.recommend, req.user, req.k, req.cold_start,
+                **extra))
         except ValueError as e:
             raise HTTPException(400, str(e)) from None
         return {'user': req.user, 'cold_start': not known,

@@ -32,6 +32,9 @@ Terms used throughout:
   (``exclude='rated'``: the user has seen them); ``exclude='train'`` leaves
   out only the training ones, as the ranking evaluation does, so a held-out
   movie can come back.
+* **recent items**: a sequence-aware model (Caser) reads a user's latest
+  ``L`` training items, or the latest ``L`` of those a caller gives
+  (``recent``, oldest first; fewer is an error: training saw no padding).
 """
 import hashlib
 import json
@@ -305,17 +308,43 @@ class Predictor:
             out[ok] = self.scorer.pairs(u[ok], i[ok])
         return out, int((~ok).sum())
 
-    def _masked_scores(self, users, exclude):
+    def recent_indices(self, recent):
+        """Indices of ``recent`` items (original ids, oldest first); a
+        ValueError for a model without sequences, unknown ids (named) or
+        fewer than ``L`` items."""
+        length = getattr(self.scorer, 'sequence_length', None)
+        if length is None:
+            raise ValueError(f'recent items: the {self.model} model reads '
+                             'no sequence (a sequence-aware one does)')
+        if isinstance(recent, str):
+            raise ValueError('recent must be a list of item ids')
+        recent = list(recent)
+        pos, found = _lookup(self.item_ids, recent, self._index['item'])
+        found[found] = self.known_items[pos[found]]
+        if not found.all():
+            bad = [str(recent[j]) for j in onp.flatnonzero(~found)]
+            raise ValueError(f"unknown items in recent: {', '.join(bad)} "
+                             f'(not in the training data of this '
+                             f'{self.model} model)')
+        if len(recent) < length:
+            raise ValueError(f'recent: the {self.model} model reads the '
+                             f'latest {length} items, got {len(recent)}')
+        return pos
+
+    def _masked_scores(self, users, exclude, recent=None):
         """Scores of ``users`` (indices) with excluded and unknown items at
-        -inf."""
+        -inf; ``recent``: item indices read instead of their latest."""
         if exclude not in ('rated', 'train'):
             raise ValueError(f"exclude must be 'rated' or 'train', got "
                              f'{exclude!r}')
-        scores = onp.asarray(self.scorer.rows(users), dtype=onp.float32)
+        scores = onp.asarray(self.scorer.rows(users) if recent is None else
+                             self.scorer.rows(users, recent), onp.float32)
         scores[:, ~self.known_items] = -onp.inf
         self.train.mask_into(scores, users)
         if exclude == 'rated':
             self.heldout.mask_into(scores, users)
+            if recent is not None:
+                scores[:, recent] = -onp.inf
         return scores
 
     def chunk_size(self):
@@ -350,7 +379,8 @@ class Predictor:
                 for r, (i, s) in enumerate(zip(items, scores))
                 if onp.isfinite(s)]
 
-    def recommend(self, user, k=10, cold_start=None, exclude='rated'):
+    def recommend(self, user, k=10, cold_start=None, exclude='rated',
+                  recent=None):
         """Top ``k`` movies for a user, best first.
 
         Args:
@@ -361,23 +391,27 @@ class Predictor:
                 the most popular movies (score = training interactions)
                 instead of an error; ``knows_user`` tells the two apart.
             exclude: ``'rated'`` or ``'train'`` (module docstring).
+            recent: item ids a sequence-aware model reads instead of the
+                user's latest (module docstring); a cold start ignores them.
 
         Returns:
             A list of ``{rank, item, title, score}`` with original item ids.
 
         Raises:
             ValueError: an unknown user without ``cold_start``, a bad ``k``
-                or option.
+                or option, ``recent`` refused (``recent_indices``).
         """
         self.check_k(k)
         if cold_start not in (None, 'popular'):
             raise ValueError(f"cold_start must be None or 'popular', got "
                              f'{cold_start!r}')
+        recent = None if recent is None else self.recent_indices(recent)
         if cold_start and not self.knows_user(user):
             pop = onp.where(self.known_items, self.popularity, -onp.inf)
             items, scores = top_k_rows(pop[None, :].astype(onp.float64), k)
             return self._entries(items[0], scores[0])
-        items, scores = self.top_items([self.user_index(user)], k, exclude)
+        items, scores = top_k_rows(self._masked_scores(
+            onp.array([self.user_index(user)]), exclude, recent), k)
         return self._entries(items[0], scores[0])
 
     def iter_top_k(self, k, exclude='rated'):

@@ -2,6 +2,7 @@
 with one sampled negative, scored with the user's latest ``L`` items under
 the NCF or the book's protocol."""
 import mxnet as mx
+import numpy as onp
 
 from ..data.interactions import rating_arrays
 from ..data.sequences import SequenceIter, latest_items
@@ -24,14 +25,25 @@ def _latest(frame, L, num_users):
 
 class _Scorer:
     """The predictor's scorer of a Caser: each user with its latest
-    items."""
+    items, or with the items a caller gives (``rows(users, recent)``)."""
 
     def __init__(self, net, latest, num_items):
         self.net = SequenceScorer(net, latest)
         self.num_items = num_items
+        self.sequence_length = net.config['L']   # items a sequence holds
 
-    def rows(self, users):
-        return score_users(self.net, users, self.num_items, [mx.cpu()])
+    def rows(self, users, recent=None):
+        """(len(users), num_items) scores; with ``recent`` (item indices,
+        oldest first, at least L) every user reads its latest L instead of
+        the user's own latest items."""
+        if recent is None:
+            return score_users(self.net, users, self.num_items, [mx.cpu()])
+        from mxnet import np
+        seqs = onp.tile(onp.asarray(recent)[-self.sequence_length:],
+                        (len(users), 1))
+        return self.net.net.score_block(
+            np.array(users, dtype='int32'),
+            np.arange(self.num_items, dtype='int32'), seqs).asnumpy()
 
     def pairs(self, users, items):
         return score_pairs(self.net, users, items, [mx.cpu()])
