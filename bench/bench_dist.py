@@ -58,7 +58,8 @@ from mxnet.gluon.contrib.nn import SparseEmbedding  # noqa: E402
 
 from d2l_recsys import data as D  # noqa: E402
 from d2l_recsys.defaults import MF, PROTOCOL_DEFAULTS  # noqa: E402
-from d2l_recsys.io import load_model, read_json, write_json  # noqa: E402
+from d2l_recsys.files import read_json, write_json  # noqa: E402
+from d2l_recsys.run_folder import load_model
 from d2l_recsys.launch import launch  # noqa: E402
 from d2l_recsys.ranking import ranking_protocol  # noqa: E402
 

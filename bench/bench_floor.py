@@ -394,7 +394,7 @@ def main():
     args = p.parse_args()
     from bench_scale import data_for
     from d2l_recsys.data.synthetic import SHAPES
-    from d2l_recsys.io import write_json
+    from d2l_recsys.files import write_json
     models = args.models.split(',')
     unknown = sorted(set(models) - set(MEASURED)) + \
         ([args.shape] if args.shape not in SHAPES else [])

@@ -127,7 +127,7 @@ def split_ratings(frame, test_ratio=0.1, seed=0):
 def write_ratings(frame, path):
     """``user item rating timestamp`` lines, tab-separated (``.tsv``) or
     comma-separated with MovieLens' header (``.csv``), atomically."""
-    from d2l_recsys.io import atomic_write
+    from d2l_recsys.files import atomic_write
     csv = path.endswith('.csv')
     cols = frame[['user_id', 'item_id', 'rating', 'timestamp']]
     atomic_write(path, lambda tmp: cols.to_csv(
@@ -139,7 +139,7 @@ def write_ratings(frame, path):
 def split_files(shape, data_dir, work):
     """The split files of a shape, written once into
     ``work/splits/SHAPE``; returns the contents of its ``split.json``."""
-    from d2l_recsys.io import write_json
+    from d2l_recsys.files import write_json
     folder = os.path.join(work, 'splits', shape)
     info = os.path.join(folder, 'split.json')
     if os.path.exists(info):
@@ -355,7 +355,7 @@ def main():
                 f"{', '.join(SHAPES)}")
     work = os.path.abspath(args.work)
     env = thread_env(args.threads)
-    from d2l_recsys.io import read_json, write_json
+    from d2l_recsys.files import read_json, write_json
     from d2l_recsys.plot import save_figure
     # This run's rows go to --json and --plot; WORK/peers.json keeps those
     # of earlier runs too, and ours are compared with the latest peer row.

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from d2l_recsys.data.synthetic import SHAPES, generate  # noqa: E402
-from d2l_recsys.io import read_json, write_json  # noqa: E402
+from d2l_recsys.files import read_json, write_json  # noqa: E402
 from d2l_recsys.plot import save_figure  # noqa: E402
 
 import record  # noqa: E402

@@ -579,7 +579,7 @@ def main():
               'python bench/docs.py')
         return 0 if same else 1
     sys.path.insert(0, ROOT)
-    from d2l_recsys.io import write_text
+    from d2l_recsys.files import write_text
     write_text(PAGE, page)
     print(f'wrote {os.path.relpath(PAGE, ROOT)}')
     return 0

@@ -154,7 +154,7 @@ def write(path, benchmark, measurements):
     if not path:
         return
     from d2l_recsys import provenance
-    from d2l_recsys.io import write_json
+    from d2l_recsys.files import write_json
     write_json(path, dict(
         benchmark=benchmark, command=command(), date=START['date'],
         commit=START['commit'], dirty=START['dirty'], rerun=True,

@@ -32,7 +32,7 @@ from .data import (ArrayIter, NegativeSamplingIter, PRDataset,  # noqa
 from . import defaults  # noqa: E402,F401
 from .devices import parse_devices, split_shards, try_all_gpus  # noqa: E402
 from .evaluation import evaluate_autorec, evaluate_rmse  # noqa: E402
-from .io import load_model, save_model  # noqa: E402
+from .run_folder import load_model, save_model  # noqa: E402
 from .losses import (BPRLoss, HingeLossbRec, MaskedL2Loss,  # noqa: E402
                      ObservedL2Loss, PointwiseBCELoss)
 from .metrics import (auc_from_ranks, book_running_rmse,  # noqa: E402
@@ -51,7 +51,7 @@ from . import registry  # noqa: E402,F401
 # process that only serves saved models never imports it.
 _TRAINING = {'Callback': 'train', 'train_ranking': 'train',
              'train_ch13': 'ctr_loop', 'evaluate_ctr': 'ctr_loop',
-             'train_recsys_rating': 'train', 'fit': 'runs',
+             'train_recsys_rating': 'train', 'fit': 'library',
              'reevaluate': 'runs', 'run': 'runs', 'run_autorec': 'runs',
              'run_mf': 'runs', 'run_ranking': 'runs'}
 
@@ -67,4 +67,4 @@ def __getattr__(name):
 def __dir__():
     return sorted(list(globals()) + list(_TRAINING))
 
-__version__ = '0.3.0'
+from .version import __version__  # noqa: E402,F401

@@ -9,7 +9,8 @@ import sys
 
 import numpy as onp
 
-from .io import DamagedFile, checkpoints, damaged, save_checkpoint
+from .checkpoints import checkpoints, save_checkpoint
+from .files import DamagedFile, damaged
 from .train import Callback
 
 

@@ -197,6 +197,11 @@ class RunConfig:
         """The ``DataSpec`` of this run's data options."""
         return DataSpec.from_options(self)
 
+    def pretrained_runs(self):
+        """Run folders whose trained blocks this run starts from (the
+        entry's ``pretrain`` copies them in): none but for a NeuMF."""
+        return ()
+
     def to_dict(self):
         """The configuration as a JSON-ready dict."""
         return asdict(self)
@@ -359,6 +364,10 @@ class RankingConfig(RunConfig):
         self.nums_hiddens = list(self.nums_hiddens)
         if self.optimizer is None:
             self.optimizer = 'sgd' if self.pretrain_gmf else 'adam'
+
+    def pretrained_runs(self):
+        return (self.pretrain_gmf, self.pretrain_mlp) if self.pretrain_gmf \
+            else ()
 
     def data_spec(self):
         """Both protocols hold out each user's latest interaction, and

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import mxnet as mx
 
 from .config import KVSTORES
-from .io import write_text
+from .files import write_text
 
 
 @dataclass

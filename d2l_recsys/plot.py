@@ -2,7 +2,7 @@
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .io import atomic_write
+from .files import atomic_write
 
 LABELS = {'train_loss': 'train loss', 'test_rmse': 'test RMSE', 'auc': 'AUC'}
 

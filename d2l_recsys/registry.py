@@ -17,11 +17,12 @@ An entry says:
 * ``config`` -- the configuration class (``config.py``).
 * ``space`` -- its random-search space (``defaults.SEARCH_SPACES``).
 * ``aliases`` -- other names it answers to within its kind.
-* ``counts`` -- for a block fitted by counting (ItemPop), the function
+* ``from_counts`` -- for a block fitted by counting (ItemPop), the function
   ``(net, items)`` that fits it instead of gradient steps.
 * ``pretrain`` -- for a block that can start from trained GMF and MLP
   blocks (NeuMF), ``(net, gmf, mlp, alpha)`` that copies them in.
 """
+import shlex
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -49,7 +50,7 @@ class Entry:
     build: Callable
     space: Optional[dict] = None
     aliases: tuple = ()
-    counts: Optional[Callable] = None
+    from_counts: Optional[Callable] = None
     pretrain: Optional[Callable] = None
 
     @property
@@ -204,7 +205,7 @@ register(Entry('gmf', 'GMF', GMF, RANKING, RankingConfig, _gmf, S['gmf']))
 register(Entry('mlp', 'MLP', MLP, RANKING, RankingConfig, _mlp, S['mlp']))
 register(Entry('itempop', 'ItemPop', ItemPop, RANKING, RankingConfig,
                lambda cfg, nu, ni: ItemPop(nu, ni),
-               counts=lambda net, items: net.fit(items)))
+               from_counts=lambda net, items: net.fit(items)))
 # Dot-product MF trained for ranking with sampled negatives (Rendle et al.
 # 2020); ``--model mf`` of the ranking script.
 register(Entry('dmf', 'Dot-product MF', MF, RANKING, RankingConfig, _mf,
@@ -216,3 +217,33 @@ register(Entry('deepfm', 'DeepFM', DeepFM, FEATURES, DeepFMConfig, _deepfm,
                S['deepfm']))
 register(Entry('lr', 'Logistic regression', LR, FEATURES, LRConfig, _lr,
                S['lr']))
+
+
+# Options whose default is neither on nor off (a rule decides): False is
+# written out as --no-OPTION.
+_NEGATABLE = ('sparse_grad',)
+
+
+def command_line(model, options):
+    """The command that trains ``options`` with the model's script (a
+    ranking model's is ``train_neumf.py --model NAME``)."""
+    entry = get(model)
+    script = entry.task.script or f'train_{entry.name}.py'
+    if 'model' in entry.config.__dataclass_fields__:
+        options = dict(options)
+        options.setdefault('model', entry.name)
+    words = ['python', f'scripts/{script}']
+    for key, value in options.items():
+        flag = '--' + key.replace('_', '-')
+        if value is False and key in _NEGATABLE:
+            words.append('--no-' + flag[2:])
+            continue
+        if value is None or value is False or key in ('verbose',):
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words += [flag, ','.join(str(v) for v in value)]
+        else:
+            words += [flag, str(value)]
+    return ' '.join(shlex.quote(w) for w in words)

@@ -10,7 +10,7 @@ import re
 
 import plotly.graph_objects as go
 
-from .io import read_json, write_text
+from .files import read_json, write_text
 from .plot import save_figure
 from .provenance import commit_text
 

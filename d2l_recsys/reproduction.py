@@ -23,7 +23,8 @@ from . import registry
 from .runs import run, run_ranking
 from .devices import parse_devices
 from .folders import FolderInUse, lock
-from .io import load_model, read_json, write_json
+from .files import read_json, write_json
+from .run_folder import load_model
 from .provenance import check_one_commit, context, stamp, today
 from .ranking import ranking_protocol
 from .report import STATUS_WORDS, write_report  # noqa: F401
@@ -286,13 +287,13 @@ _NOT_SETTINGS = ('data_dir', 'ctr_dir', 'dataset', 'train_file', 'test_file',
                  'pretrain_mlp', 'frame_name', 'devices', 'kvstore', 'seed',
                  'fold', 'folds', 'with_test', 'checkpoint_every',
                  'valid_ratio', 'validation', 'early_stop')
-# What a model without training (``Entry.counts``) is run with.
+# What a model without training (``Entry.from_counts``) is run with.
 _PROTOCOL = ('protocol', 'num_test_negatives', 'top_k')
 
 
 def _settings(model, config):
     """The settings of a run's stored config that a reader compares."""
-    keep = _PROTOCOL if registry.get(model).counts else None
+    keep = _PROTOCOL if registry.get(model).from_counts else None
     return {k: v for k, v in config.items()
             if v is not None and k not in _NOT_SETTINGS
             and (keep is None or k in keep)}

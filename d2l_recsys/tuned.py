@@ -13,10 +13,11 @@ import time
 import numpy as onp
 
 from . import registry
-from .io import damaged, read_json
+from .files import damaged, read_json
 from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
-from .tuning import check_board, command_line
+from .registry import command_line
+from .tuning import check_board
 
 FOLDS = 5
 # (leaderboard folder, model, protocol, split)

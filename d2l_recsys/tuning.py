@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,7 +33,7 @@ import numpy as onp
 
 from . import registry
 from .folders import claim
-from .io import damaged, read_json, write_json
+from .files import damaged, read_json, write_json
 from .progress import Progress as Bar
 from .provenance import context, stamp
 
@@ -117,36 +116,6 @@ def run_trial(model, options):
 def _init_worker(threads):
     os.environ['OMP_NUM_THREADS'] = str(threads)
     os.environ['MXNET_CPU_WORKER_NTHREADS'] = str(threads)
-
-
-# Options whose default is neither on nor off (a rule decides): False is
-# written out as --no-OPTION.
-_NEGATABLE = ('sparse_grad',)
-
-
-def command_line(model, options):
-    """The command that trains ``options`` with the model's script (a
-    ranking model's is ``train_neumf.py --model NAME``)."""
-    entry = registry.get(model)
-    script = entry.task.script or f'train_{entry.name}.py'
-    if 'model' in entry.config.__dataclass_fields__:
-        options = dict(options)
-        options.setdefault('model', entry.name)
-    words = ['python', f'scripts/{script}']
-    for key, value in options.items():
-        flag = '--' + key.replace('_', '-')
-        if value is False and key in _NEGATABLE:
-            words.append('--no-' + flag[2:])
-            continue
-        if value is None or value is False or key in ('verbose',):
-            continue
-        if value is True:
-            words.append(flag)
-        elif isinstance(value, (list, tuple)):
-            words += [flag, ','.join(str(v) for v in value)]
-        else:
-            words += [flag, str(value)]
-    return ' '.join(shlex.quote(w) for w in words)
 
 
 def tune(model, trials=20, jobs=1, out='runs/tune', seed=0, fixed=None,
@@ -259,7 +228,8 @@ def _tune(model, trials, jobs, out, seed, fixed, space, verbose, source,
     test_out = os.path.join(out, 'best')
     board = dict(model=model, metric=metric, lower_is_better=lower,
                  trials=ranked, best=best,
-                 command=command_line(model, dict(options, out=test_out)),
+                 command=registry.command_line(model, dict(options,
+                                                           out=test_out)),
                  test=None, space=space, space_source=source,
                  space_hash=digest, fixed=fixed,
                  made=stamp(time.perf_counter() - started, ctx))

@@ -5,7 +5,7 @@ import os
 import sys
 
 from d2l_recsys.cli import readme_with_options
-from d2l_recsys.io import write_text
+from d2l_recsys.files import write_text
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
                       'README.md')

@@ -14,7 +14,7 @@ options...])`` in this process, as ``d2l-recsys COMMAND options`` would:
 ``kill:step:N``
     SIGKILL this process right after the N-th ``gluon.Trainer.step``.
 ``kill:write:N:MOMENT[:PATTERN]``
-    SIGKILL at the N-th ``d2l_recsys.io.atomic_write`` (counting only the
+    SIGKILL at the N-th ``d2l_recsys.files.atomic_write`` (counting only the
     ones whose destination matches the regular expression PATTERN, when
     given) at MOMENT: ``before`` it writes anything, ``tmp`` once the
     temporary file is written whole but not renamed, ``after`` it returned
@@ -38,10 +38,10 @@ options...])`` in this process, as ``d2l-recsys COMMAND options`` would:
 
 Each kill, failure or wait first prints one line ``faults: ...`` to stderr.
 ``atomic_write`` is replaced in every ``d2l_recsys`` module that holds it
-(``from .io import atomic_write`` binds it at import: the modules that do
-are imported first, then patched); the writers of ``d2l_recsys.io``
-(``write_text``, ``write_json``, ``save_model``, ``save_checkpoint``) look it
-up in ``d2l_recsys.io`` when called.  So every file the package writes goes
+(``from .files import atomic_write`` binds it at import: the modules that
+do are imported first, then patched); the writers of ``d2l_recsys.files``
+(``write_text``, ``write_json``) look it up there when called, and
+``save_model`` and ``save_checkpoint`` in their own modules, patched too.  So every file the package writes goes
 through the patched function.
 """
 import errno
@@ -54,7 +54,8 @@ import time
 
 # Modules that bind atomic_write at import (and their importers): imported
 # before patching, so that each holds the patched function.
-HOLDERS = ('d2l_recsys.io', 'd2l_recsys.plot', 'd2l_recsys.serving',
+HOLDERS = ('d2l_recsys.files', 'd2l_recsys.checkpoints',
+           'd2l_recsys.run_folder', 'd2l_recsys.plot', 'd2l_recsys.serving',
            'd2l_recsys.serving.batch', 'd2l_recsys.serving.export',
            'd2l_recsys.runs', 'd2l_recsys.tuning', 'd2l_recsys.commands')
 
@@ -209,8 +210,7 @@ class Faults:
         import mxnet.gluon
         for name in HOLDERS:
             importlib.import_module(name)
-        io = sys.modules['d2l_recsys.io']
-        original = io.atomic_write
+        original = sys.modules['d2l_recsys.files'].atomic_write
 
         def atomic_write(path, write):
             return self.atomic_write(original, path, write)

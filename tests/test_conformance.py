@@ -121,4 +121,4 @@ def test_every_registered_model_has_a_task_and_a_search_space():
         entry = registry.get(name)
         assert entry.task.kind == entry.kind
         # (a model fitted by counting has nothing to search)
-        assert entry.space or entry.counts, f'{name}: no search space'
+        assert entry.space or entry.from_counts, f'{name}: no search space'

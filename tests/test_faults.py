@@ -133,7 +133,7 @@ def checkpoint_epoch(folder):
     """The epoch of ``folder``'s last checkpoint, or None when it has none,
     after checking that each of its records (``state.json``,
     ``previous.json``) reads back and names files that exist."""
-    from d2l_recsys.io import checkpoints
+    from d2l_recsys.checkpoints import checkpoints
     try:
         found = checkpoints(folder)
     except FileNotFoundError:
@@ -159,7 +159,7 @@ def assert_same_run(folder, reference):
     history (floats equal), results, model (``model.params`` byte for
     byte, and it loads), ``model.json`` and configuration; its last
     checkpoint is of the last epoch; no temporary file is left."""
-    from d2l_recsys.io import load_model
+    from d2l_recsys.run_folder import load_model
     got, want = results(folder), results(reference)
     assert got['history'] == want['history']
     assert got == want
@@ -671,7 +671,7 @@ def test_damaged_leaderboard(how, search, tmp_path):
 
     Mutation tried: read_boards without ``_read_board``'s check: a
     trial's record raises KeyError 'model' (fails)."""
-    from d2l_recsys.io import DamagedFile
+    from d2l_recsys.files import DamagedFile
     from d2l_recsys.tuned import read_boards
     tuning = tmp_path / 'tuning'
     shutil.copytree(search, tuning / 'mf_seq')

@@ -313,7 +313,7 @@ def test_streamed_trainer_states_are_gluons_file(tmp_path):
     import pickle
     import mxnet as mx
     from mxnet import autograd, gluon, np as mnp
-    from d2l_recsys.io import save_trainer_states
+    from d2l_recsys.checkpoints import save_trainer_states
     from d2l_recsys.models import MF
     net = MF(3, 5, 7)
     net.initialize(mx.init.Normal(0.1))

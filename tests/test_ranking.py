@@ -2,6 +2,7 @@
 negative sampling, metrics by hand, pretraining, d2l parity."""
 import json
 import os
+import shutil
 
 import mxnet as mx
 import numpy as onp
@@ -285,3 +286,21 @@ def test_outputs_reload_and_pretraining(checker_dir, tmp_path):
     with pytest.raises(ValueError, match='together'):
         run_ranking(model='neumf', data_dir=checker_dir,
                     pretrain_gmf=dirs['gmf'], **TOY)
+    # pretrained runs are opened as runs: made on other data, refused
+    elsewhere = tmp_path / 'other' / 'ml-100k'
+    shutil.copytree(checker_dir, elsewhere)
+    with open(elsewhere / 'u.data') as f:
+        lines = f.readlines()
+    with open(elsewhere / 'u.data', 'w') as f:
+        f.writelines(lines[:-20])
+    other = str(tmp_path / 'gmf-other-data')
+    run_ranking(model='gmf', data_dir=str(elsewhere), out=other,
+                **dict(TOY, epochs=1))
+    with pytest.raises(ValueError, match='gmf-other-data: a run on .*'
+                       'pretrain on the same data, split and seed'):
+        run_ranking(model='neumf', data_dir=checker_dir,
+                    pretrain_gmf=other, pretrain_mlp=dirs['mlp'], **TOY)
+    with pytest.raises(ValueError, match='gmf cannot start from pretrained'):
+        run_ranking(model='gmf', data_dir=checker_dir,
+                    pretrain_gmf=dirs['gmf'], pretrain_mlp=dirs['mlp'],
+                    **TOY)

@@ -210,7 +210,7 @@ def test_a_search_never_opens_its_test_data(fold_dir, tmp_path, model):
     the one-line error naming it.  Mutation tried: trials run with the
     test part (``with_test`` left True) -- the junk search then fails in
     its first trial and the test fails."""
-    from d2l_recsys.io import read_json
+    from d2l_recsys.files import read_json
     from d2l_recsys.tuning import tune
     fixed = dict(folds=5, fold=0, epochs=2, early_stop=1)
     if model == 'gmf':

@@ -24,7 +24,7 @@ from mxnet import np
 import d2l_recsys
 from d2l_recsys import data as D
 from d2l_recsys.runs import run, run_autorec, run_mf, run_ranking
-from d2l_recsys.io import load_model, read_run
+from d2l_recsys.run_folder import load_model, read_run
 from d2l_recsys.serving import load_predictor, top_k_rows, write_export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -303,8 +303,8 @@ def test_predictor_from_export_needs_no_movielens(runs, tmp_path,
 
     def no_data(*args, **kwargs):
         raise AssertionError('an export must not read MovieLens')
-    # io.open_run's materialize is a saved run's one way to data files
-    monkeypatch.setattr('d2l_recsys.io.materialize', no_data)
+    # every materialized spec reads its ratings through _train_test
+    monkeypatch.setattr('d2l_recsys.data.spec._train_test', no_data)
     for m in MODELS:
         a, b = before[m], load_predictor(str(tmp_path / m))
         users = onp.r_[a.user_ids, 999]

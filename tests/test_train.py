@@ -8,7 +8,7 @@ from mxnet import gluon, init, np
 
 import d2l_recsys as rs
 from d2l_recsys.runs import reevaluate, run_autorec, run_mf
-from d2l_recsys.io import atomic_write
+from d2l_recsys.files import atomic_write
 
 
 def test_parse_devices():

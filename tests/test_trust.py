@@ -43,7 +43,7 @@ import mxnet as mx
 import numpy as onp
 import pytest
 
-from d2l_recsys.io import read_run
+from d2l_recsys.run_folder import read_run
 from d2l_recsys.runs import run_autorec, run_mf, run_ranking
 from d2l_recsys.serving import (load_predictor, predict_file,
                                 write_all_recommendations, write_export)

@@ -7,7 +7,8 @@ import numpy as onp
 import pytest
 from conftest import block_ratings, run_script, write_u_data
 
-from d2l_recsys.tuning import command_line, sample, tune
+from d2l_recsys.registry import command_line
+from d2l_recsys.tuning import sample, tune
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,7 +7,7 @@ from .. import cli, registry
 from ..callbacks import TrainingInterrupted
 from ..config import RankingConfig
 from ..folders import FolderInUse, fresh_folder, remove_if_unused
-from ..io import read_run
+from ..run_folder import read_run
 from . import restart_with
 
 

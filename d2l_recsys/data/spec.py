@@ -138,6 +138,22 @@ class DataSpec:
     def to_dict(self):
         return asdict(self)
 
+    def split_key(self):
+        """What fixes the test part: the source and the split (the seed
+        where it draws one).  Two specs with equal keys hold out the same
+        ratings; a network trained on one saw no test rating of the
+        other."""
+        data_dir = self.data_dir or os.environ.get('D2L_RECSYS_DATA')
+        paths = [os.path.abspath(os.path.expanduser(p)) if p else None
+                 for p in (data_dir, self.train_file, self.test_file,
+                           self.ratings)]
+        kfold = self.fold is not None
+        drawn = (self.split == 'random' and not self.train_file) or kfold
+        return (*paths, self.dataset, str(self.columns), self.frame_name,
+                None if self.train_file or kfold else self.split,
+                self.test_ratio if drawn and not kfold else None,
+                self.folds, self.fold, self.seed if drawn else None)
+
     def carve_out(self):
         """The validation split's rule: ``'seq-aware'`` or ``'random'``."""
         if self.valid_split:

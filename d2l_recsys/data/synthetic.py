@@ -18,12 +18,12 @@ tail), every user has at least 20 ratings, every item at least one, and no
 Everything is vectorised: ML-20M's shape (20 million ratings) is generated
 in well under two minutes.
 """
-import json
 import os
 
 import numpy as onp
 import pandas as pd
 
+from ..files import atomic_write, write_json
 from .formats import CSV_HEADER, HALF_STARS, STARS
 
 # The releases' shapes and native formats.  ``max_user_id``/``max_item_id``:
@@ -248,19 +248,6 @@ def _raw_ids(rng, count, max_id):
 # --------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------
-def _atomic_write(path, write):
-    """``write(tmp)`` to a temporary name in the same folder, then rename:
-    a crash leaves the old file or the new one, never half of one."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f'.tmp-{os.getpid()}-{os.path.basename(path)}')
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _digits(values):
     """Decimal text of non-negative integers, vectorised: a uint8 matrix of
     zero-padded digits and the mask of those to write."""
@@ -317,7 +304,7 @@ def _write_ratings(path, columns, shape):
             for start in range(0, len(columns[0]), CHUNK):
                 f.write(_lines([c[start:start + CHUNK] for c in columns],
                                shape))
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 _WORDS = ('Night', 'River', 'Garden', 'Stranger', 'Summer', 'Machine',
@@ -372,7 +359,7 @@ def _write_titles(path, rng, raw_ids, shape):
                             f'{"|".join(flags)}\n')
                 else:
                     f.write(f'{raw}::{title}::{"|".join(genre)}\n')
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _shape(like, num_users, num_items, num_ratings):
@@ -461,8 +448,5 @@ def generate(like, out, seed=0, num_users=None, num_items=None,
                                          num_items),
                 top10pct_items_share=top10)
 
-    def write_json(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(json.dumps(info, indent=2) + '\n')
-    _atomic_write(os.path.join(out, 'synthetic.json'), write_json)
+    write_json(os.path.join(out, 'synthetic.json'), info)
     return info

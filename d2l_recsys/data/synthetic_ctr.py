@@ -38,6 +38,7 @@ import os
 import numpy as onp
 import pandas as pd
 
+from ..files import atomic_write, write_json
 from ..metrics import roc_auc
 from .ctr import CTR_FILES, offsets_of
 
@@ -97,8 +98,6 @@ def _sigmoid(x):
 def _write_file(path, labels, rows, values):
     """One CTR file: the label, then the value of each of the row's
     planted indices ``rows``, tab-separated; written in chunks of rows."""
-    from ..io import atomic_write   # (io imports the registry: not at the
-    #                                  top, so the data package loads first)
     def write(tmp):
         with open(tmp, 'w', encoding='utf-8', newline='') as f:
             for start in range(0, len(labels), _WRITE_ROWS):
@@ -151,7 +150,6 @@ def make_ctr(folder, num_rows=DEFAULTS['num_rows'],
         and ``rare_in_train``: the share of the training values, and of its
         cells, seen fewer than 4 times (the book's ``min_threshold``).
     """
-    from ..io import atomic_write, write_json   # (as in _write_file)
     if not 0 < num_test < num_rows:
         raise ValueError(f'num_test={num_test}: expected between 1 and '
                          f'num_rows - 1 = {num_rows - 1}')

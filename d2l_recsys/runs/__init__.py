@@ -1,5 +1,5 @@
 """Whole runs: configuration -> data (``data.spec``) -> model (``registry``)
 -> the shared loop -> results and the run folder (``run.json``, the model,
 ``curves.html``, ``metrics.json``)."""
-from .api import (fit, reevaluate, run, run_autorec, run_mf,  # noqa: F401
+from .api import (reevaluate, run, run_autorec, run_mf,  # noqa: F401
                   run_ranking)

@@ -1,20 +1,17 @@
 """Runs by model name: train (``run``, and the book-named ``run_mf``,
-``run_autorec``, ``run_ranking``), score a saved run again
-(``reevaluate``), and the library-style ``fit`` that returns a predictor.
+``run_autorec``, ``run_ranking``) and score a saved run again
+(``reevaluate``).
 
 Every entry point builds the run's configuration once (fresh, or resumed
 from a run folder's ``run.json``), and every path to data goes through
 ``data.spec.materialize`` of that configuration.
 """
-import os
-import shutil
-import tempfile
 
 from .. import defaults as D
 from .. import registry
 from ..devices import parse_devices
 from ..folders import claim
-from ..io import open_run, read_run
+from ..run_folder import open_run, read_run
 from .common import make_config
 from .task_run import run_task
 
@@ -122,43 +119,3 @@ def reevaluate(model_dir, data_dir=None, devices='cpu'):
     net.collect_params().reset_ctx(devs)
     s = entry.task.setup(entry, cfg, data, training=False)
     return entry.task.reevaluated(s.test(net, devs))
-
-
-def fit(model, data, verbose=False, out=None, **options):
-    """Train a model on a DataFrame or a ratings file and return its
-    predictor, in the data's own ids: the library-style entry point.
-
-    ``p = rs.fit('mf', df)``, then ``p.predict(users, items)``,
-    ``p.recommend(user, k)``, ``p.save(folder)``.
-
-    Args:
-        model: a registry name (``mf``, ``autorec``, ``gmf``, ``neumf``...).
-        data: a DataFrame with columns ``user``, ``item`` and optionally
-            ``rating`` and ``timestamp`` (other names mapped by
-            ``columns='user=...,item=...'``), or the path of such a CSV/TSV
-            file.
-        verbose: print a line per epoch.
-        out: a run folder to keep (default: the run goes through a
-            temporary folder, removed once the predictor is loaded).
-        **options: the model's config fields (``epochs``, ``lr``,
-            ``split``, ``validation``...).
-
-    Returns:
-        A ``serving.Predictor`` (with ``results``: the run's results dict).
-    """
-    from ..serving.predictor import load_predictor
-    frame = None
-    if isinstance(data, (str, os.PathLike)):
-        options['ratings'] = os.fspath(data)
-    else:
-        frame = data
-    folder = out or tempfile.mkdtemp(prefix='d2l_recsys-fit-')
-    try:
-        results = run(model, verbose=verbose, frame=frame, out=folder,
-                      **options)
-        predictor = load_predictor(folder, frame=frame)
-    finally:
-        if out is None:
-            shutil.rmtree(folder, ignore_errors=True)
-    predictor.results = results
-    return predictor

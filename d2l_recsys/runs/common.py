@@ -12,7 +12,8 @@ import numpy as onp
 from ..callbacks import Checkpoint, EarlyStopping, StopOnSignal, \
     resume_command
 from ..distributed import connect
-from ..io import RUN_FILE, read_run, save_model, write_json, write_run
+from ..files import write_json
+from ..run_folder import RUN_FILE, read_run, save_model, write_run
 from ..plot import curves_figure, save_figure
 
 # Options a resumed run may change; the others are the stored run's.

@@ -10,6 +10,7 @@ from mxnet import gluon, init
 from ..callbacks import LearningRateDecay, Validation
 from ..defaults import INIT_SIGMA
 from ..devices import parse_devices
+from ..run_folder import open_pretrained
 from ..train import Progress, fit
 from .common import (Clock, cross_validate, final, finish, join, lifecycle,
                      ordered_params, start, stopped, throughput)
@@ -57,7 +58,8 @@ def run_task(entry, cfg, verbose=True, frame=None):
     clock = Clock()
     data = task.load(cfg, frame)
     clock.phase('read')
-    s = task.setup(entry, cfg, data, cluster.shard)
+    s = task.setup(entry, cfg, data, cluster.shard,
+                   pretrained=open_pretrained(entry, cfg))
     start(entry, cfg)             # data and inputs are good: the run begins
     del data                      # the setup holds what it needs
     clock.phase('iterators')

@@ -62,7 +62,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from .. import __version__
+from ..version import __version__
 from .predictor import load_predictor
 from ..scorers import ensure_np_mode
 

@@ -5,7 +5,7 @@ import csv
 import numpy as onp
 import pandas as pd
 
-from ..io import atomic_write
+from ..files import atomic_write
 from ..progress import Progress
 
 

@@ -49,7 +49,7 @@ from mxnet import npx
 from .. import registry
 from ..data.interactions import Interactions
 from ..folders import claim, sibling_lock
-from ..io import damaged, read_json, write_json
+from ..files import damaged, read_json, write_json
 from ..scorers import copy_block, ensure_np_mode
 
 # What to do about a damaged export file.

@@ -43,9 +43,10 @@ import os
 import numpy as onp
 import pandas as pd
 
-from .. import data as D
+from ..data import rating_arrays
 from .. import registry
-from ..io import damaged, open_run
+from ..files import damaged
+from ..run_folder import open_run
 from .export import _AGAIN, EXPORT_FILE, read_export
 from ..data.interactions import Interactions
 from ..scorers import CHUNK_ELEMENTS
@@ -440,7 +441,7 @@ class Predictor:
 # Loading
 # --------------------------------------------------------------------------
 def _interactions(frame, num_users, num_items):
-    u, i, r = D.rating_arrays(frame)
+    u, i, r = rating_arrays(frame)
     return Interactions.from_pairs(u, i, r, num_users, num_items)
 
 

@@ -85,8 +85,11 @@ class Task:
         from ..data.spec import materialize
         return materialize(cfg.data_spec(), frame)
 
-    def setup(self, entry, cfg, data, shard=None, training=True):
-        """The ``Setup`` of a run of ``entry`` on ``data``."""
+    def setup(self, entry, cfg, data, shard=None, training=True,
+              pretrained=None):
+        """The ``Setup`` of a run of ``entry`` on ``data`` (``pretrained``:
+        the trained blocks it starts from, ``run_folder.open_pretrained``,
+        or None)."""
         raise NotImplementedError
 
     def main_metric(self, cfg):

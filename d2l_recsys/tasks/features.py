@@ -203,7 +203,8 @@ class FeatureTask(Task):
         return data.fields if isinstance(data, CTRFiles) else \
             rating_fields(cfg, data)
 
-    def setup(self, entry, cfg, data, shard=None, training=True):
+    def setup(self, entry, cfg, data, shard=None, training=True,
+              pretrained=None):
         f = self.fields(cfg, data)
         x, y = f.train
         order = ShardOrder(len(y), cfg.batch_size, *shard, seed=cfg.seed,

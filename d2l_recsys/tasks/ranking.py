@@ -1,6 +1,6 @@
 """Ranking with implicit feedback (GMF, MLP, NeuMF, dot-product MF,
 ItemPop): a held-out protocol, sampled negatives, HR / NDCG / AUC."""
-from .. import data as D
+from ..data import NegativeSamplingIter, rating_arrays
 from ..defaults import PROTOCOL_DEFAULTS, RANKING
 from ..losses import LOSSES
 from ..ranking import protocol_evaluator
@@ -52,29 +52,17 @@ class RankingTask(Task):
     kind = 'ranking'
     script = 'train_neumf.py'
 
-    def _pretrained(self, entry, cfg):
-        """The GMF and MLP blocks a NeuMF starts from, or None."""
-        if not cfg.pretrain_gmf:
-            return None
-        if entry.pretrain is None:
-            raise ValueError(f'pretrain_gmf, pretrain_mlp: a {entry.name} '
-                             'cannot start from pretrained GMF and MLP runs '
-                             '(a neumf can)')
-        from ..io import load_model
-        return load_model(cfg.pretrain_gmf)[0], \
-            load_model(cfg.pretrain_mlp)[0]
-
     def _train_iter(self, cfg, data, loss, shard):
-        users, items, _ = D.rating_arrays(data.train)
+        users, items, _ = rating_arrays(data.train)
         rank, workers = shard or (0, None)
-        return D.NegativeSamplingIter(
+        return NegativeSamplingIter(
             users, items, data.num_users, data.num_items, cfg.num_negatives,
             pairwise=loss.pairwise, batch_size=cfg.batch_size,
             seed=cfg.seed, rank=rank, num_workers=workers)
 
-    def setup(self, entry, cfg, data, shard=None, training=True):
+    def setup(self, entry, cfg, data, shard=None, training=True,
+              pretrained=None):
         k = cfg.top_k
-        pretrained = self._pretrained(entry, cfg) if training else None
         test = evaluator(cfg, data)
         raw_valid = None if data.valid is None else \
             evaluator(cfg, data, validation=True)
@@ -84,14 +72,14 @@ class RankingTask(Task):
         loss = LOSSES[cfg.loss](
             **({'from_sigmoid': True} if sigmoid_bce else {}))
         def counted(net, devices):
-            entry.counts(net, D.rating_arrays(data.train_all)[1])
+            entry.from_counts(net, rating_arrays(data.train_all)[1])
             first = dict(epoch=0, train_loss=None,
                          **(test(net, devices) if test else {}))
             if raw_valid is not None:
                 first.update(_prefixed(raw_valid)(net, devices))
             return [first]
         train_iter = self._train_iter(cfg, data, loss, shard) \
-            if training and not entry.counts else None
+            if training and not entry.from_counts else None
 
         def prepare(net, devices, verbose):
             if not pretrained:
@@ -127,7 +115,7 @@ class RankingTask(Task):
             ('train_loss',) if test is None else
             ('train_loss', f'hit_rate@{k}', f'ndcg@{k}', 'auc'),
             extra=extra, prepare=prepare,
-            counted=counted if entry.counts else None,
+            counted=counted if entry.from_counts else None,
             optimizer=cfg.optimizer)
 
     def main_metric(self, cfg):

@@ -7,7 +7,7 @@ import os
 
 from mxnet import gluon
 
-from .. import data as D
+from ..data import autorec_iters, rating_iters
 from ..data.rows import choose_formulation
 from ..evaluation import evaluate_autorec, evaluate_rmse, predict_ratings
 from ..losses import MaskedL2Loss, ObservedL2Loss
@@ -41,7 +41,8 @@ class RatingTask(Task):
     def title(self, entry, cfg):
         return entry.title
 
-    def setup(self, entry, cfg, data, shard=None, training=True):
+    def setup(self, entry, cfg, data, shard=None, training=True,
+              pretrained=None):
         if data.implicit:
             raise ValueError(
                 f'{data.spec.describe()}: {entry.title} predicts ratings and '
@@ -95,11 +96,11 @@ class PairsTask(RatingTask):
     the block has ``dot_factors``, else pair by pair."""
 
     def iterators(self, cfg, data, shard):
-        train_iter, test_iter = D.rating_iters(data.train, data.test,
+        train_iter, test_iter = rating_iters(data.train, data.test,
                                                cfg.batch_size, cfg.seed,
                                                shard=shard)
         valid_iter = None if data.valid is None else \
-            D.rating_iters(data.train, data.valid, cfg.batch_size)[1]
+            rating_iters(data.train, data.valid, cfg.batch_size)[1]
 
         def extra(net, devices):
             out = dict(sparse_grad=bool(net.config.get('sparse_grad')))
@@ -127,10 +128,10 @@ class RowsTask(RatingTask):
             cfg.variant == 'user' else (data.num_items, data.num_users)
         formulation = choose_formulation(num_rows, width, len(data.train),
                                          cfg.formulation)
-        _, train_iter, test_iter = D.autorec_iters(
+        _, train_iter, test_iter = autorec_iters(
             data.train, data.test, data.num_users, data.num_items,
             cfg.variant, cfg.batch_size, cfg.seed, formulation, shard)
-        valid_iter = None if data.valid is None else D.autorec_iters(
+        valid_iter = None if data.valid is None else autorec_iters(
             data.train, data.valid, data.num_users, data.num_items,
             cfg.variant, formulation=formulation)[2]
         loss = ObservedL2Loss() if formulation == 'sparse' else \

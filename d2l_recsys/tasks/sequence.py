@@ -55,7 +55,8 @@ class SequenceTask(RankingTask):
     kind = 'sequence'
     script = None
 
-    def setup(self, entry, cfg, data, shard=None, training=True):
+    def setup(self, entry, cfg, data, shard=None, training=True,
+              pretrained=None):
         k = cfg.top_k
         test = evaluator(cfg, data)
         valid = None if data.valid is None else \
