@@ -7,11 +7,17 @@ import os
 import shutil
 import tempfile
 
+from typing import Any, Optional, Union
+
+import pandas as pd
+
 from .runs import run
-from .serving.predictor import load_predictor
+from .serving.predictor import Predictor, load_predictor
 
 
-def fit(model, data, verbose=False, out=None, **options):
+def fit(model: str, data: Union[pd.DataFrame, str, os.PathLike],
+        verbose: bool = False, out: Optional[str] = None,
+        **options: Any) -> Predictor:
     """Train a model on a DataFrame or a ratings file and return its
     predictor, in the data's own ids: the library-style entry point.
 

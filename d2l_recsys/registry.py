@@ -24,15 +24,16 @@ An entry says:
 """
 import shlex
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from mxnet import init
 
 from . import defaults as D
-from .config import AutoRecConfig, MFConfig, RankingConfig
+from .config import AutoRecConfig, MFConfig, RankingConfig, RunConfig
 from .config_ext import CaserConfig, DeepFMConfig, FMConfig, LRConfig
 from .models import GMF, MF, MLP, AutoRec, ItemPop, NeuMF, load_pretrained
 from .models.caser import Caser
+from .models.contract import RecommenderBlock
 from .models.fm import FM, LR, DeepFM
 from .models.mf import prefer_sparse_grad
 from .tasks import FEATURES, PAIRS, RANKING, ROWS, SEQUENCES, Task
@@ -44,25 +45,25 @@ class Entry:
     """One model (see the module docstring)."""
     name: str
     title: str
-    block: type
+    block: type[RecommenderBlock]
     task: Task
-    config: type
-    build: Callable
+    config: type[RunConfig]
+    build: Callable[..., RecommenderBlock]
     space: Optional[dict] = None
-    aliases: tuple = ()
-    from_counts: Optional[Callable] = None
-    pretrain: Optional[Callable] = None
+    aliases: tuple[str, ...] = ()
+    from_counts: Optional[Callable[[Any, Any], None]] = None
+    pretrain: Optional[Callable[..., None]] = None
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         """The name space of its task (``'rating'``, ``'ranking'``...)."""
         return self.task.kind
 
 
-_ENTRIES = {}
+_ENTRIES: dict[str, Entry] = {}
 
 
-def register(entry):
+def register(entry: Entry) -> Entry:
     """Add a model; its name and aliases must be new within its kind
     (``unregister`` first to replace one).
 
@@ -81,12 +82,12 @@ def register(entry):
     return entry
 
 
-def unregister(name):
+def unregister(name: str) -> None:
     """Remove a model (tests register toys and take them away again)."""
     _ENTRIES.pop(name, None)
 
 
-def _find(name, kind=None):
+def _find(name: str, kind: Optional[str] = None) -> Optional[Entry]:
     entries = [e for e in _ENTRIES.values() if kind in (None, e.kind)]
     for e in entries:
         if e.name == name:
@@ -94,7 +95,7 @@ def _find(name, kind=None):
     return next((e for e in entries if name in e.aliases), None)
 
 
-def get(name, kind=None):
+def get(name: str, kind: Optional[str] = None) -> Entry:
     """The entry called ``name`` (or with that alias) among models of
     ``kind`` (``'rating'``, ``'ranking'`` or None: any; a name is looked
     up first, then aliases).
@@ -109,17 +110,17 @@ def get(name, kind=None):
     return entry
 
 
-def names(kind=None, aliases=False):
+def names(kind: Optional[str] = None, aliases: bool = False) -> list[str]:
     """Names of the registered models of ``kind``, with their aliases if
     asked."""
-    out = []
+    out: list[str] = []
     for e in _ENTRIES.values():
         if kind in (None, e.kind):
             out += [e.name] + (list(e.aliases) if aliases else [])
     return out
 
 
-def block_class(class_name):
+def block_class(class_name: str) -> type[RecommenderBlock]:
     """The block class called ``class_name`` (to load a saved model)."""
     for e in _ENTRIES.values():
         if e.block.__name__ == class_name:
@@ -224,7 +225,7 @@ register(Entry('lr', 'Logistic regression', LR, FEATURES, LRConfig, _lr,
 _NEGATABLE = ('sparse_grad',)
 
 
-def command_line(model, options):
+def command_line(model: str, options: dict) -> str:
     """The command that trains ``options`` with the model's script (a
     ranking model's is ``train_neumf.py --model NAME``)."""
     entry = get(model)

@@ -6,22 +6,26 @@ written by ``files``.
 """
 import os
 
+from typing import Any, Optional
+
 import mxnet as mx
+import pandas as pd
 
 from . import registry
+from .models.contract import RecommenderBlock
 from .files import DamagedFile, damaged, read_json, write_json, atomic_write
 
 RUN_FILE = 'run.json'
 
 
-def write_run(directory, entry, config):
+def write_run(directory: str, entry: str, config: dict) -> None:
     """Store a run's definition, once: its registry entry and its
     configuration (data source, split, model and training options)."""
     write_json(os.path.join(directory, RUN_FILE),
                dict(entry=entry, config=config))
 
 
-def read_run(directory):
+def read_run(directory: str) -> dict:
     """``{entry, config}`` of a run folder (``write_run``).
 
     Raises:
@@ -39,7 +43,9 @@ def read_run(directory):
     return stored
 
 
-def open_run(directory, data_dir=None, frame=None):
+def open_run(directory: str, data_dir: Optional[str] = None,
+             frame: Optional[pd.DataFrame] = None
+             ) -> tuple[registry.Entry, Any, Any, RecommenderBlock]:
     """Everything a saved run is, rebuilt the one way (re-evaluation and
     the predictor both use it): ``(entry, config, data, net)`` -- its
     registry entry, its configuration object, its data materialized from
@@ -73,7 +79,7 @@ def open_run(directory, data_dir=None, frame=None):
     return entry, cfg, entry.task.load(cfg, frame), net
 
 
-def save_model(net, directory):
+def save_model(net: RecommenderBlock, directory: str) -> None:
     """Save a network with what rebuilds it: ``model.params`` and
     ``model.json`` (its class and constructor arguments) in ``directory``.
 
@@ -86,7 +92,8 @@ def save_model(net, directory):
                dict(model=type(net).__name__, config=net.config))
 
 
-def load_model(directory, ctx=None):
+def load_model(directory: str, ctx: Any = None
+               ) -> tuple[RecommenderBlock, dict]:
     """Rebuild a model saved by ``save_model``.
 
     Args:
@@ -114,7 +121,8 @@ def load_model(directory, ctx=None):
     return net, info
 
 
-def open_pretrained(entry, cfg):
+def open_pretrained(entry: registry.Entry, cfg: Any
+                    ) -> Optional[list[RecommenderBlock]]:
     """The trained blocks of the run folders ``cfg.pretrained_runs()`` names
     (a NeuMF's GMF and MLP), or None when it names none.
 

@@ -31,7 +31,7 @@ then the only held-out data (``validation`` must be on).
 """
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as onp
 import pandas as pd
@@ -89,7 +89,7 @@ class DataSpec:
     frame_name: Optional[str] = None
     with_test: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.test_file and not self.train_file:
             raise ValueError('test_file: give train_file with it')
         if self.train_file and not self.test_file and self.with_test:
@@ -127,7 +127,7 @@ class DataSpec:
                              f'0..folds-1 (folds={self.folds!r})')
 
     @classmethod
-    def from_options(cls, options):
+    def from_options(cls, options: Any) -> 'DataSpec':
         """The spec of a run's options (a dict or a config object): the
         fields of ``DataSpec`` it has; the rest is ignored."""
         get = options.get if isinstance(options, dict) else \
@@ -135,10 +135,10 @@ class DataSpec:
         values = {f.name: get(f.name) for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if v is not None})
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return asdict(self)
 
-    def split_key(self):
+    def split_key(self) -> tuple:
         """What fixes the test part: the source and the split (the seed
         where it draws one).  Two specs with equal keys hold out the same
         ratings; a network trained on one saw no test rating of the
@@ -154,7 +154,7 @@ class DataSpec:
                 self.test_ratio if drawn and not kfold else None,
                 self.folds, self.fold, self.seed if drawn else None)
 
-    def carve_out(self):
+    def carve_out(self) -> str:
         """The validation split's rule: ``'seq-aware'`` or ``'random'``."""
         if self.valid_split:
             return self.valid_split
@@ -162,7 +162,7 @@ class DataSpec:
         return 'seq-aware' if self.split == 'seq-aware' and single \
             else 'random'
 
-    def describe(self):
+    def describe(self) -> str:
         """A short text naming the source and the split (for messages)."""
         source = self.ratings or self.frame_name or (
             self.train_file and f'{self.train_file} + {self.test_file}') \
@@ -202,16 +202,16 @@ class RunData:
     folder: Optional[str] = field(default=None, repr=False)
 
     @property
-    def rating_scale(self):
+    def rating_scale(self) -> Optional[tuple]:
         """``(lowest, highest, step)`` of the ratings, read from the data."""
         return self.train_all.attrs.get('rating_scale')
 
     @property
-    def implicit(self):
+    def implicit(self) -> bool:
         """Whether the data has no ratings (every score is 1)."""
         return bool(self.train_all.attrs.get('implicit'))
 
-    def heldout(self):
+    def heldout(self) -> pd.DataFrame:
         """Validation and test ratings together (what a user rated that
         the model did not fit on)."""
         parts = [p for p in (self.valid, self.test) if p is not None]
@@ -219,7 +219,7 @@ class RunData:
             return parts[0]
         return pd.concat(parts, ignore_index=True)
 
-    def titles(self):
+    def titles(self) -> Optional[list[str]]:
         """A title per item index ('' where unknown), or None when the
         source has no titles file."""
         if self.folder is None:
@@ -312,7 +312,8 @@ def _train_test(spec, frame):
     return train, test, folder
 
 
-def materialize(spec, frame=None):
+def materialize(spec: DataSpec,
+                frame: Optional[pd.DataFrame] = None) -> RunData:
     """Everything a consumer needs of a spec's data.
 
     Args:
@@ -334,8 +335,11 @@ def materialize(spec, frame=None):
                    onp.asarray(attrs['item_ids']), folder)
 
 
-def rating_split(data_dir=None, train_file=None, test_file=None,
-                 split='random', test_ratio=0.1, seed=0, dataset=None):
+def rating_split(data_dir: Optional[str] = None,
+                 train_file: Optional[str] = None,
+                 test_file: Optional[str] = None, split: str = 'random',
+                 test_ratio: float = 0.1, seed: int = 0,
+                 dataset: Optional[str] = None) -> tuple:
     """``(train, test, num_users, num_items)`` of a MovieLens folder's split
     or of a file pair: ``materialize`` of that ``DataSpec``, as a tuple."""
     data = materialize(DataSpec(data_dir=data_dir, dataset=dataset,

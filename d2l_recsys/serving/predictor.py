@@ -40,105 +40,21 @@ import hashlib
 import json
 import os
 
+from typing import Any, Iterator, Optional, Sequence, Union
+
 import numpy as onp
 import pandas as pd
 
 from ..data import rating_arrays
 from .. import registry
+from ..models.contract import RecommenderBlock
+from ..registry import Entry
 from ..files import damaged
 from ..run_folder import open_run
 from .export import _AGAIN, EXPORT_FILE, read_export
 from ..data.interactions import Interactions
 from ..scorers import CHUNK_ELEMENTS
-
-
-def top_k_rows(scores, k):
-    """The ``k`` best entries of each row, best first; equal scores in item
-    order, exactly as a stable sort (whatever the chunking).
-
-    A full sort or ``argpartition`` of every row is the slow part of a
-    batch top-k.  Instead: cut each row into at least ``8k`` blocks; the
-    k-th largest block maximum is a lower bound of the row's k-th largest
-    score (k blocks hold a larger-or-equal score each), so only the few
-    entries above that bound are candidates, and only they are sorted:
-    less work than an ``argpartition`` of every row (the figure at
-    ML-20M's width: docs/benchmarks.md, "Figures measured once, without a
-    result file").
-
-    Args:
-        scores: ``(n, m)`` float array; ``-inf`` marks excluded entries.
-        k: how many per row (at most ``m``).
-
-    Returns:
-        ``(items, values)``, both ``(n, k)``; a row with fewer than ``k``
-        finite scores ends with ``-inf`` values.
-    """
-    n, m = scores.shape
-    k = min(k, m)
-    if 8 * k >= m:
-        items = onp.argsort(-scores, axis=1, kind='stable')[:, :k]
-        return items, onp.take_along_axis(scores, items, axis=1)
-    size = m // (8 * k)
-    full = m // size * size
-    maxima = scores[:, :full].reshape(n, -1, size).max(axis=2)
-    if full < m:
-        maxima = onp.concatenate(
-            [maxima, scores[:, full:].max(axis=1, keepdims=True)], axis=1)
-    cut = onp.partition(maxima, maxima.shape[1] - k, axis=1)[:, -k]
-    rows, cols = onp.nonzero(scores >= cut[:, None])
-    values = scores[rows, cols]
-    order = onp.lexsort((cols, -values, rows))
-    rows, cols, values = rows[order], cols[order], values[order]
-    rank = onp.arange(len(rows)) - onp.searchsorted(rows, onp.arange(n))[rows]
-    keep = rank < k
-    top = onp.zeros((n, k), dtype=onp.int64)
-    best = onp.full((n, k), -onp.inf, dtype=scores.dtype)
-    top[rows[keep], rank[keep]] = cols[keep]
-    best[rows[keep], rank[keep]] = values[keep]
-    return top, best
-
-
-def _lookup(ids, query, index=None):
-    """Positions of ``query`` in the sorted array ``ids`` and whether each
-    was found.  Integer ids are searched in O(log n) each; other ids
-    (strings) through ``index``, a ``pandas.Index`` of ``ids``."""
-    query = list(query) if not isinstance(query, (list, onp.ndarray)) \
-        else query
-    if ids.dtype.kind in 'iu':
-        try:
-            query = onp.asarray(query, dtype=onp.int64).reshape(-1)
-        except OverflowError:
-            raise ValueError('ids must be 64-bit integers') from None
-        except (ValueError, TypeError):     # a string among integer ids
-            query = onp.asarray([_as_int(q) for q in query], onp.int64)
-        pos = onp.clip(onp.searchsorted(ids, query), 0, max(len(ids) - 1, 0))
-        found = ids[pos] == query if len(ids) else onp.zeros(len(query), bool)
-        return pos, found
-    index = pd.Index(ids) if index is None else index
-    pos = index.get_indexer(pd.Index(onp.asarray(query, object).astype(str)))
-    return onp.maximum(pos, 0), pos >= 0
-
-
-def _as_int(value):
-    """An id asked of an integer-id model: the integer it spells, else the
-    smallest int64 (an id no data set uses)."""
-    try:
-        return int(value)
-    except (ValueError, TypeError):
-        return onp.iinfo(onp.int64).min
-
-
-def plain(value):
-    """An id as a JSON-ready Python value (int or str)."""
-    return value.item() if isinstance(value, onp.generic) else value
-
-
-def _ids(values):
-    """Original ids as an array: int64 when they are integers, else str."""
-    values = onp.asarray(values)
-    if values.dtype.kind in 'iu':
-        return values.astype(onp.int64)
-    return values.astype(str).astype(object)
+from .ids import _ids, _lookup, plain, top_k_rows
 
 
 def config_hash(entry, run):
@@ -203,18 +119,24 @@ class Predictor:
         source: ``{"folder", "kind"}`` for a predictor of
             ``load_predictor`` (the folder made absolute; ``"run"`` or
             ``"export"``), None for one built here.
+        results: the run's results dict for a predictor of ``rs.fit``,
+            else None.
         config_hash: ``config_hash(entry name, run)``.
         num_users, num_items: sizes of the id spaces.
         popularity: training interactions per item.
         known_users, known_items: boolean masks (see the module docstring).
     """
 
-    def __init__(self, net, entry, run, user_ids, item_ids, train,
-                 heldout=None, titles=None, cache_bytes=1 << 30,
-                 state=None):
+    def __init__(self, net: RecommenderBlock, entry: Union[str, Entry],
+                 run: Optional[dict], user_ids: Sequence, item_ids: Sequence,
+                 train: Interactions, heldout: Optional[Interactions] = None,
+                 titles: Optional[Sequence[str]] = None,
+                 cache_bytes: int = 1 << 30,
+                 state: Optional[dict] = None) -> None:
         self.entry = registry.get(entry) if isinstance(entry, str) else entry
         self.model, self.run = type(net).__name__, dict(run or {})
-        self.source = None
+        self.source: Optional[dict] = None
+        self.results: Optional[dict] = None   # rs.fit's run results
         self.config_hash = config_hash(self.entry.name, self.run)
         self.user_ids, self.item_ids = _ids(user_ids), _ids(item_ids)
         # string ids are found through a hash index, built once
@@ -253,7 +175,7 @@ class Predictor:
                              f'the data has {need}: is it the data the model '
                              'was trained on?')
 
-    def save(self, folder, overwrite=False):
+    def save(self, folder: str, overwrite: bool = False) -> dict:
         """Write an export folder (``serving.export``): everything needed
         to serve the model, without the training data's files; a folder
         holding an export is replaced only with ``overwrite``."""
@@ -263,12 +185,12 @@ class Predictor:
     # ------------------------------------------------------------------
     # Ids
     # ------------------------------------------------------------------
-    def knows_user(self, user):
+    def knows_user(self, user: Any) -> bool:
         """Whether ``user`` (an original id) has training interactions."""
         pos, found = _lookup(self.user_ids, [user], self._index['user'])
         return bool(found[0] and self.known_users[pos[0]])
 
-    def user_index(self, user):
+    def user_index(self, user: Any) -> int:
         """The 0-based index of a known user.
 
         Raises:
@@ -285,7 +207,8 @@ class Predictor:
     # ------------------------------------------------------------------
     # Scores
     # ------------------------------------------------------------------
-    def predict(self, users, items):
+    def predict(self, users: Sequence, items: Sequence
+                ) -> tuple[onp.ndarray, int]:
         """The model's output for each ``(users[j], items[j])`` pair:
         a predicted rating (MF, AutoRec), a score (GMF, MLP, NeuMF: a logit,
         or a probability with the book's sigmoid output) or the training
@@ -348,11 +271,13 @@ class Predictor:
                 scores[:, recent] = -onp.inf
         return scores
 
-    def chunk_size(self):
+    def chunk_size(self) -> int:
         """Users scored per step of a batch job (bounded memory)."""
         return max(1, CHUNK_ELEMENTS // self.num_items)
 
-    def top_items(self, users, k, exclude='rated'):
+    def top_items(self, users: Union[Sequence[int], onp.ndarray], k: int,
+                  exclude: str = 'rated'
+                  ) -> tuple[onp.ndarray, onp.ndarray]:
         """Top ``k`` item indices of each user index (one chunk's worth).
 
         Args:
@@ -367,7 +292,7 @@ class Predictor:
         return top_k_rows(self._masked_scores(onp.asarray(users), exclude),
                           k)
 
-    def check_k(self, k):
+    def check_k(self, k: int) -> None:
         """Raise ``ValueError`` unless ``1 <= k <= num_items``."""
         if isinstance(k, bool) or not isinstance(k, (int, onp.integer)) \
                 or not 1 <= k <= self.num_items:
@@ -380,8 +305,9 @@ class Predictor:
                 for r, (i, s) in enumerate(zip(items, scores))
                 if onp.isfinite(s)]
 
-    def recommend(self, user, k=10, cold_start=None, exclude='rated',
-                  recent=None):
+    def recommend(self, user: Any, k: int = 10,
+                  cold_start: Optional[str] = None, exclude: str = 'rated',
+                  recent: Optional[Sequence] = None) -> list[dict]:
         """Top ``k`` movies for a user, best first.
 
         Args:
@@ -415,7 +341,7 @@ class Predictor:
             onp.array([self.user_index(user)]), exclude, recent), k)
         return self._entries(items[0], scores[0])
 
-    def iter_top_k(self, k, exclude='rated'):
+    def iter_top_k(self, k: int, exclude: str = 'rated') -> Iterator[tuple]:
         """Top ``k`` for every known user, one chunk of users at a time.
 
         Args:
@@ -458,8 +384,9 @@ def _from_run(model_dir, data_dir, cache_bytes, frame=None):
                      entry.task.serving_state(cfg, data))
 
 
-def load_predictor(model_dir, data_dir=None, cache_bytes=1 << 30,
-                   frame=None):
+def load_predictor(model_dir: str, data_dir: Optional[str] = None,
+                   cache_bytes: int = 1 << 30,
+                   frame: Optional[pd.DataFrame] = None) -> Predictor:
     """A ``Predictor`` for a run folder or an export folder.
 
     Args:
