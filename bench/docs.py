@@ -140,6 +140,35 @@ def ranking_rows(m):
              metric('all_items_hit_rate'), metric('all_items_auc')]]
 
 
+def caser_rows(m):
+    """A run per seed, their mean, and the book's evaluation call on the
+    first seed's network."""
+    def four(key):
+        return f'{m[key]:.4f}'
+    if m['part'] == 'run':
+        return [[f"`rs.run('caser', seed={m['seed']})`", secs(m['seconds']),
+                 four('hit_rate'), four('auc')]]
+    if m['part'] == 'seeds':
+        return [[f"mean ± sd of the {m['seeds']} seeds (slowest "
+                 f"{secs(m['max_seconds'])} s)",
+                 f"{secs(m['seconds'])} ± {secs(m['seconds_sd'])}",
+                 f"{four('hit_rate')} ± {four('hit_rate_sd')}",
+                 f"{four('auc')} ± {four('auc_sd')}"]]
+    return [["`d2l.evaluate_ranking`, the book's item range",
+             secs(m['d2l_seconds']), four('d2l_hit_rate'), four('d2l_auc')],
+            [f"`rs.evaluate_ranking`, the same call (median of "
+             f"{m['repeats']})", secs(m['ours_seconds']),
+             four('ours_hit_rate'), four('ours_auc')],
+            ["`rs.evaluate_ranking`, the network behind a plain `forward` "
+             '(pair grid)', secs(m['plain_seconds']), four('plain_hit_rate'),
+             four('plain_auc')],
+            ['evaluation speed-up over d2l (block scores; pair grid)',
+             f"{times(m['speedup'])}; {times(m['plain_speedup'])}",
+             'same' if m['same_numbers'] else 'different', ''],
+            ['`rs.evaluate_ranking`, every unseen item ranked', '',
+             four('all_items_hit_rate'), four('all_items_auc')]]
+
+
 def floor_rows(m):
     """Our epoch beside its floor; AutoRec's also with its evaluation."""
     head = [m['shape'], m['model']]
@@ -305,6 +334,22 @@ book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
 The book's network barely learns: its scores saturate and tie, so d2l's
 evaluator ranks by item id.""",
      ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
+    ('caser.json', "Caser with the book's settings", """\
+Real ML-100K, the book's Caser settings (L 5, d 16, d' 4, k 10, dropout
+0.05, BPR, Adam lr 0.04, wd 1e-5, 8 epochs, batches of 4,096, the seq-aware
+split), whose training the book leaves disabled ("takes > 1h"). Each seed
+is one `rs.run('caser', seed=S)` on the CPU: reading the data, 8 epochs and
+an evaluation after each, every unseen item ranked. Below them, the book's
+evaluation call `evaluate_ranking(net, test_iter, test_seq_iter,
+candidates, num_users, num_items, devices)` on the first seed's network,
+each user ranked with its latest 5 training items: d2l's function (a
+`DataLoader` and network calls per user; one run over all 943 users)
+against `rs.evaluate_ranking` (one convolution pass per user, one matrix
+product with the item table), both over the book's item range (its first
+943 items), and `rs.evaluate_ranking` on the same network behind a plain
+`forward`, as the book's own class is: every (user, item) pair through the
+network. The last row ranks every unseen item, as the runs do.""",
+     ['run', 'seconds', 'Hit@50', 'AUC'], caser_rows),
     ('floor*.json', 'Each training epoch beside its floor', """\
 One training epoch of each model (the script's defaults; NeuMF with
 `--protocol ncf --batch-size 65536 --eval-users 20000`) on synthetic data
