@@ -89,7 +89,7 @@ def identity(cfg):
          if k not in RESUMABLE + ('out', 'overwrite')}))
 
 
-def join(cfg, verbose):
+def join_cluster(cfg, verbose):
     """The run's place in a parameter-server job: ``(cluster, cfg,
     verbose)`` where only rank 0 keeps ``out`` and progress lines."""
     cluster = connect(cfg.kvstore)
@@ -121,7 +121,7 @@ def ordered_params(net):
     return list(net.collect_params().values())
 
 
-def final(history, es):
+def final_entry(history, es):
     """The history entry whose parameters the net holds at the end: the
     best epoch's under early stopping, else the last."""
     if es is not None and es.best_epoch:
@@ -129,7 +129,7 @@ def final(history, es):
     return history[-1]
 
 
-def stopped(history, es):
+def early_stop_facts(history, es):
     """``best_epoch`` and ``epochs_run`` under early stopping, else {}."""
     if es is None:
         return {}
@@ -145,7 +145,7 @@ def throughput(cluster, history, num_examples):
                 examples_per_second=cluster.gather(mine))
 
 
-def start(entry, cfg):
+def write_run_early(entry, cfg):
     """Write ``run.json`` (the run's one stored definition) before any
     training when the run writes checkpoints, so that a run stopped early
     can be resumed.  (A parameter-server job keeps no checkpoint: a failed
@@ -154,7 +154,7 @@ def start(entry, cfg):
         write_run(cfg.out, entry.name, cfg.to_dict())
 
 
-def finish(entry, net, cfg, results, title, plotted):
+def finish_run(entry, net, cfg, results, title, plotted):
     """Complete ``results`` (the run's config, history, timings) and, with
     ``cfg.out``, write ``run.json``, the model, ``curves.html`` and
     ``metrics.json``."""

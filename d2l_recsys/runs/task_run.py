@@ -12,8 +12,9 @@ from ..defaults import INIT_SIGMA
 from ..devices import parse_devices
 from ..run_folder import open_pretrained
 from ..train import Progress, fit
-from .common import (Clock, cross_validate, final, finish, join, lifecycle,
-                     ordered_params, start, stopped, throughput)
+from .common import (Clock, cross_validate, early_stop_facts, final_entry,
+                     finish_run, join_cluster, lifecycle, ordered_params,
+                     throughput, write_run_early)
 
 
 def _loop(net, s, monitor, cfg, cluster, devices, verbose, clock):
@@ -54,13 +55,13 @@ def run_task(entry, cfg, verbose=True, frame=None):
         return cross_validate(
             entry, lambda c, v: run_task(entry, c, v, frame), cfg, verbose,
             task.main_metric(cfg))
-    cluster, cfg, verbose = join(cfg, verbose)
+    cluster, cfg, verbose = join_cluster(cfg, verbose)
     clock = Clock()
     data = task.load(cfg, frame)
     clock.phase('read')
     s = task.setup(entry, cfg, data, cluster.shard,
                    pretrained=open_pretrained(entry, cfg))
-    start(entry, cfg)             # data and inputs are good: the run begins
+    write_run_early(entry, cfg)   # data and inputs are good: the run begins
     del data                      # the setup holds what it needs
     clock.phase('iterators')
     clock.lap('data')
@@ -78,12 +79,13 @@ def run_task(entry, cfg, verbose=True, frame=None):
         history, es = _loop(net, s, task.monitor(cfg), cfg, cluster,
                             devices, verbose, clock)
     clock.lap('train')
-    last = final(history, es)
+    last = final_entry(history, es)
     results = {k: last[k] for k in s.reported if k in last}
-    results.update(stopped(history, es), **s.facts, **s.extra(net, devices),
+    results.update(early_stop_facts(history, es), **s.facts,
+                   **s.extra(net, devices),
                    **prepared, devices=[str(d) for d in devices],
                    _history=history, _clock=clock)
     if cluster.is_dist and s.train_iter is not None:
         results.update(throughput(cluster, history,
                                   len(s.train_iter) * cfg.batch_size))
-    return finish(entry, net, cfg, results, s.title, s.plotted)
+    return finish_run(entry, net, cfg, results, s.title, s.plotted)
