@@ -206,7 +206,7 @@ register(Entry('gmf', 'GMF', GMF, RANKING, RankingConfig, _gmf, S['gmf']))
 register(Entry('mlp', 'MLP', MLP, RANKING, RankingConfig, _mlp, S['mlp']))
 register(Entry('itempop', 'ItemPop', ItemPop, RANKING, RankingConfig,
                lambda cfg, nu, ni: ItemPop(nu, ni),
-               from_counts=lambda net, items: net.fit(items)))
+               from_counts=lambda net, items: net.count(items)))
 # Dot-product MF trained for ranking with sampled negatives (Rendle et al.
 # 2020); ``--model mf`` of the ranking script.
 register(Entry('dmf', 'Dot-product MF', MF, RANKING, RankingConfig, _mf,

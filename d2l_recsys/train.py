@@ -294,12 +294,14 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
 
 
 def ranking_shard_loss(net, loss):
-    """The per-device loss of a ranking model: ``(users, items, labels)``
-    batches for a pointwise loss, ``(users, positive items, negative
-    items)`` for a pairwise one (``loss.pairwise``)."""
+    """The per-device loss of a ranking model.  A batch is the net's
+    inputs then one last part: ``(users, items, labels)`` for a pointwise
+    loss, ``(users, positive items, negative items)`` for a pairwise one
+    (``loss.pairwise``), and a sequence model's inputs carry the sequences
+    before the items (Caser: ``(users, seqs, positives, negatives)``)."""
     if getattr(loss, 'pairwise', False):
-        return lambda s: loss(net(s[0], s[1]), net(s[0], s[2]))
-    return lambda s: loss(net(s[0], s[1]), s[2])
+        return lambda s: loss(net(*s[:-1]), net(*s[:-2], s[-1]))
+    return lambda s: loss(net(*s[:-1]), s[-1])
 
 
 def train_ranking(net, train_iter, *args, **kwargs):

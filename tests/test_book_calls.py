@@ -247,7 +247,7 @@ def test_neumf_chapter(real, checker, monkeypatch):
     else:
         pop = rs.ItemPop(num_users, num_items)
         pop.initialize(ctx=devices)
-        pop.fit(onp.asarray(items_train))
+        pop.count(onp.asarray(items_train))
         _, pop_auc = rs.evaluate_ranking(pop, test_iter, None, candidates,
                                          num_users, num_items, devices)
         assert float(pop_auc) < 0.6               # popularity cannot tell

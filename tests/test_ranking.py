@@ -73,7 +73,7 @@ def test_itempop_scores_training_popularity(checker_dir):
     assert res['history'][0]['epoch'] == 0
     net = rs.ItemPop(3, 4)
     net.initialize()
-    net.fit([2, 2, 0, 2, 0, 3])
+    net.count([2, 2, 0, 2, 0, 3])
     got = net(np.array([0, 1, 2, 2]), np.array([0, 1, 2, 3])).asnumpy()
     assert got.tolist() == [2, 0, 3, 1]
 

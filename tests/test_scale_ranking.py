@@ -151,7 +151,7 @@ class PairOnly(nn.HybridBlock):
 def small_models():
     pop = rs.ItemPop(7, 11)
     pop.initialize()
-    pop.fit(onp.random.default_rng(0).integers(0, 11, 30))
+    pop.count(onp.random.default_rng(0).integers(0, 11, 30))
     nets = [rs.MF(5, 7, 11),
             rs.GMF(4, 7, 11),
             rs.GMF(4, 7, 11, output_activation='sigmoid',
@@ -203,7 +203,7 @@ def checker_nets():
     pop = rs.ItemPop(40, 60)                     # integer scores: many ties
     for n in (gmf, net, pop):
         n.initialize(init.Normal(0.5))
-    pop.fit(onp.arange(60) % 7)
+    pop.count(onp.arange(60) % 7)
     return gmf, net, pop
 
 

@@ -22,7 +22,7 @@ class ItemPop(nn.HybridBlock):
         self.popularity = self.params.get('popularity', shape=(num_items,),
                                           init=init.Zero(), grad_req='null')
 
-    def fit(self, items):
+    def count(self, items):
         """Count the training interactions of each item.
 
         Args:
