@@ -235,6 +235,46 @@ def peers_order(m):
     return bench_peers.order(m)
 
 
+def ctr_steps_rows(m):
+    """A training step of FM or DeepFM in one formulation, or one
+    operator alone, beside the book's block (or ``np.sum``)."""
+    if m['part'] == 'steps':
+        return [[m['model'], m['text'], f"{m['ms']:.2f}",
+                 times(m['speedup'])]]
+    if m['part'] == 'steps-op':
+        b, f, k = m['shape']
+        return [[f'sum over the fields of ({num(b)}, {f}, {k}) embeddings, '
+                 'forward and backward', m['op'], f"{m['ms']:.2f}",
+                 times(m['speedup'])]]
+    return []
+
+
+def ctr_book_rows(m):
+    """FM or DeepFM: the book's pipeline and the package's run."""
+    if m['part'] != 'book':
+        return []
+    return [[m['model'], secs(m['book_data_seconds']),
+             secs(m['book_epoch_seconds']), f"{m['book_auc']:.4f}",
+             secs(m['ours_data_seconds']), secs(m['ours_epoch_seconds']),
+             f"{m['ours_auc']:.4f}", times(m['speedup']),
+             times(m['whole_speedup'])]]
+
+
+def ctr_peers_rows(m):
+    """A contestant on a shape's CTR files with some threads."""
+    if m['part'] != 'peers':
+        return []
+    who = m['contestant'] + (f" ({m['library']})" if m.get('library')
+                             else '')
+    head = [m['shape'], str(m['threads']), who, num(m['num_train'])]
+    if m['status'] != 'ok':
+        return [head + [f"{m['status']}: {m.get('error', '')}"] + [''] * 5]
+    return [head + [secs(m['mean_epoch_seconds']),
+                    secs(m['max_epoch_seconds']), f"{m['auc']:.4f}",
+                    f"{m['peak_gib']:.2f}",
+                    times(m['speedup']) if 'speedup' in m else '']]
+
+
 # One section per claim: (files, title, what it measures, table header,
 # rows of one measurement[, sort key of a measurement]).
 SECTIONS = [
@@ -430,6 +470,57 @@ of 1, 2, 5, 10 and 20 epochs), from the same run:
      ['shape', 'task', 'contestant', 'epochs', 'test RMSE', 'test ratings',
       'train+test (s)', 'wall (s)', 'speed-up', 'RMSE − peer'], peers_rows,
      peers_order),
+    ('ctr*.json', "FM and DeepFM: where a training step's time goes", """\
+Milliseconds per training step (forward, backward, Adam, the next step
+queued while the one before runs) on random batches of 2,048 rows of
+ML-1M's 25 feature fields (10,318 values), the variants interleaved in
+one process (no reseeding for dropout, which the package's loop adds for
+DeepFM). The book's blocks (written in `bench/bench_ctr.py` from the
+chapter's text) and the package's computed every sum with MXNet's `np.sum`
+and squared with `**`; on the CPU those reductions run several times
+slower than a BLAS product of the same numbers, and they were most of an
+FM step. The package's blocks now sum by products (`models.fm`:
+`field_sums`, `row_sums`; the squared norms of the features' vectors
+looked up with their first-order weights) and, hybridized, keep static
+memory. The same model: the logits and gradients equal the plain
+formulas' (`tests/test_fm.py`), up to float rounding. The last rows time
+the one operator alone.""",
+     ['model', 'variant', 'ms a step', "the book's / this"],
+     ctr_steps_rows),
+    ('ctr*.json', "FM and DeepFM against the book's code", """\
+One synthetic CTR data set of the book's shape (`make_ctr`'s defaults:
+15,000 training and 3,000 test rows, 34 fields), in one process: the
+book's pipeline (`d2l.CTRDataset`, Gluon `DataLoader`s with d2l's workers
+and `last_batch='rollover'`, the chapter's blocks run eagerly,
+`d2l.train_ch13` without its plot) against `rs.run(model, ctr_dir=...)`,
+what `d2l-recsys train fm --ctr-dir` runs; the book's settings on both
+sides (batches of 2,048, Adam, Xavier; FM k 20 at lr 0.02, DeepFM k 10, an
+MLP of 30-20-10 with dropout 0.1, lr 0.01). An epoch is its training and
+its evaluation of the test file (the book's: `train_ch13`'s time over its
+epochs). The AUC is of the test file after the last epoch; the book's
+blocks end in a sigmoid that its loss applies again (`models.fm`), which
+is why they barely learn.""",
+     ['model', 'book data (s)', 'book s/epoch', 'book AUC',
+      'ours data (s)', 'ours s/epoch', 'ours AUC', 'speed-up per epoch',
+      'data and epochs'], ctr_book_rows),
+    ('ctr*.json', "FM against a PyTorch FM, and at ML-1M's shape", """\
+Each contestant a process of its own on the same CTR files, with the same
+threads, each run twice in turn: the package's FM, DeepFM and logistic
+regression (`read_ctr`, the block, `rs.train_ch13` over `ArrayIter`
+batches, as the train command runs them) and the FM written plainly in
+PyTorch (`bench/peers/torch_fm.py`: `nn.Embedding` tables, sums over the
+fields, `BCEWithLogitsLoss`, Adam). The book's settings (batches of 2,048,
+FM k 20 at lr 0.02). Shapes: the book's (above) and ML-1M's
+(`synthetic_ctr.ML_1M`: 25 fields of ML-1M's sizes, 739,012 rows as in
+RecBole's context protocol, test.csv the last tenth); every contestant
+trains on the whole train.csv and scores test.csv after each epoch. An
+epoch's seconds are its training and that evaluation, from the faster of
+the two runs; the slowest epoch and the peak resident memory (the
+operating system's count for the process) are the worst of both. The
+speed-up is PyTorch's seconds an epoch over the package's FM's.""",
+     ['shape', 'threads', 'contestant', 'train rows', 's/epoch',
+      'slowest epoch (s)', 'test AUC', 'peak (GiB)', 'speed-up'],
+     ctr_peers_rows),
 ]
 
 

@@ -266,6 +266,35 @@ def test_planted_fm_settings_matter(tmp_path):
                                values_per_field=[2, 3])
 
 
+def test_planted_fm_zipf_per_field_and_the_ml1m_shape(tmp_path):
+    small = dict(num_rows=4000, num_test=400, num_fields=3,
+                 values_per_field=50, seed=2)
+    # one exponent for all is the same as a list of that exponent
+    one = synthetic_ctr.make_ctr(str(tmp_path / 'one'), zipf=1.5, **small)
+    listed = synthetic_ctr.make_ctr(str(tmp_path / 'list'),
+                                    zipf=[1.5, 1.5, 1.5], **small)
+    assert one['bayes_auc'] == listed['bayes_auc']
+    assert (tmp_path / 'one' / 'train.csv').read_bytes() == \
+        (tmp_path / 'list' / 'train.csv').read_bytes()
+    # exponent 0: every value about as frequent; 3: the first one dominates
+    synthetic_ctr.make_ctr(str(tmp_path / 'mixed'), zipf=[0, 3, 0], **small)
+    table = pd.read_csv(tmp_path / 'mixed' / 'train.csv', sep='\t',
+                        header=None, dtype=str)
+    top = [table[f].value_counts(normalize=True).iloc[0] for f in (1, 2, 3)]
+    assert top[0] < 0.05 and top[2] < 0.05 and top[1] > 0.7
+    for bad in ([1.0, 2.0], [1.0, -1.0, 1.0]):
+        with pytest.raises(ValueError, match='zipf'):
+            synthetic_ctr.make_ctr(str(tmp_path / 'bad'), zipf=bad, **small)
+    # ML-1M's fields at a thousandth of its rows: 25 fields of its sizes
+    shape = dict(synthetic_ctr.ML_1M, num_rows=7390, num_test=739)
+    info = synthetic_ctr.make_ctr(str(tmp_path / 'ml-1m'), **shape)
+    assert info['field_sizes'][:7] == [6040, 3706, 2, 7, 21, 400, 81]
+    assert info['field_sizes'][7:] == [2] * 18
+    train, test = ctr.read_ctr(str(tmp_path / 'ml-1m'), num_feat=25)
+    assert (len(train), len(test)) == (7390 - 739, 739)
+    assert 0.6 < info['label_rate']['train'] < 0.9      # ML-1M: 0.78
+
+
 # --------------------------------------------------------------------------
 # Feature tables
 # --------------------------------------------------------------------------

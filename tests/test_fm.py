@@ -11,7 +11,7 @@ from mxnet import autograd, gluon, init, np, npx
 import d2l_recsys  # noqa: F401  (numpy mode)
 from d2l_recsys import metrics
 from d2l_recsys.ctr_loop import check_loss, evaluate_ctr, train_ch13
-from d2l_recsys.models.fm import FM, LR, DeepFM
+from d2l_recsys.models.fm import FM, LR, DeepFM, field_sums, row_sums
 
 FIELDS = [3, 4, 5, 2]
 OFFSETS = onp.concatenate([[0], onp.cumsum(FIELDS)[:-1]])
@@ -59,6 +59,76 @@ def test_fm_equals_brute_force_pairwise_sum(hybridize):
     got = net(np.array(x)).asnumpy()
     assert got.shape == (9,)
     onp.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sums_as_products():
+    a = onp.random.default_rng(0).normal(size=(5, 12)).astype('float32')
+    onp.testing.assert_allclose(row_sums(mx.nd, np.array(a), 12).asnumpy(),
+                                a.sum(1), rtol=1e-5)
+    # (5, 4 fields x 3 factors) -> the sum over the fields, (5, 3)
+    onp.testing.assert_allclose(
+        field_sums(mx.nd, np.array(a), 4, 3).asnumpy(),
+        a.reshape(5, 4, 3).sum(1), rtol=1e-5)
+
+
+def plain_logits(net, x):
+    """The FM's (or DeepFM's) formula written plainly, on ``net``'s
+    parameters: sums of the looked-up rows and of their squares."""
+    V, w = net.embedding.weight.data(), net.fc.weight.data()
+    e = np.take(V, x, axis=0)
+    pairs = 0.5 * ((e.sum(axis=1) ** 2) - (e ** 2).sum(axis=1)).sum(axis=1)
+    out = net.bias.data() + np.take(w, x, axis=0).sum(axis=(1, 2)) + pairs
+    if isinstance(net, DeepFM):
+        out = out + net.mlp(e.reshape(len(x), -1)).reshape(-1)
+    return out
+
+
+@pytest.mark.parametrize('sparse', [False, True])
+@pytest.mark.parametrize('hybridize', [False, True])
+@pytest.mark.parametrize('cls,kwargs', [
+    (FM, dict(num_factors=3)),
+    (DeepFM, dict(num_factors=3, mlp_dims=[5], drop_rate=0.0))])
+def test_logits_and_gradients_are_the_plain_formulas(cls, kwargs, sparse,
+                                                     hybridize):
+    """The products and the look-up of ``w - |v|^2 / 2`` (dense gradients)
+    or of the squared embeddings (row-sparse ones) compute the formula,
+    and give its gradients."""
+    net = built(cls, sparse_grad=sparse, **kwargs)
+    plain = built(cls, **kwargs)
+    copy_params(net, plain)
+    if hybridize:
+        net.hybridize()
+    x = np.array(random_x(11, seed=4))
+    c = np.array(onp.random.default_rng(5).normal(size=11))
+    for block, f in ((net, lambda: net(x)), (plain,
+                                             lambda: plain_logits(plain, x))):
+        with autograd.record():
+            out = f()
+            (out * c).sum().backward()
+        block.out = out.asnumpy()
+    onp.testing.assert_allclose(net.out, plain.out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(net.collect_params().values(),
+                    plain.collect_params().values()):
+        grad = a.grad()
+        grad = grad.tostype('default') if grad.stype != 'default' else grad
+        onp.testing.assert_allclose(grad.asnumpy(), b.grad().asnumpy(),
+                                    rtol=1e-4, atol=1e-5, err_msg=a.name)
+
+
+def test_hybridized_blocks_keep_static_memory_across_batch_shapes():
+    net = built(DeepFM, num_factors=3, mlp_dims=[4], drop_rate=0.0)
+    eager = built(DeepFM, num_factors=3, mlp_dims=[4], drop_rate=0.0)
+    copy_params(net, eager)
+    net.hybridize()
+    assert dict(net._flags)['static_alloc'] and \
+        dict(net._flags)['static_shape']
+    outs = [(x, net(x)) for x in (np.array(random_x(n, seed=n))
+                                  for n in (8, 3, 8, 1))]
+    for x, out in outs:          # earlier outputs are not overwritten
+        onp.testing.assert_allclose(out.asnumpy(), eager(x).asnumpy(),
+                                    rtol=1e-5)
+    net.hybridize(static_alloc=False, static_shape=False)
+    assert not dict(net._flags)['static_alloc']
 
 
 @pytest.mark.parametrize('cls,kwargs', [

@@ -47,6 +47,26 @@ PLANTED_FILE = 'planted.npz'
 DEFAULTS = dict(num_rows=18_000, num_test=3_000, num_fields=34,
                 values_per_field=(2, 200), num_factors=4, zipf=2.0,
                 bias=-1.0, linear_std=0.25, factor_std=0.25)
+# ML-1M's feature fields at its size under RecBole's context protocol: its
+# 1,000,209 ratings less the 261,197 of 3 stars leave 739,012 rows, a click
+# at 4 stars and up (about 78% of them), split at random 8:1:1 (test.csv
+# holds the last tenth; a run carves validation from train.csv).  Fields:
+# user (6,040), item (3,706), gender, age band (7), occupation (21), zip
+# prefix (a few hundred: 400), release year (about 80: 81) and one
+# two-valued field per genre (18), 25 in all.  Values are drawn per field,
+# independently (a user's attributes are not tied to the user): the shape,
+# sizes and value frequencies of the data, for timing, not its structure.
+# Users and items take mild Zipf exponents (the most active user has about
+# 2,000 rows, the least about 60), the genre flags 2 (four in five rows
+# without the genre); ``bias`` gives the click rate, ``factor_std`` a
+# pairwise signal of the size of the first-order one.
+ML_1M_GENRES = 18
+ML_1M = dict(num_rows=739_012, num_test=73_901,
+             num_fields=7 + ML_1M_GENRES,
+             values_per_field=[6040, 3706, 2, 7, 21, 400, 81]
+             + [2] * ML_1M_GENRES,
+             zipf=[0.4, 0.6, 0.5, 0.5, 0.7, 0.8, 0.8] + [2.0] * ML_1M_GENRES,
+             num_factors=4, bias=0.5, linear_std=0.25, factor_std=0.15)
 _CHUNK = 1 << 18        # rows per chunk when computing logits
 _WRITE_ROWS = 1 << 16   # rows per chunk when writing a file
 
@@ -68,6 +88,17 @@ def _field_sizes(values_per_field, num_fields):
                          f'a positive int, a (low, high) tuple or a list '
                          f'of {num_fields} positive counts')
     return sizes
+
+
+def _exponents(zipf, num_fields):
+    """The Zipf exponent of each field: one number for all, or a list of
+    one per field."""
+    exps = [float(zipf)] * num_fields if onp.isscalar(zipf) else \
+        [float(z) for z in zipf]
+    if len(exps) != num_fields or min(exps) < 0:
+        raise ValueError(f'zipf={zipf!r}: expected a non-negative number '
+                         f'or a list of {num_fields} of them')
+    return exps
 
 
 def _value_names(rng, size):
@@ -140,7 +171,8 @@ def make_ctr(folder, num_rows=DEFAULTS['num_rows'],
         num_factors: the planted model's factors per value.
         seed: the random seed; the same seed writes the same files.
         num_test: rows of ``test.csv``.
-        zipf: the exponent of the values' frequencies within a field.
+        zipf: the exponent of the values' frequencies within a field, or
+            a list of one per field.
         bias, linear_std, factor_std: the planted ``w0`` and the standard
             deviations of the planted ``w`` and ``v``.
 
@@ -154,13 +186,14 @@ def make_ctr(folder, num_rows=DEFAULTS['num_rows'],
         raise ValueError(f'num_test={num_test}: expected between 1 and '
                          f'num_rows - 1 = {num_rows - 1}')
     sizes = _field_sizes(values_per_field, num_fields)
+    exponents = _exponents(zipf, num_fields)
     rng = onp.random.default_rng(seed)
     field_dims = onp.array(sizes, dtype=onp.int64)
     offsets = offsets_of(field_dims)
     rows = onp.empty((num_rows, num_fields), dtype=onp.int64)
     names = []
-    for f, size in enumerate(sizes):
-        weights = onp.arange(1, size + 1, dtype=onp.float64) ** -zipf
+    for f, (size, exponent) in enumerate(zip(sizes, exponents)):
+        weights = onp.arange(1, size + 1, dtype=onp.float64) ** -exponent
         rows[:, f] = offsets[f] + rng.choice(size, num_rows,
                                              p=weights / weights.sum())
         names.append(_value_names(rng, size))

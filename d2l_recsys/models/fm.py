@@ -55,9 +55,16 @@ named ``bias``).  Note that Xavier on a table of ``n`` rows draws from
 
 ``sparse_grad=True`` gives the two embedding tables row-sparse gradients
 (see ``mf.embedding``); the dense parts keep dense ones.
+
+Speed: every sum is a matrix product and, hybridized, a block keeps
+static memory.  MXNet 1.9's reductions (``np.sum``) and ``**`` run
+several times slower on the CPU than BLAS products of the same numbers,
+and they were most of an FM's training step; the products give the same
+model up to float rounding (``FM``).  ``bench/bench_ctr.py`` times the
+steps and the epochs (``bench/results/ctr.json``).
 """
+import mxnet as mx
 import numpy as onp
-from mxnet import np
 from mxnet.gluon import nn
 
 from .mf import embedding
@@ -87,8 +94,9 @@ def _positive_int(name, value):
 
 class _CTRBlock(nn.HybridBlock):
     """Shared parts: the first-order weights ``fc`` (one per feature), the
-    global bias, the input check and the optional output sigmoid.
-    Subclasses add ``interactions(F, x) -> (B,)``."""
+    global bias, the input check, the optional output sigmoid and static
+    memory when hybridized.  Subclasses give ``logit(F, x, bias) -> (B,)``.
+    """
 
     def __init__(self, field_dims, config, sigmoid, sparse_grad, **kwargs):
         super().__init__(**kwargs)
@@ -111,25 +119,40 @@ class _CTRBlock(nn.HybridBlock):
                              f'{tuple(x.shape)}')
         return super().forward(x, *args)
 
-    def linear(self, F, x, bias):
-        """``w_0 + sum_f w_{i_f}``, shape (B,)."""
-        return self.fc(x).reshape(-1, self.num_fields).sum(axis=1) + bias
+    def hybridize(self, active=True, **kwargs):
+        """Gluon's ``hybridize``, with static memory (``static_alloc`` and
+        ``static_shape``) unless told otherwise: a step is a few dozen
+        small operators, and allocating their arrays anew at each call
+        made it slower (``bench/results/ctr.json``).  A batch of another
+        shape plans the memory again; numbers are the same either way."""
+        kwargs.setdefault('static_alloc', True)
+        kwargs.setdefault('static_shape', True)
+        super().hybridize(active, **kwargs)
 
     def hybrid_forward(self, F, x, bias):
-        logit = self.linear(F, x, bias) + self.interactions(F, x)   # (B,)
+        logit = self.logit(F, x, bias)                            # (B,)
         return F.npx.sigmoid(logit) if self.config['sigmoid'] else logit
 
-    def interactions(self, F, x):
+    def logit(self, F, x, bias):
         raise NotImplementedError
 
 
-def pairwise(F, e):
-    """The FM's pairwise term ``sum_{f<g} <e_f, e_g>`` of field embeddings
-    ``e`` (B, F, k), in O(F k): half of (square of the sum minus sum of
-    the squares), summed over the k factors.  Returns (B,)."""
-    square_of_sum = F.np.sum(e, axis=1) ** 2                   # (B, k)
-    sum_of_square = F.np.sum(e * e, axis=1)                    # (B, k)
-    return 0.5 * F.np.sum(square_of_sum - sum_of_square, axis=1)
+def row_sums(F, a, width):
+    """The sums of the rows of ``a`` (B, width), shape (B,), as a product
+    with a row of ones: MXNet 1.9's reductions (``sum``) over such rows
+    run several times slower on the CPU than the BLAS product
+    (``bench/bench_ctr.py``)."""
+    return F.npx.fully_connected(a, F.np.ones((1, width)), num_hidden=1,
+                                 no_bias=True).reshape(-1)
+
+
+def field_sums(F, flat, num_fields, num_factors):
+    """``sum_f e_f`` of the field embeddings ``flat`` (B, F * k), each
+    row ``[e_1, ..., e_F]``: a product with ``F`` side-by-side ``k x k``
+    identities, (B, k)."""
+    stacked = F.np.tile(F.np.eye(num_factors), (1, num_fields))  # (k, F k)
+    return F.npx.fully_connected(flat, stacked, num_hidden=num_factors,
+                                 no_bias=True)
 
 
 class LR(_CTRBlock):
@@ -146,15 +169,16 @@ class LR(_CTRBlock):
                  **kwargs):
         super().__init__(field_dims, {}, sigmoid, sparse_grad, **kwargs)
 
-    def interactions(self, F, x):
-        return 0
+    def logit(self, F, x, bias):
+        """``w_0 + sum_f w_{i_f}``, shape (B,)."""
+        return self.fc(x).reshape(-1, self.num_fields).sum(axis=1) + bias
 
 
 class FM(_CTRBlock):
     """A degree-2 factorization machine (Rendle, 2010): first-order weights
     ``fc``, a global bias and ``embedding``, the ``sum(field_dims) x
     num_factors`` table of latent vectors whose inner products score the
-    pairs of fields (``pairwise``).
+    pairs of fields.
 
     Args:
         field_dims: the number of values of each field.
@@ -164,6 +188,14 @@ class FM(_CTRBlock):
 
     ``net(x)`` maps ``(B, num_fields)`` feature indices to ``(B,)`` logits
     (probabilities with ``sigmoid=True``).
+
+    How it computes (the model's formula, rearranged; module docstring):
+    the pairwise sum is ``1/2 ||sum_f v_f||^2 - 1/2 sum_f ||v_f||^2``, and
+    the second part is a sum over the features as the first-order part
+    is, so the two are one look-up: ``sum_f u_{i_f}`` of the per-feature
+    numbers ``u = w - 1/2 ||v||^2`` (``first_order``), computed from the
+    tables each step.  Every other sum is a matrix product (``row_sums``,
+    ``field_sums``); MXNet's reductions were the slow part of a step.
     """
 
     def __init__(self, field_dims, num_factors, sigmoid=False,
@@ -175,8 +207,50 @@ class FM(_CTRBlock):
             self.embedding = embedding(self.num_inputs, num_factors,
                                        sparse_grad)
 
-    def interactions(self, F, x):
-        return pairwise(F, self.embedding(x))
+    def _table(self, block, x):
+        """An embedding block's weight, in the graph (hybridized) or on
+        ``x``'s device."""
+        if isinstance(x, mx.sym.Symbol):
+            return block.weight.var()
+        return block.weight.data(x.ctx)
+
+    def first_order(self, F, x, flat):
+        """``sum_f (w_{i_f} - 1/2 ||v_{i_f}||^2)``, (B,).  With dense
+        gradients, one look-up of ``w - 1/2 ||v||^2``, computed over the
+        whole tables: a dense step already writes and updates both tables
+        whole (the gradient, Adam's moments), and on tables smaller than
+        a batch's (row, field) cells this is cheaper than squaring the
+        batch's embeddings.  With row-sparse gradients the tables must be
+        read through look-ups only: ``sum_f w_{i_f}`` and the squares of
+        the batch's ``flat`` embeddings instead."""
+        nf, k = self.num_fields, self.config['num_factors']
+        if self.config['sparse_grad']:
+            return (row_sums(F, self.fc(x).reshape(-1, nf), nf)
+                    - 0.5 * row_sums(F, F.np.square(flat), nf * k))
+        norms = F.npx.fully_connected(
+            F.np.square(self._table(self.embedding, x)), F.np.ones((1, k)),
+            num_hidden=1, no_bias=True)                           # (N, 1)
+        per_feature = self._table(self.fc, x) - 0.5 * norms       # (N, 1)
+        return row_sums(F, F.npx.embedding(
+            x, per_feature, input_dim=self.num_inputs,
+            output_dim=1).reshape(-1, nf), nf)
+
+    def flat_embeddings(self, x):
+        """``[v_{i_1}, ..., v_{i_F}]`` of each row, (B, F * k)."""
+        return self.embedding(x).reshape(
+            -1, self.num_fields * self.config['num_factors'])
+
+    def logit(self, F, x, bias):
+        flat = self.flat_embeddings(x)                            # (B, F k)
+        k = self.config['num_factors']
+        total = field_sums(F, flat, self.num_fields, k)           # (B, k)
+        return (bias + self.first_order(F, x, flat)
+                + 0.5 * row_sums(F, F.np.square(total), k)
+                + self.deep(flat))
+
+    def deep(self, flat):
+        """DeepFM's network on the embeddings; none in an FM."""
+        return 0
 
 
 class DeepFM(FM):
@@ -221,7 +295,5 @@ class DeepFM(FM):
                 in_units = units
             self.mlp.add(nn.Dense(1, in_units=in_units))
 
-    def interactions(self, F, x):
-        e = self.embedding(x)                                  # (B, F, k)
-        flat = e.reshape(-1, self.num_fields * self.config['num_factors'])
-        return pairwise(F, e) + self.mlp(flat).reshape(-1)     # (B,)
+    def deep(self, flat):
+        return self.mlp(flat).reshape(-1)                         # (B,)
