@@ -28,7 +28,7 @@ files.  Three parts (``--parts``):
   its own), on the ``book`` shape and on ``ml-1m`` (``synthetic_ctr.ML_1M``:
   ML-1M's 25 fields, the 739,012 rows of RecBole's context protocol,
   test.csv its last tenth).  All train on the whole train.csv and score
-  test.csv after every epoch; peak memory is the operating system's count.
+  test.csv after every epoch; peak memory is each process's ``VmHWM``.
 
 An epoch's seconds are its training and its evaluation of the test file
 (the book's: ``train_ch13``'s whole time over its epochs).
@@ -40,7 +40,6 @@ An epoch's seconds are its training and its evaluation of the test file
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -48,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import record  # noqa: E402
-from venvs import ensure_venv, tail, thread_env  # noqa: E402
+from venvs import ensure_venv, stream, tail, thread_env  # noqa: E402
 
 PEERS = os.path.join(ROOT, 'bench', 'peers')
 SHAPES = ('book', 'ml-1m')
@@ -346,26 +345,21 @@ def child_main(args):
     history = rs.train_ch13(net, train_iter, test_iter, loss, trainer,
                             args.epochs, [mx.cpu()], seed=0)
     with open(args.out, 'w') as f:
-        json.dump(dict(data_seconds=data_seconds,
+        json.dump(dict(data_seconds=data_seconds, peak_gib=peak_gib(),
                        epoch_seconds=[h['seconds'] for h in history],
                        auc=history[-1]['auc'],
                        log_loss=history[-1]['log_loss']), f)
 
 
-def run_process(args, log_path, env):
-    """Run ``args`` with its output copied to ``log_path`` and, indented,
-    to stdout.  Returns ``(exit code, wall seconds, peak resident memory
-    in GiB)``, the peak as the operating system counted it."""
-    start = time.perf_counter()
-    with open(log_path, 'w') as log:
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, env=env,
-                             stderr=subprocess.STDOUT, text=True)
-        for line in p.stdout:
-            log.write(line)
-            print(f'    | {line}', end='', flush=True)
-        _, status, usage = os.wait4(p.pid, 0)   # the child's own peak
-        p.returncode = code = os.waitstatus_to_exitcode(status)
-    return code, time.perf_counter() - start, usage.ru_maxrss / 2 ** 20
+def peak_gib():
+    """This process's peak resident memory (``VmHWM``: since its start,
+    not its parent's before it), in GiB; None where /proc has none."""
+    try:
+        with open('/proc/self/status') as f:
+            return next(int(line.split()[1]) / 2 ** 20 for line in f
+                        if line.startswith('VmHWM:'))
+    except (OSError, StopIteration):
+        return None
 
 
 def one_run(name, shape, folder, out, epochs, env, work):
@@ -379,16 +373,16 @@ def one_run(name, shape, folder, out, epochs, env, work):
     else:
         args = [sys.executable, os.path.abspath(__file__), '--child', name,
                 '--folder', folder, '--epochs', str(epochs), '--out', out]
-    code, wall, peak = run_process(args, out[:-5] + '.log', env)
+    code, wall = stream(args, out[:-5] + '.log', name, env)
     if code:
         return dict(status='failed', error=tail(out[:-5] + '.log', 5))
     with open(out) as f:
         r = json.load(f)
     s = r['epoch_seconds']
     return dict(status='ok', epoch_seconds=s, mean_epoch_seconds=sum(s) /
-                len(s), wall_seconds=wall, peak_gib=peak, auc=r['auc'],
-                data_seconds=r['data_seconds'], log_loss=r['log_loss'],
-                library=r.get('library'))
+                len(s), wall_seconds=wall, peak_gib=r['peak_gib'],
+                auc=r['auc'], data_seconds=r['data_seconds'],
+                log_loss=r['log_loss'], library=r.get('library'))
 
 
 def peer_rows(shape, work, epochs, threads, models, repeats):

@@ -516,7 +516,7 @@ RecBole's context protocol, test.csv the last tenth); every contestant
 trains on the whole train.csv and scores test.csv after each epoch. An
 epoch's seconds are its training and that evaluation, from the faster of
 the two runs; the slowest epoch and the peak resident memory (the
-operating system's count for the process) are the worst of both. The
+process's own high-water mark, `VmHWM`) are the worst of both. The
 speed-up is PyTorch's seconds an epoch over the package's FM's.""",
      ['shape', 'threads', 'contestant', 'train rows', 's/epoch',
       'slowest epoch (s)', 'test AUC', 'peak (GiB)', 'speed-up'],

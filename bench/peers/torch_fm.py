@@ -21,7 +21,8 @@ practitioner would write from the book's FM chapter:
 * Adam (lr 0.02), 2,048 rows a batch, a new shuffle every epoch (the last
   batch of an epoch is smaller);
 * after every epoch, under ``torch.no_grad``, the AUC and the log loss of
-  the test file (ties in the AUC count one half).
+  the test file (ties in the AUC count one half);
+* its peak resident memory, as the bench reads its own (``peak_gib``).
 
     python torch_fm.py --train train.csv --test test.csv --out fm.json
 
@@ -130,6 +131,17 @@ def train(model, data, epochs, lr, batch_size):
     return history
 
 
+def peak_gib():
+    """This process's peak resident memory (``VmHWM`` of /proc: since it
+    started, not its parent's before it), in GiB; None elsewhere."""
+    try:
+        with open('/proc/self/status') as f:
+            return next(int(line.split()[1]) / 2 ** 20 for line in f
+                        if line.startswith('VmHWM:'))
+    except (OSError, StopIteration):
+        return None
+
+
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -164,7 +176,8 @@ def main():
         threads=torch.get_num_threads(), num_train=len(y),
         num_test=len(test_y), num_fields=int(x.shape[1]),
         num_features=num_inputs, data_seconds=data_seconds,
-        train_test_seconds=seconds, auc=history[-1]['auc'],
+        train_test_seconds=seconds, peak_gib=peak_gib(),
+        auc=history[-1]['auc'],
         log_loss=history[-1]['log_loss'], epochs=len(history),
         epoch_seconds=[h['seconds'] for h in history], history=history,
         config=vars(args)), args.out)
