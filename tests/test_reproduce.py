@@ -71,6 +71,47 @@ def test_every_row_declares_where_its_settings_come_from():
         registry.get(row['model'])
 
 
+def test_reevaluate_scores_a_saved_run_another_way(checker_dir, tmp_path):
+    """``reevaluate(folder, book_item_range=True, ties=...)`` scores the
+    saved model on its own data as the book's evaluation does (the same
+    numbers as an evaluator built with those options); options it cannot
+    change, or that the run's model has not, are refused."""
+    from mxnet import cpu
+    from d2l_recsys.ranking import ranking_protocol
+    from d2l_recsys.run_folder import load_model
+    from d2l_recsys.runs import reevaluate, run
+    folder = str(tmp_path / 'neumf')
+    res = run('neumf', data_dir=checker_dir, protocol='book', epochs=2,
+              output_activation='sigmoid', dense_init='normal', out=folder,
+              verbose=False)
+    again = reevaluate(folder)
+    assert (again['hit_rate@50'], again['auc']) == \
+        (res['hit_rate@50'], res['auc'])
+    net = load_model(folder)[0]
+    auc = {}
+    for ties in ('pessimistic', 'index'):
+        ours = reevaluate(folder, book_item_range=True, ties=ties)
+        theirs = ranking_protocol(data_dir=checker_dir, protocol='book',
+                                  top_k=50, book_item_range=True,
+                                  ties=ties)['evaluator'](net, [cpu()])
+        assert (ours['hit_rate@50'], ours['auc']) == \
+            (theirs['hit_rate@50'], theirs['auc']), ties
+        auc[ties] = ours['auc']
+    # the saturated sigmoid ties: the two rules differ, and so do the ranges
+    assert auc['pessimistic'] < auc['index'] and auc['index'] != res['auc']
+    for bad, message in ((dict(epochs=3), 'not an option of scoring'),
+                         (dict(ties='random'), "ties='random'"),
+                         (dict(book_item_range='yes'), 'True or False'),
+                         (dict(top_k=0), 'top_k')):
+        with pytest.raises(ValueError, match=message):
+            reevaluate(folder, **bad)
+    mf = str(tmp_path / 'mf')
+    run('mf', data_dir=checker_dir, epochs=1, out=mf, verbose=False)
+    with pytest.raises(ValueError, match='a mf run is not scored with '
+                                         'book_item_range, ties'):
+        reevaluate(mf, book_item_range=True, ties='index')
+
+
 def test_reproduce_quick_writes_report(tmp_path):
     data = make_movielens(str(tmp_path / 'ml-100k'), num_users=50,
                           num_items=200, density=0.2)

@@ -6,6 +6,8 @@ Every entry point builds the run's configuration once (fresh, or resumed
 from a run folder's ``run.json``), and every path to data goes through
 ``data.spec.materialize`` of that configuration.
 """
+import inspect
+from dataclasses import replace
 
 from .. import defaults as D
 from .. import registry
@@ -103,19 +105,67 @@ def run_ranking(config=None, verbose=True, **options):
     return run(entry.name, config, verbose, **options)
 
 
-def reevaluate(model_dir, data_dir=None, devices='cpu'):
+# What ``reevaluate`` may change: how a saved model is scored, never the
+# model or the data it learnt from.  Fields of the run's configuration...
+SCORING_FIELDS = ('book_item_range', 'top_k')
+# ... and keywords of its task's ``setup`` (the test's rule for ties).
+SCORING_KEYWORDS = ('ties',)
+
+
+def _scoring(entry, cfg, scoring, where):
+    """The run's config with the scoring fields of ``scoring`` replaced,
+    and the setup keywords of ``scoring``.
+
+    Raises:
+        ValueError: an option that is not one of scoring, one the run's
+            model has not, or a bad value.
+    """
+    unknown = sorted(set(scoring) - set(SCORING_FIELDS + SCORING_KEYWORDS))
+    if unknown:
+        raise ValueError(f'reevaluate: {", ".join(unknown)}: not an option '
+                         'of scoring; expected '
+                         f'{", ".join(SCORING_FIELDS + SCORING_KEYWORDS)}')
+    takes = [k for k in SCORING_FIELDS if k in cfg.__dataclass_fields__] + \
+        [k for k in SCORING_KEYWORDS
+         if k in inspect.signature(entry.task.setup).parameters]
+    other = sorted(set(scoring) - set(takes))
+    if other:
+        raise ValueError(f'{where}: a {entry.name} run is not scored with '
+                         f'{", ".join(other)}')
+    if not isinstance(scoring.get('book_item_range', False), bool):
+        raise ValueError(f"book_item_range={scoring['book_item_range']!r}: "
+                         'expected True or False')
+    if scoring.get('ties', 'index') not in ('pessimistic', 'index'):
+        raise ValueError(f"ties={scoring['ties']!r}: expected 'pessimistic' "
+                         "or 'index'")
+    fields = {k: v for k, v in scoring.items() if k in SCORING_FIELDS}
+    keywords = {k: v for k, v in scoring.items() if k in SCORING_KEYWORDS}
+    return (replace(cfg, **fields) if fields else cfg), keywords
+
+
+def reevaluate(model_dir, data_dir=None, devices='cpu', **scoring):
     """Score a saved run again on the data and split stored with it.
 
     Args:
         model_dir: the run folder.
         data_dir: the MovieLens folder, if not the one recorded.
         devices: where to score.
+        **scoring: score the same model on the same data another way: a
+            ranking run with ``book_item_range=True`` (only items
+            0..num_users-1 ranked, the book's bug), another ``top_k``, or
+            ``ties='index'`` (tied scores in item order, as d2l's stable
+            sort; a run's own test is ``'pessimistic'``).
 
     Returns:
         The test RMSE of a rating model, the metrics dict of a ranking model.
+
+    Raises:
+        ValueError: a scoring option the run's model does not have, or a
+            bad value.
     """
     entry, cfg, data, net = open_run(model_dir, data_dir)
+    cfg, keywords = _scoring(entry, cfg, scoring, model_dir)
     devs = parse_devices(devices)
     net.collect_params().reset_ctx(devs)
-    s = entry.task.setup(entry, cfg, data, training=False)
+    s = entry.task.setup(entry, cfg, data, training=False, **keywords)
     return entry.task.reevaluated(s.test(net, devs))

@@ -11,14 +11,15 @@ ALPHA_GRID = [round(0.05 * j, 2) for j in range(21)]
 """The values ``alpha='auto'`` tries: 0 (the MLP alone) to 1 (GMF)."""
 
 
-def evaluator(cfg, data, validation=False):
+def evaluator(cfg, data, validation=False, ties='pessimistic'):
     """The test (or validation) evaluator of a ranking config on
-    ``data``; None for the test of data without a test part."""
+    ``data``; None for the test of data without a test part.  ``ties``:
+    the test's rule for tied scores (``metrics.full_ranking_metrics``)."""
     if not validation and data.test is None:
         return None
     return protocol_evaluator(
         data, cfg.protocol, cfg.num_test_negatives, cfg.top_k,
-        cfg.book_item_range, cfg.seed, eval_users=cfg.eval_users,
+        cfg.book_item_range, cfg.seed, ties=ties, eval_users=cfg.eval_users,
         validation=validation)
 
 
@@ -61,9 +62,12 @@ class RankingTask(Task):
             seed=cfg.seed, rank=rank, num_workers=workers)
 
     def setup(self, entry, cfg, data, shard=None, training=True,
-              pretrained=None):
+              pretrained=None, ties='pessimistic'):
+        """``ties``: the test evaluator's rule for tied scores (a run's is
+        the pessimistic one; ``runs.reevaluate`` may score with d2l's
+        ``'index'`` order)."""
         k = cfg.top_k
-        test = evaluator(cfg, data)
+        test = evaluator(cfg, data, ties=ties)
         raw_valid = None if data.valid is None else \
             evaluator(cfg, data, validation=True)
         scored = test or raw_valid        # what the history's metrics are of
