@@ -17,7 +17,7 @@ from .files import damaged, read_json
 from .provenance import context, stamp
 from .runs import run, run_mf, run_ranking
 from .registry import command_line
-from .tuning import check_board
+from .search_space import check_board
 
 FOLDS = 5
 # (leaderboard folder, model, protocol, split)

@@ -9,20 +9,19 @@ best configuration is trained again and the test data scored once (when
 the search has test data: a lone ``train_file`` has none).  The space
 searched and where it comes from are declared in ``defaults``; the
 leaderboard records them with ``space_hash``, and a search or report
-refuses a leaderboard of another space.  ``tune_folds`` nests the search in
-cross-validation: fold k's configuration is searched on fold k's training
-file only and scored on its test file.  Trials run in ``jobs`` processes, each
-finished trial is a file of its own (a second call skips it), and a line per
-trial reports progress.  A trial whose training diverges is recorded as
-failed (with the error) and ranked last; a resumed search does not run it
-again.
+refuses a leaderboard of another space (``search_space``).
+``tune_folds`` nests the search in cross-validation: fold k's
+configuration is searched on fold k's training part only (``folds=5,
+fold=k``: ML-100K's ``u{k+1}.base``) and scored on its test part.  Trials
+run in ``jobs`` processes, each finished trial is a file of its own (a
+second call skips it), and a line per trial reports progress.  A trial
+whose training diverges is recorded as failed (with the error) and ranked
+last; a resumed search does not run it again.
 
 This module imports no MXNet at the top: worker processes set their thread
 count before MXNet loads.
 """
-import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -36,57 +35,13 @@ from .folders import claim
 from .files import damaged, read_json, write_json
 from .progress import Progress as Bar
 from .provenance import context, stamp
+from .search_space import declared_space, sample, space_hash
 
 
 def objective(model, fixed):
     """The metric a model's trials are ranked by, and whether lower is
     better: validation RMSE, or validation HR at the protocol's cut-off."""
     return registry.get(model).task.objective(fixed)
-
-
-def sample(space, rng):
-    """One configuration drawn from a search space.
-
-    Args:
-        space: ``{option: spec}``; a spec is ``['log', low, high]`` (log-
-            uniform float), ``['int', low, high]`` (uniform integer) or a
-            list of choices; a choice that is a dict sets the options it
-            names (several options drawn together, e.g. an MLP tower).
-        rng: a numpy ``Generator``.
-
-    Returns:
-        ``{option: value}`` with plain Python values.
-    """
-    config = {}
-    for name, spec in space.items():
-        if spec[0] == 'log':
-            value = float(math.exp(rng.uniform(math.log(spec[1]),
-                                               math.log(spec[2]))))
-            config[name] = float(f'{value:.3g}')
-        elif spec[0] == 'int':
-            config[name] = int(rng.integers(spec[1], spec[2] + 1))
-        else:
-            choice = spec[int(rng.integers(len(spec)))]
-            if isinstance(choice, dict):
-                config.update(json.loads(json.dumps(choice)))
-            else:
-                config[name] = list(choice) if isinstance(choice, tuple) \
-                    else choice
-    return config
-
-
-def space_hash(options):
-    """A short fingerprint of a space's options (12 hex digits)."""
-    text = json.dumps(options, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-def declared_space(model):
-    """``(options, source)`` of the model's declared search space."""
-    declared = registry.get(model).space
-    if not declared:
-        raise ValueError(f'model={model!r} has no search space')
-    return declared['options'], declared['source']
 
 
 def has_test(fixed):
@@ -272,60 +227,45 @@ def _write_board(board, out):
                 os.path.join(out, 'leaderboard.html'))
 
 
-def check_board(board, name):
-    """Refuse a leaderboard made on another space than the model's
-    declared one (or recorded without its space)."""
-    options, _ = declared_space(board['model'])
-    if board.get('space_hash') != space_hash(options):
-        raise ValueError(
-            f'{name}: its search space (hash {board.get("space_hash")}) is '
-            f'not the declared space of {board["model"]} (hash '
-            f'{space_hash(options)}); run the search again')
-
-
 def tune_folds(model, folds=5, out='runs/tune', fixed=None, **options):
-    """Nested search: one search per official fold, each on validation
-    carved from that fold's own training file and scored on its test file,
-    so no search reads a test rating of the fold it chooses for.
+    """Nested search: one search per fold, fold k's on validation carved
+    from fold k's training part and scored on its test part, so no search
+    reads a test rating of the fold it chooses for.
+
+    Fold k is the run option ``folds=folds, fold=k`` (0-based), as in
+    every run: the data layer reads ML-100K's own ``u{k+1}.base`` and
+    ``u{k+1}.test`` when ``folds`` is 5 and they are there, else fold k of
+    a seeded split of the ratings into ``folds`` parts.
 
     Args:
         model: a rating model with a search space (``mf``, ``autorec``).
-        folds: the folds ``u1..u{folds}`` (ML-100K has five).
-        out: fold k's search goes to ``out/fold-k/``.
-        fixed: options every trial shares; its ``data_dir`` (or
-            ``$D2L_RECSYS_DATA``) must hold ``u{k}.base`` and ``u{k}.test``.
+        folds: how many folds (ML-100K's own: 5).
+        out: fold k's search goes to ``out/fold-{k+1}/``.
+        fixed: options every trial shares (the data: ``data_dir``,
+            ``dataset`` or ``ratings``; max epochs, patience...).
         **options: passed to ``tune`` (``trials``, ``jobs``, ``seed``...).
 
     Returns:
-        The leaderboards, fold 1 first.
+        The leaderboards, fold 0 (``fold-1/``) first.
 
     Raises:
-        ValueError: a fold's files are missing, or the data is given another
-            way (``train_file``, ``ratings``, ``folds``).
+        ValueError: ``folds`` below 2, a ranking model, or fixed options
+            that choose the split another way (``train_file``, ``folds``,
+            ``fold``, ``split``).
     """
-    from .data.locate import resolve_ratings_file
-    from .data.splits import official_fold_files
     fixed = dict(fixed or {})
-    if not isinstance(folds, int) or folds < 1:
-        raise ValueError(f'folds={folds!r}: expected a positive integer')
+    if not isinstance(folds, int) or folds < 2:
+        raise ValueError(f'folds={folds!r}: expected an integer >= 2')
     if registry.get(model).kind != 'rating':
         raise ValueError(f'model={model!r}: fold searches are for rating '
                          'models (mf, autorec)')
-    clash = [k for k in ('train_file', 'test_file', 'ratings', 'folds',
-                         'fold', 'split') if fixed.get(k) is not None]
+    clash = [k for k in ('train_file', 'test_file', 'folds', 'fold',
+                         'split') if fixed.get(k) is not None]
     if clash:
-        raise ValueError(f'fixed={clash}: a fold search reads the official '
-                         'fold files; expected only data_dir (and dataset)')
-    folder = os.path.dirname(resolve_ratings_file(fixed.get('data_dir'),
-                                                  fixed.get('dataset')))
-    pairs = [official_fold_files(folder, k) for k in range(folds)]
-    if None in pairs or folds > 5:
-        k = pairs.index(None) + 1 if None in pairs else 6
-        raise ValueError(f'folds={folds}: expected u{k}.base and u{k}.test '
-                         f'in {folder}')
-    # fold k of the official five: its training file is u{k+1}.base
+        raise ValueError(f'fixed={clash}: a fold search chooses the split '
+                         '(folds, fold); expected only the data source')
     return [tune(model, out=os.path.join(out, f'fold-{k + 1}'),
-                 fixed=dict(fixed, folds=5, fold=k), **options)
+                 fixed=dict(fixed, folds=folds, fold=k), **options)
             for k in range(folds)]
 
 

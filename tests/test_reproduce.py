@@ -365,12 +365,16 @@ def test_fold_search_script(fold_dir, tmp_path):
     for k in range(1, 6):
         board = json.loads((tmp_path / f'fold-{k}' / 'leaderboard.json')
                            .read_text())
-        assert board['fixed']['fold'] == k - 1
+        # fold k is the run options folds=5, fold=k, as everywhere
+        assert (board['fixed']['folds'], board['fixed']['fold']) == \
+            (5, k - 1)
         assert f'fold {k}: best of 1 trials' in p.stdout
-    bad = run_script('tune.py', '--model', 'mf', '--folds', '5', '--data-dir',
-                     make_movielens(str(tmp_path / 'no-folds')), '--out',
-                     str(tmp_path / 'x'))
-    assert bad.returncode == 2 and 'u1.base' in bad.stderr
+    for model, folds, error in (('gmf', '5', 'for rating models'),
+                                ('mf', '1', 'folds=1: expected an integer '
+                                            '>= 2')):
+        bad = run_script('tune.py', '--model', model, '--folds', folds,
+                         '--data-dir', fold_dir, '--out', str(tmp_path / 'x'))
+        assert bad.returncode == 2 and error in bad.stderr, bad.stderr
 
 
 def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):

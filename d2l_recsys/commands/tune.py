@@ -3,9 +3,10 @@ from the training data (early stopping on it); a trial never reads the test
 data.  Then the best configuration is trained once more and scored on the
 test data once (a --train-file without --test-file: not scored).  Writes
 DIR/leaderboard.json, DIR/leaderboard.html and DIR/best/, and prints the
-command line that reproduces the best run.  With --folds K (rating models,
-ML-100K's u1..uK files), one search per fold into DIR/fold-k/, each on
-validation carved from uk.base and scored on uk.test.  A stopped search
+command line that reproduces the best run.  With --folds K (rating models),
+one search per fold into DIR/fold-k/, each on validation carved from fold
+k's training part and scored on its test part (--folds 5 on ML-100K: its
+own uk.base and uk.test).  A stopped search
 resumes with --resume: the trials already in DIR/trials/ are not run
 again.  A folder that holds a search is otherwise refused (--overwrite
 starts it over)."""
@@ -91,8 +92,9 @@ def main(argv=None, prog=None):
                    default=TUNING['patience'], help='early stopping: epochs '
                    'without a better validation metric')
     p.add_argument('--folds', type=positive_int, metavar='K',
-                   help='rating models: nested search, one per fold '
-                   'u1..uK of --data-dir (ML-100K: 5), into OUT/fold-k/')
+                   help='rating models: nested search, one per fold (run '
+                   "options --folds K --fold k; 5 on ML-100K: its own "
+                   'u1..u5 files), into OUT/fold-k/')
     p.add_argument('--devices', default='cpu',
                    help='auto | cpu | cpu:K | gpu | gpu:0,1')
     p.add_argument('--quiet', action='store_true',
