@@ -5,7 +5,10 @@
 describes a run's data once (``DataSpec``) and materializes it; the one
 user x item type is ``interactions.Interactions``; ``iterators`` turns
 ratings into mini-batches (``rows``: AutoRec's rows of the rating matrix,
-dense or CSR); ``synthetic`` makes data sets with a known answer.  Nothing
+dense or CSR; ``sequences``: Caser's windows); ``ctr`` reads the book's
+CTR files and encodes feature fields, ``attributes`` MovieLens 100K's user
+and movie fields, ``hub`` names data sets as the book does; ``synthetic``
+and ``synthetic_ctr`` make data sets with a known answer.  Nothing
 here knows a model or the training loop.
 """
 from .formats import (COLUMNS, ENV_VAR, RATING_RANGE, densify,  # noqa: F401
@@ -26,3 +29,7 @@ from .tables import from_frame, parse_columns, read_table  # noqa: F401
 from .interactions import Interactions  # noqa: F401
 from .rows import (RowIter, autorec_iters,  # noqa: F401
                    choose_formulation)
+from .sequences import SeqDataset  # noqa: F401
+from .ctr import (CTRDataset, ctr_dir, encode_fields, load_ctr,  # noqa: F401
+                  read_ctr)
+from .attributes import item_fields, user_fields  # noqa: F401
