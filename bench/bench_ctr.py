@@ -34,7 +34,7 @@ An epoch's seconds are its training and its evaluation of the test file
 (the book's: ``train_ch13``'s whole time over its epochs).
 
     python bench/bench_ctr.py [--parts steps,book,peers] [--shapes
-        book,ml-1m] [--work runs/ctr] [--epochs 3] [--book-epochs 5]
+        book,ml-1m] [--work runs/ctr] [--epochs 3] [--book-epochs 30]
         [--threads 1,2] [--repeats 2] [--json bench/results/ctr.json]
 """
 import argparse
@@ -458,7 +458,8 @@ def main():
     p.add_argument('--work', default=os.path.join('runs', 'ctr'),
                    help='data, venvs and runs (default: runs/ctr)')
     p.add_argument('--epochs', type=int, default=3, help='(peers part)')
-    p.add_argument('--book-epochs', type=int, default=5, help='(book part)')
+    p.add_argument('--book-epochs', type=int, default=30,
+                   help="(book part; the book's 30)")
     p.add_argument('--threads', default=f'1,{os.cpu_count()}', help="each "
                    "library's threads, peers part (default: 1,every core)")
     p.add_argument('--repeats', type=int, default=2, help='(peers part)')

@@ -253,7 +253,8 @@ def ctr_book_rows(m):
     """FM or DeepFM: the book's pipeline and the package's run."""
     if m['part'] != 'book':
         return []
-    return [[m['model'], secs(m['book_data_seconds']),
+    return [[f"{m['model']}, {m['epochs']} epochs",
+             secs(m['book_data_seconds']),
              secs(m['book_epoch_seconds']), f"{m['book_auc']:.4f}",
              secs(m['ours_data_seconds']), secs(m['ours_epoch_seconds']),
              f"{m['ours_auc']:.4f}", times(m['speedup']),
@@ -495,11 +496,12 @@ and `last_batch='rollover'`, the chapter's blocks run eagerly,
 `d2l.train_ch13` without its plot) against `rs.run(model, ctr_dir=...)`,
 what `d2l-recsys train fm --ctr-dir` runs; the book's settings on both
 sides (batches of 2,048, Adam, Xavier; FM k 20 at lr 0.02, DeepFM k 10, an
-MLP of 30-20-10 with dropout 0.1, lr 0.01). An epoch is its training and
-its evaluation of the test file (the book's: `train_ch13`'s time over its
-epochs). The AUC is of the test file after the last epoch; the book's
-blocks end in a sigmoid that its loss applies again (`models.fm`), which
-is why they barely learn.""",
+MLP of 30-20-10 with dropout 0.1, lr 0.01), epochs as the table says
+(the book's: 30). An epoch is its training and its evaluation of the
+test file (the book's: `train_ch13`'s time over its epochs). The AUC is
+of the test file after the last epoch; the book's blocks end in a sigmoid
+that its loss applies again (`models.fm`), which is why they barely
+learn.""",
      ['model', 'book data (s)', 'book s/epoch', 'book AUC',
       'ours data (s)', 'ours s/epoch', 'ours AUC', 'speed-up per epoch',
       'data and epochs'], ctr_book_rows),
@@ -517,7 +519,10 @@ trains on the whole train.csv and scores test.csv after each epoch. An
 epoch's seconds are its training and that evaluation, from the faster of
 the two runs; the slowest epoch and the peak resident memory (the
 process's own high-water mark, `VmHWM`) are the worst of both. The
-speed-up is PyTorch's seconds an epoch over the package's FM's.""",
+speed-up is PyTorch's seconds an epoch over the package's FM's. With as
+many threads as cores, on a machine whose cores other jobs keep busy
+(the load average is given below), PyTorch's OpenMP threads wait for one
+another; its one-thread rows are the fair comparison there.""",
      ['shape', 'threads', 'contestant', 'train rows', 's/epoch',
       'slowest epoch (s)', 'test AUC', 'peak (GiB)', 'speed-up'],
      ctr_peers_rows),
