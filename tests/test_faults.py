@@ -672,7 +672,7 @@ def test_damaged_leaderboard(how, search, tmp_path):
     Mutation tried: read_boards without ``_read_board``'s check: a
     trial's record raises KeyError 'model' (fails)."""
     from d2l_recsys.files import DamagedFile
-    from d2l_recsys.tuned import read_boards
+    from d2l_recsys.experiments.boards import read_boards
     tuning = tmp_path / 'tuning'
     shutil.copytree(search, tuning / 'mf_seq')
     assert read_boards(str(tuning))['mf_seq']['model'] == 'mf'

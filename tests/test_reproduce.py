@@ -7,8 +7,8 @@ import numpy as onp
 import pytest
 
 from d2l_recsys import registry
-from d2l_recsys.report import STATUS_WORDS
-from d2l_recsys.reproduction import ROWS, _status
+from d2l_recsys.experiments.report import STATUS_WORDS, status
+from d2l_recsys.experiments.rows import ROWS, TUNED, Metric, Row
 from conftest import run_script, block_ratings, make_movielens, write_u_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,14 +42,14 @@ def _m(mean, std):
 def test_status_rules(row, metrics, expected):
     """A row's status weighs each published metric.  Mutation tried:
     judging the headline metric alone makes the MLP case 'match'."""
-    assert _status(row, metrics) == expected
+    assert status(row, metrics) == expected
 
 
 def test_statuses_are_all_defined():
-    """``STATUS_WORDS`` defines every string ``_status`` can return, and
+    """``STATUS_WORDS`` defines every string ``status`` can return, and
     the rules above reach each of them."""
     returns = [n.value for r in ast.walk(ast.parse(inspect.getsource(
-        _status))) if isinstance(r, ast.Return) for n in ast.walk(r)
+        status))) if isinstance(r, ast.Return) for n in ast.walk(r)
         if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     assert set(returns) <= STATUSES
     rules = test_status_rules.pytestmark[0].args[1]
@@ -65,10 +65,86 @@ def test_every_row_declares_where_its_settings_come_from():
              'mlp_factors', 'nums_hiddens', 'num_hiddens', 'dropout',
              'num_negatives'}
     for row in ROWS:
-        assert row['settings'] in ('book', 'paper'), row['name']
-        assert len(row['settings_source']) > 20
-        assert not hyper & set(row['options']), row['name']
-        registry.get(row['model'])
+        assert row.settings[0] in ('book', 'paper'), row.name
+        assert len(row.settings[1]) > 20
+        # (the ML-1M NeuMF row names its 64 predictive factors: they are
+        # the configuration it names)
+        assert not hyper & set(row.options) or 'factors' in row.name, \
+            row.name
+        assert row.metric in [m.name for m in row.metrics], row.name
+        assert set(row.published or {}) <= {m.name for m in row.metrics}
+        registry.get(row.model)
+        for model in row.needs.values():
+            registry.get(model)
+    assert len({row.name for row in ROWS}) == len(ROWS)
+
+
+def test_rows_are_data_and_the_runner_knows_none_by_name():
+    """What differs between rows lives in their declarations: no module of
+    the package but ``rows`` names a declared row, and the package does
+    not import the searches (``tuning``): both stand on ``search_space``
+    and ``runs``."""
+    folder = os.path.join(ROOT, 'd2l_recsys', 'experiments')
+    names = {r.name for r in ROWS} | {t.name for t in TUNED}
+    for file in sorted(os.listdir(folder)):
+        if not file.endswith('.py') or file == 'rows.py':
+            continue
+        tree = ast.parse(open(os.path.join(folder, file)).read())
+        strings = {n.value for n in ast.walk(tree)
+                   if isinstance(n, ast.Constant) and isinstance(n.value,
+                                                                 str)}
+        assert not strings & names, (file, strings & names)
+        imported = {n.module for n in ast.walk(tree)
+                    if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {'tuning', 'd2l_recsys.tuning'} & imported, file
+
+
+def test_a_row_is_one_declaration(checker_dir, tmp_path):
+    """Adding a row to the report is adding a declaration: rows declared
+    here run on small data and are rendered into REPRODUCTION.md -- one
+    compared with a published number, one that starts from the runs of
+    two models made first with its options and seed (a pretrained
+    NeuMF), one whose saved model is scored again another way
+    (``reevaluate`` with the book's item range)."""
+    from d2l_recsys.experiments.reproduce import reproduce
+    settings = ('paper', 'the NCF evaluation protocol, declared by a test')
+    ncf = dict(protocol='ncf', num_test_negatives=20)
+    hr = (Metric('HR@10', 'hit_rate@10'),
+          Metric('full-ranking HR@10', ('full_ranking', 'hit_rate@10')))
+    declared = [
+        Row('ItemPop on small data (a test row)', 'itempop', settings,
+            'HR@10', hr, options=ncf, published={'HR@10': 0.5},
+            source='a number the test made up', tolerance=1.0),
+        Row('NeuMF from its own GMF and MLP (a test row)', 'neumf',
+            settings, 'HR@10', hr, options=ncf,
+            needs=dict(pretrain_gmf='gmf', pretrain_mlp='mlp')),
+        Row('NeuMF, book protocol, scored again (a test row)', 'neumf',
+            ('book', "the book's NeuMF section, declared by a test"), 'AUC',
+            (Metric('AUC', 'auc'), Metric("AUC, book's item range", 'auc',
+                                          dict(book_item_range=True))),
+            options=dict(protocol='book'), seeds=1),
+    ]
+    out = tmp_path / 'out'
+    report = reproduce(checker_dir, seeds=2, out=str(out), quick=True,
+                       verbose=False, rows=declared)
+    rows = report['rows']
+    assert [r['name'] for r in rows] == [r.name for r in declared]
+    assert rows[0]['status'] == 'match' and rows[1]['status'] == \
+        'no reference'
+    assert [len(r['metrics'][r['metric']]['values']) for r in rows] == \
+        [2, 2, 1]
+    assert set(rows[0]['metrics']) == {'HR@10', 'full-ranking HR@10'}
+    # started from the pretrained GMF and MLP: SGD unless told otherwise
+    assert rows[1]['config']['optimizer'] == 'sgd'
+    assert 'pretrain_gmf' not in rows[1]['config']
+    assert set(rows[2]['metrics']) == {'AUC', "AUC, book's item range"}
+    md = (out / 'REPRODUCTION.md').read_text()
+    for r in rows:
+        m = r['metrics'][r['metric']]
+        assert f"| {r['name']} | {r['settings']} | {r['metric']} |" in md
+        assert f"{m['mean']:.4f} ± {m['std']:.4f}" in md
+    assert "| | | AUC, book's item range |" in md
+    assert 'a number the test made up' in md
 
 
 def test_reevaluate_scores_a_saved_run_another_way(checker_dir, tmp_path):
@@ -133,7 +209,7 @@ def test_reproduce_quick_writes_report(tmp_path):
         main = row['metrics'][row['metric']]
         assert len(main['values']) == 2
         assert row['status'] in STATUSES
-        assert row['status'] == _status(row, row['metrics'])
+        assert row['status'] == status(row, row['metrics'])
         assert row['settings'] in ('book', 'paper') and row['config']
     md = (out / 'REPRODUCTION.md').read_text()
     assert 'QUICK MODE' in md and '| MF, book settings' in md
@@ -289,7 +365,7 @@ def test_a_leaderboard_of_another_space_is_refused(fold_dir, tmp_path,
                                                    monkeypatch):
     """Reporting from (or resuming) a search whose space is not the
     model's declared one is refused, naming the file."""
-    from d2l_recsys.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned import tuned_rows
     from d2l_recsys.tuning import tune
     fixed = dict(data_dir=fold_dir, epochs=1, early_stop=1,
                  split='seq-aware')
@@ -309,10 +385,10 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
     """The u1-u5 tuned row runs fold k with fold k's leaderboard and scores
     it on u{k}.test; a leaderboard searched on another fold is refused."""
     import shutil
-    from d2l_recsys.report import (README_BEGIN, README_END, TUNED_BEGIN,
-                                   TUNED_END, tuned_table, update_readme,
-                                   write_markdown)
-    from d2l_recsys.tuned import tuned_rows
+    from d2l_recsys.experiments.report import (
+        README_BEGIN, README_END, TUNED_BEGIN, TUNED_END, tuned_table,
+        update_readme, write_markdown)
+    from d2l_recsys.experiments.tuned import tuned_rows
     tuning, boards = nested
     rows = tuned_rows(tuning, fold_dir, seeds=2, verbose=False)
     assert [(r['name'], r['split'], r['n']) for r in rows] == \
@@ -381,7 +457,7 @@ def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
     """A ranking leaderboard gives an HR@10 and an NDCG@10 row over the
     seeds; with ``rows_matching`` only the matching leaderboards run and
     the earlier report's other rows are kept as they were."""
-    from d2l_recsys.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned import tuned_rows
     from d2l_recsys.tuning import tune
     tune('gmf', trials=1, out=str(tmp_path / 'tuning' / 'gmf_ncf'),
          fixed=dict(data_dir=checker_dir, epochs=2, early_stop=1,
@@ -407,7 +483,7 @@ RERUN = 'MF, book settings'
 def _earlier_report(out, made):
     """A report whose rows (every book row but MF's book settings) were
     made as ``made`` says."""
-    names = [r['name'] for r in ROWS]
+    names = [r.name for r in ROWS if r.data == 'ml-100k']
     rows = [dict(name=n, metric='RMSE', published=None, source='s',
                  metrics={'RMSE': dict(mean=1.0, std=0.0, values=[1.0])},
                  status='no reference', made=made)
@@ -422,7 +498,7 @@ def test_rows_of_another_commit_are_kept_only_when_asked(ml_dir, tmp_path):
     commit; --allow-mixed-commits keeps them and the report shows each
     row's date and commit."""
     from d2l_recsys.provenance import git_state, machine
-    from d2l_recsys.reproduction import reproduce
+    from d2l_recsys.experiments.reproduce import reproduce
     state = git_state()
     other = dict(date='2026-11-25', commit='d' * 40, dirty=[],
                  machine=machine(), seconds=5.0)
@@ -459,7 +535,7 @@ def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
     """The pretrained NeuMF row starts from the tuned GMF and MLP of each
     seed and records the weight validation chose for each."""
     from d2l_recsys.tasks.ranking import ALPHA_GRID
-    from d2l_recsys.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned import tuned_rows
     from d2l_recsys.tuning import tune
     for model in ('gmf', 'mlp'):
         tune(model, trials=1, out=str(tmp_path / 'tuning' / f'{model}_ncf'),
@@ -479,20 +555,20 @@ def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
 
 
 def test_ctr_rows_run_on_the_ctr_files_and_print_the_books_loss(
-        ml_dir, tmp_path, monkeypatch):
+        ml_dir, tmp_path):
     """With --ctr-dir the book's FM and DeepFM settings run on the CTR
     files (here a generated copy in their format): each row's last
     training loss beside the book's printed one."""
-    from d2l_recsys import reproduction
     from d2l_recsys.data.synthetic_ctr import make_ctr
+    from d2l_recsys.experiments.reproduce import reproduce
     ctr = str(tmp_path / 'ctr')
     make_ctr(ctr, num_rows=1500, num_test=300, seed=0)   # 34 fields
-    monkeypatch.setattr(reproduction, 'ROWS', [])
-    report = reproduction.reproduce(ml_dir, seeds=1, quick=True,
-                                    verbose=False, ctr_dir=ctr,
-                                    out=str(tmp_path / 'out'))
+    declared = [r for r in ROWS if r.data == 'ctr']
+    report = reproduce(ml_dir, seeds=1, quick=True, verbose=False,
+                       ctr_dir=ctr, out=str(tmp_path / 'out'),
+                       rows=declared)
     rows = {r['name']: r for r in report['rows']}
-    assert len(rows) == len(reproduction.CTR_ROWS) == 4
+    assert len(rows) == len(declared) == 4
     book = rows["FM, book settings, the book's CTR data, the book's blocks "
                 '(a second sigmoid in the loss)']
     assert book['published'] == {'train loss': 0.504}

@@ -1,17 +1,17 @@
-"""Run every published configuration (MF, AutoRec, NeuMF under the book's
-and the NCF protocol; ML-1M rows with --ml1m-dir; the book's CTR data with
---ctr-dir) over several seeds, and
-write results/REPRODUCTION.md, reproduction.json and reproduction.html.
-Each row records its date, commit, machine and run time; rows kept from an
-earlier report (--rows, --only-tuned) must come from the same commit unless
---allow-mixed-commits is given."""
+"""Run every declared configuration (d2l_recsys/experiments/rows.py: MF,
+AutoRec, NeuMF, Caser, FM and DeepFM with the book's or the papers'
+settings; ML-1M rows with --ml1m-dir; the book's CTR data with --ctr-dir)
+over several seeds, and write results/REPRODUCTION.md, reproduction.json
+and reproduction.html.  Each row records its date, commit, machine and run
+time; rows kept from an earlier report (--rows, --only-tuned) must come
+from the same commit unless --allow-mixed-commits is given."""
 import shlex
 import sys
 
 from .. import cli
 from ..parse import positive_int
-from ..report import rewrite_report
-from ..reproduction import reproduce
+from ..experiments.report import rewrite_report
+from ..experiments.reproduce import reproduce
 
 
 def run_report(args, argv, prog):
@@ -47,9 +47,8 @@ def main(argv=None, prog='d2l-recsys reproduce'):
     data.add_argument('--tuned-seeds', type=positive_int, metavar='N',
                       help='runs per tuned row (default: --seeds; the '
                       'u1-u5 rows run the five folds once)')
-    data.add_argument('--quick', action='store_true', help='one or two '
-                      'epochs per run: checks the pipeline, reproduces '
-                      'nothing')
+    data.add_argument('--quick', action='store_true', help='one epoch per '
+                      'run: checks the pipeline, reproduces nothing')
     part = p.add_argument_group('which rows')
     part.add_argument('--rows', metavar='TEXT', action='append',
                       help='rerun only the rows whose name contains TEXT '
@@ -57,7 +56,7 @@ def main(argv=None, prog='d2l-recsys reproduce'):
                       'OUT/reproduction.json (tuned rows: the leaderboard '
                       'names, e.g. gmf_ncf)')
     part.add_argument('--tuning-dir', metavar='DIR', help='leaderboards of '
-                      'scripts/tune.py (NAME/leaderboard.json, nested: '
+                      'd2l-recsys tune (NAME/leaderboard.json, nested: '
                       'NAME/fold-k/leaderboard.json): adds the tuned section')
     part.add_argument('--only-tuned', action='store_true',
                       help='keep the book-settings rows of '

@@ -10,9 +10,9 @@ import re
 
 import plotly.graph_objects as go
 
-from .files import read_json, write_text
-from .plot import save_figure
-from .provenance import commit_text
+from ..files import read_json, write_text
+from ..plot import save_figure
+from ..provenance import commit_text
 
 # The status of a row, each word with its rule.
 STATUS_WORDS = {
@@ -27,6 +27,26 @@ STATUS_WORDS = {
     'no reference': 'nothing is published for this configuration on this '
                     'data set',
 }
+
+
+def status(row, metrics):
+    """A row's status (``STATUS_WORDS``) over every published metric:
+    ``metrics`` maps a metric to ``{mean, std}``."""
+    published = row.get('published') or {}
+    if not published:
+        return 'no reference'
+    verdicts = set()
+    for name, pub in published.items():
+        m = metrics[name]
+        if abs(m['mean'] - pub) <= max(2 * m['std'], row.get('tolerance', 0)):
+            continue
+        lower = row.get('lower_is_better')
+        ours_better = m['mean'] < pub if lower else m['mean'] > pub
+        verdicts.add('better' if ours_better else 'worse')
+    if not verdicts:
+        return 'match'
+    return verdicts.pop() if len(verdicts) == 1 else 'mixed'
+
 
 RECALL_NOTE = ('With one held-out item per user, full-ranking Recall@10 '
                'equals HR@10 by construction, so it is not repeated.')
@@ -137,8 +157,9 @@ def _search_text(row):
     search = row.get('search')
     if not search:
         return ''
-    if row['name'] == 'neumf_pretrained':
-        return "none of its own (GMF's and MLP's)"
+    if search.get('of'):        # a row that starts from others' choices
+        return 'none of its own (' + ' and '.join(
+            f"{model}'s" for model in search['of']) + ')'
     trials = search['trials']
     count = f"{len(trials)} × {trials[0]}" if len(set(trials)) == 1 and \
         len(trials) > 1 else ' + '.join(map(str, trials))
