@@ -179,6 +179,7 @@ def test_tune_searches_fm_on_ctr_files(tmp_path, capsys):
     board = json.load(open(os.path.join(out, 'leaderboard.json')))
     assert board['metric'] == 'valid_auc' and len(board['trials']) == 2
     assert board['test']['num_test'] == 300
+    assert board['made']['command'].startswith('d2l-recsys tune --model fm ')
     assert '--ctr-dir' in board['command']
     shown = capsys.readouterr().out
     assert "test (scored once): " in shown and 'auc 0.' in shown

@@ -108,5 +108,5 @@ def main(argv=None, prog=None):
     cli.add_config_options(p, RankingConfig, PROTOCOL)
     cli.add_config_options(p, FeatureConfig, FIELDS)
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = shlex.join([prog or 'd2l-recsys tune'] + argv)
+    command = ' '.join([prog or 'd2l-recsys tune', shlex.join(argv)])
     return cli.run(p, argv, lambda args: search(args, command))
