@@ -85,7 +85,7 @@ INIT_SIGMA = 0.01
 # a list of choices; a choice that is a dict sets several options at once.
 # Epochs are not searched: every trial runs up to TUNING['max_epochs'] with
 # early stopping on its validation metric.  A leaderboard records its
-# space and ``tuning.space_hash``; another space cannot resume it or be
+# space and ``search_space.space_hash``; another space cannot resume it or be
 # reported from it.
 _AROUND_BOOK = ("around the book's settings for the model: the learning "
                 "rate within a factor 5 of the book's, the weight decay "
