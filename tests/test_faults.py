@@ -665,7 +665,7 @@ def test_damaged_export(name, how, runs, capsys, tmp_path):
 
 @pytest.mark.parametrize('how', DAMAGES)
 def test_damaged_leaderboard(how, search, tmp_path):
-    """A leaderboard read by the report (``experiments.boards.read_boards``) empty, cut
+    """A leaderboard read by the report (``boards.read_boards``) empty, cut
     short, junk or a trial's record: ValueError (``DamagedFile``) whose one
     line names it and says to run the search again; undamaged, it reads.
 
