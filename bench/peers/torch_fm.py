@@ -37,7 +37,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from output import emit, log
+try:                # the peers' shared helpers (bench/peers/)
+    from common import emit, log
+except ImportError:  # their earlier name
+    from output import emit, log
 
 
 def read_ctr(path):
