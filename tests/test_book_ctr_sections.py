@@ -65,3 +65,13 @@ def test_the_sections_code_as_printed(ctr_copy, model):
     # are read as probabilities: a log loss and an AUC come out
     assert history[1]['train_loss'] < history[0]['train_loss']
     assert 0 <= history[-1]['auc'] <= 1 and history[-1]['log_loss'] > 0
+
+
+def test_a_run_reads_as_many_fields_as_the_files_have(tmp_path):
+    """``d2l-recsys train fm --ctr-dir`` on CTR files of other than the
+    book's 34 fields (ML-1M's shape has 25)."""
+    from d2l_recsys.runs import run
+    folder = str(tmp_path / 'ctr25')
+    make_ctr(folder, num_rows=1200, num_test=200, num_fields=25, seed=3)
+    res = run('fm', ctr_dir=folder, epochs=1, devices='cpu', verbose=False)
+    assert res['num_fields'] == 25 and res['num_test'] == 200

@@ -399,11 +399,22 @@ def ctr_dir(data_dir=None, cache_dir=DEFAULT_CACHE):
             f'{type(e).__name__}: {e}') from None
 
 
+def count_fields(path):
+    """The feature fields of a CTR file: the tab-separated fields of its
+    first line but the label (0 for an empty file)."""
+    with open(path, encoding='utf-8', errors='replace') as f:
+        first = f.readline().rstrip('\r\n')
+    return max(0, len(first.split('\t')) - 1) if first else 0
+
+
 def read_ctr(data_dir=None, min_threshold=4, num_feat=34):
     """The book's two CTR data sets: ``(train_data, test_data)``, the test
     file encoded with the training file's ``feat_mapper`` and
-    ``defaults`` (see ``ctr_dir`` for ``data_dir``)."""
+    ``defaults`` (see ``ctr_dir`` for ``data_dir``).  ``num_feat='auto'``
+    reads as many fields as the training file's first line has."""
     folder = ctr_dir(data_dir)
+    if num_feat == 'auto':
+        num_feat = count_fields(os.path.join(folder, CTR_FILES[0])) or 34
     train = CTRDataset(os.path.join(folder, CTR_FILES[0]),
                        min_threshold=min_threshold, num_feat=num_feat)
     test = CTRDataset(os.path.join(folder, CTR_FILES[1]),

@@ -47,7 +47,7 @@ class CTRFiles:
     """The data of a run on the book's CTR files (no users, no items)."""
 
     def __init__(self, cfg):
-        train, test = read_ctr(cfg.ctr_dir)
+        train, test = read_ctr(cfg.ctr_dir, num_feat='auto')
         x, y = train.features, train.labels
         valid = None
         if cfg.validation:          # a seeded carve-out of train.csv
