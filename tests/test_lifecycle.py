@@ -195,7 +195,7 @@ def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
     """A script sent SIGINT mid-run exits 130 with a checkpoint and the
     command that resumes; resuming gives the uninterrupted result."""
     script = os.path.join(ROOT, 'scripts', 'train_autorec.py')
-    common = ['--data-dir', ml_dir, '--devices', 'cpu', '--epochs', '30',
+    common = ['--data-dir', ml_dir, '--devices', 'cpu', '--epochs', '12',
               '--num-hiddens', '64', '--batch-size', '4']
     out = tmp_path / 'run'
     p = subprocess.Popen([sys.executable, script, *common, '--out', str(out)],
@@ -205,12 +205,12 @@ def test_sigint_writes_checkpoint_and_resumes_identically(ml_dir, tmp_path):
     assert p.returncode == 130, stderr
     assert '--resume' in stderr and 'Traceback' not in stderr
     meta = json.loads((out / 'checkpoint' / 'state.json').read_text())
-    assert 2 <= meta['epoch'] < 30
+    assert 2 <= meta['epoch'] < 12
     r = subprocess.run([sys.executable, script, '--resume', str(out),
-                        '--epochs', '30', '--devices', 'cpu', '--quiet'],
+                        '--epochs', '12', '--devices', 'cpu', '--quiet'],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    whole = run_autorec(data_dir=ml_dir, devices='cpu', epochs=30,
+    whole = run_autorec(data_dir=ml_dir, devices='cpu', epochs=12,
                         num_hiddens=64, batch_size=4, verbose=False)
     resumed = json.loads((out / 'metrics.json').read_text())
     _assert_same_history(whole['history'], resumed['history'])
