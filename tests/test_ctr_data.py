@@ -1,6 +1,6 @@
 """The CTR data of the feature-rich chapter (``data.ctr``), its planted-FM
-generator (``data.synthetic_ctr``) and the feature tables of ML-100K and
-of one's own data (``data.features``).
+generator (``data.synthetic_ctr``) and ML-100K's attributes as feature
+fields (``data.attributes``).
 
 The book's ``d2l.CTRDataset`` is the reference: both read the same
 generated files and must give the same indices, field sizes, offsets and
@@ -20,7 +20,7 @@ import pytest
 from mxnet import np
 
 from conftest import block_ratings, write_u_data
-from d2l_recsys.data import ctr, features, synthetic_ctr
+from d2l_recsys.data import attributes, ctr, synthetic_ctr
 from d2l_recsys.data.ctr import CTRDataset
 
 
@@ -296,7 +296,7 @@ def test_planted_fm_zipf_per_field_and_the_ml1m_shape(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# Feature tables
+# MovieLens 100K's attributes
 # --------------------------------------------------------------------------
 ZIPS = ('02139', '94043', 'T8H1N', '55414', '10003', 'V3N4P')
 AGES = (7, 17, 18, 24, 25, 45, 49, 50, 56, 73)
@@ -330,208 +330,27 @@ def ml_like(tmp_path):
     return _ml100k_like(str(tmp_path / 'ml-100k'))
 
 
-def test_ml100k_frame_fields(ml_like):
-    frame = features.ml100k_frame(ml_like)
-    raw = pd.read_csv(os.path.join(ml_like, 'u.data'), sep='\t',
-                      header=None)
-    assert len(frame) == len(raw)
-    assert (frame['user'].to_numpy() == raw[0]).all()
-    assert (frame['rating'].to_numpy() == raw[2]).all()
-    user = frame['user'].to_numpy()
-    bands = dict(zip(AGES, ('under 18', 'under 18', '18-24', '18-24',
-                            '25-34', '45-49', '45-49', '50-55', '56+',
-                            '56+')))
-    assert (frame['age'] == [bands[AGES[u % 10]] for u in user]).all()
-    zips = {'02139': '0', '94043': '9', 'T8H1N': 'other', '55414': '5',
-            '10003': '1', 'V3N4P': 'other'}
-    assert (frame['zip'] == [zips[ZIPS[u % 6]] for u in user]).all()
-    item = frame['item'].to_numpy()
-    years = ['unknown' if i == 7 else str(1950 + i % 30) for i in item]
-    assert (frame['year'] == years).all()
-    assert (frame['genre:Drama'] == 1).all()            # flag 8 always set
-    assert (frame['genre:unknown'] == (item % 19 == 0)).all()
-    three = features.ml100k_frame(ml_like, zip_digits=3, year='decade')
-    assert set(three['zip']) == {'021', '940', 'other', '554', '100'}
-    assert set(three['year']) == {'1950-1959', '1960-1969', '1970-1979',
-                                  'unknown'}
-
-
-def _decoded(table, frame, part):
-    """The indices a part should hold, from the training rows' values
-    alone (recomputed with dicts, the slow way)."""
-    rows = table.rows[part]
-    train = frame.iloc[table.rows['train']]
-    out = onp.empty((len(rows), len(table.field_names)), dtype=onp.int64)
-    offset = 0
-    for f, name in enumerate(table.field_names):
-        kept = sorted(set(train[name]))
-        index = {v: k for k, v in enumerate(kept)}
-        out[:, f] = offset + onp.array([index.get(v, len(kept))
-                                        for v in frame[name].iloc[rows]])
-        offset += len(kept) + 1
-    return out
-
-
-def test_ml100k_features_learnt_on_train_only(ml_like):
-    table = features.ml100k_features(ml_like, seed=5)
-    frame = features.ml100k_frame(ml_like)
-    n = len(frame)
-    sizes = {p: len(table.parts[p]) for p in features.PARTS}
-    assert sizes == {'train': n - 2 * (n // 10), 'valid': n // 10,
-                     'test': n // 10}
-    assert sorted(onp.concatenate(list(table.rows.values()))) == \
-        list(range(n))
-    assert table.field_names == list(features.ML100K_FIELDS)
-    for part in features.PARTS:
-        data = table.parts[part]
-        assert (data.features == _decoded(table, frame, part)).all(), part
-        rating = frame['rating'].to_numpy()[table.rows[part]]
-        assert (data.labels == (rating >= 4)).all()
-        assert data.features.dtype == onp.int32
-        assert data.labels.dtype == onp.float32
-    dims = dict(zip(table.field_names, table.field_dims.asnumpy()))
-    assert dims['gender'] == 3 and dims['genre:Action'] == 3
-    assert dims['zip'] == 6                  # 0, 1, 5, 9, other + default
-    # a value of valid/test only is not in the mapping
-    train_items = set(frame['item'].iloc[table.rows['train']])
-    assert set(table.feat_mapper['item']) == train_items
-    assert len(train_items) < frame['item'].nunique()
-    item_default = table.offsets.asnumpy()[1] + table.defaults['item']
-    assert (table.test.features[:, 1] == item_default).any()
-    again = features.ml100k_features(ml_like, seed=5)
-    assert (again.test.features == table.test.features).all()
-    other = features.ml100k_features(ml_like, seed=6)
-    assert (other.rows['test'] != table.rows['test']).any()
-
-
-def test_ml100k_features_options(ml_like):
-    frame = features.ml100k_frame(ml_like)
-    table = features.ml100k_features(ml_like, drop_ratings=(2,),
-                                     threshold=5, split=(0.9, 0, 0.1))
-    assert table.info['dropped'] == int((frame['rating'] == 2).sum()) > 0
-    assert len(table.valid) == 0
-    kept = frame[frame['rating'] != 2].reset_index(drop=True)
-    rating = kept['rating'].to_numpy()[table.rows['train']]
-    assert (table.train.labels == (rating >= 5)).all()
-    with pytest.raises(ValueError, match='split='):
-        features.ml100k_features(ml_like, split=(0.5, 0.1, 0.1))
-
-
-@pytest.mark.parametrize('name,line,pattern', [
-    ('u.user', '3|x|M|writer|02139', r'u\.user, line 3: age must be an '
-                                     "integer, got 'x'"),
-    ('u.user', '3|30|M|writer', r'u\.user, line 3: expected 5 fields'),
-    ('u.user', '2|30|M|writer|02139', r'u\.user, lines 2 and 3: user id 2 '
-                                      'appears twice'),
-    ('u.item', '3|T|01-Jan-1990||u' + '|0' * 18,
-     r'u\.item, line 3: expected 24 fields'),
-    ('u.item', '3|T|01-Jan-1990||u|2' + '|0' * 18,
-     r'u\.item, line 3: the unknown flag must be 0 or 1, got 2'),
-])
-def test_ml100k_side_file_errors(ml_like, name, line, pattern):
-    path = os.path.join(ml_like, name)
-    with open(path, encoding='latin-1') as f:
-        lines = f.read().splitlines()
-    lines[2] = line
-    with open(path, 'w', encoding='latin-1') as f:
-        f.write('\n'.join(lines) + '\n')
-    with pytest.raises(ValueError, match=pattern):
-        features.ml100k_features(ml_like)
-
-
-def test_ml100k_missing_users_and_files(ml_like):
-    path = os.path.join(ml_like, 'u.user')
-    with open(path) as f:
-        lines = f.read().splitlines()
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines[:-1]) + '\n')
-    with pytest.raises(ValueError, match=r'u\.data: user 40 has no line in'):
-        features.ml100k_frame(ml_like)
-    os.remove(path)
-    with pytest.raises(FileNotFoundError, match=r'no u\.user beside u\.data'):
-        features.ml100k_frame(ml_like)
-
-
-def _own_frame():
-    rng = onp.random.default_rng(0)
-    n = 500
-    return pd.DataFrame({
-        'customer': rng.choice(['ann', 'bob', 'cy', 'dee'], n),
-        'sku': rng.integers(0, 30, n), 'channel': rng.choice(['web', 'app'],
-                                                             n),
-        'stars': rng.integers(1, 6, n), 'note': 'x'})
-
-
-def test_feature_table_from_a_frame_and_a_file(tmp_path):
-    df = _own_frame()
-    fields = ['customer', 'sku', 'channel']
-    table = features.feature_table(df, fields, label='stars', threshold=4,
-                                   seed=1)
-    assert table.field_names == fields
-    assert (len(table.train), len(table.valid), len(table.test)) == \
-        (400, 50, 50)
-    assert (table.test.features == _decoded(table, df, 'test')).all()
-    stars = df['stars'].to_numpy()[table.rows['valid']]
-    assert (table.valid.labels == (stars >= 4)).all()
-    path = tmp_path / 'own.csv'
-    df.to_csv(path, index=False)
-    from_file = features.feature_table(path, fields, label='stars', seed=1)
-    assert (from_file.rows['test'] == table.rows['test']).all()
-    text = df.astype(str)            # a file's values are text: '10' < '2'
-    assert (from_file.test.features == _decoded(from_file, text,
-                                                'test')).all()
-    assert set(from_file.feat_mapper['sku']) <= {str(k) for k in range(30)}
-    clicks = df.assign(click=(df['stars'] > 2).astype(int))
-    labelled = features.feature_table(clicks, fields, label='click',
-                                      threshold=None)
-    assert labelled.info['label_rate']['train'] == pytest.approx(
-        clicks['click'].to_numpy()[labelled.rows['train']].mean())
-
-
-def test_feature_table_errors(tmp_path):
-    df = _own_frame()
-    with pytest.raises(ValueError) as e:
-        features.feature_table(df, ['customer', 'shop'], label='stars')
-    assert "no column 'shop'" in str(e.value)
-    assert 'customer, sku, channel, stars, note' in str(e.value)
-    with pytest.raises(ValueError, match='both the label column and a'):
-        features.feature_table(df, ['customer', 'stars'], label='stars')
-    bad = df.astype({'stars': object})
-    bad.loc[7, 'stars'] = 'five'
-    with pytest.raises(ValueError, match="row 7: stars must be a number, "
-                                         "got 'five'"):
-        features.feature_table(bad, ['customer'], label='stars', name='df')
-    with pytest.raises(ValueError, match='row 0: stars must be 0 or 1'):
-        features.feature_table(df, ['customer'], label='stars',
-                               threshold=None, name='df')
-    path = tmp_path / 'own.csv'
-    bad.to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r'own\.csv, line 9: stars must be '
-                                         "a number, got 'five'"):
-        features.feature_table(path, ['customer'], label='stars')
-    with pytest.raises(ValueError, match=r"own\.csv, line 1: no column "
-                                         r"'rating' \(the header's"):
-        features.feature_table(path, ['customer'])
-    with pytest.raises(ValueError, match='removes every row'):
-        features.feature_table(df, ['customer'], label='stars',
-                               drop_ratings=(1, 2, 3, 4, 5))
-
-
-def test_ml100k_features_on_the_real_data(real_data_dir):
-    table = features.ml100k_features(real_data_dir)
-    assert {p: len(table.parts[p]) for p in features.PARTS} == \
-        {'train': 80_000, 'valid': 10_000, 'test': 10_000}
-    dims = dict(zip(table.field_names, table.field_dims.asnumpy().tolist()))
-    assert dims['user'] == 944                  # every user is in train
-    assert 1600 <= dims['item'] <= 1683         # some items only in test
-    assert (dims['age'], dims['gender'], dims['occupation'], dims['zip']) \
-        == (8, 3, 22, 12)
-    assert dims['year'] == 73                   # 71 years, unknown, default
-    assert all(dims[f'genre:{g}'] == 3 for g in features.GENRES)
-    positives = sum(float(table.parts[p].labels.sum())
-                    for p in features.PARTS)
-    assert positives == 55_375                  # ratings 4 and 5
-    for part in features.PARTS:
-        assert 0.53 < table.info['label_rate'][part] < 0.58
-    dropped = features.ml100k_features(real_data_dir, drop_ratings=(3,))
-    assert dropped.info['dropped'] == 27_145
+def test_ml100k_attributes_at_their_edges(ml_like):
+    """``data.attributes``, the fields FM, DeepFM and LR read: MovieLens
+    1M's age bands at their borders, a zip starting with a letter as
+    ``other``, a movie without a date as ``unknown``, the genre flags."""
+    users = onp.arange(1, 41)
+    fields = attributes.user_fields(ml_like, users)
+    age = dict(zip(users, fields['age']))
+    for u in users:
+        a = AGES[u % len(AGES)]
+        expected = sum(a >= b for b in attributes.AGE_BANDS)
+        assert age[u] == str(expected), (u, a)
+    zips = dict(zip(users, fields['zip']))
+    for u in users:
+        z = ZIPS[u % len(ZIPS)]
+        assert zips[u] == (z[0] if z[0].isdigit() else 'other')
+    assert set(fields['gender']) == {'M', 'F'}
+    items = onp.arange(1, 71)
+    movie = attributes.item_fields(ml_like, items)
+    year = dict(zip(items, movie['year']))
+    assert year[7] == 'unknown' and year[8] == str(1950 + 8 % 30)
+    assert movie['genre_8'].tolist() == ['1'] * 70      # every film's
+    assert movie['genre_3'][3 - 1] == '1' and movie['genre_3'][4 - 1] == '0'
+    with pytest.raises(ValueError, match='u.user: no line for id 999'):
+        attributes.user_fields(ml_like, [1, 999])
