@@ -6,7 +6,7 @@ practitioner would use instead, on the same split files.
   ``SVD`` with 30 factors (``bench/peers/surprise_svd.py``);
 * ``autorec`` (``scripts/train_autorec.py``, the book's settings) against
   the same AutoRec written plainly in PyTorch
-  (``bench/peers/torch_autorec.py``).
+  (``bench/peers/torch_peers.py autorec``).
 
 Each peer runs with the python of a virtual environment the bench makes
 once under the work folder (``venv-surprise``, ``venv-torch``); neither is
@@ -37,13 +37,9 @@ import sys
 
 import numpy as onp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import record  # noqa: E402
-from venvs import ensure_venv, stream, tail, thread_env  # noqa: E402
+import harness
+from harness import ROOT, ensure_venv, thread_env
 
-PEERS = os.path.join(ROOT, 'bench', 'peers')
 # The task of each of our training scripts, and the peer it is measured
 # against.
 TASKS = {'train_mf.py': 'mf', 'train_autorec.py': 'autorec'}
@@ -76,7 +72,7 @@ CONTESTANTS = {
                          curve=['--epochs', SVD_CURVE]),
     'mf': ours('train_mf.py'),
     'mf-fast': ours('train_mf.py', '--preset', 'fast'),
-    'torch-autorec': peer('autorec', 'torch', 'torch_autorec.py'),
+    'torch-autorec': peer('autorec', 'torch', 'torch_peers.py', 'autorec'),
     'autorec': ours('train_autorec.py'),
     'autorec-mean': ours('train_autorec.py', '--bias-init', 'mean'),
 }
@@ -97,7 +93,6 @@ def source_ratings(shape, data_dir, work):
     """The ratings of a shape (raw ids): real ML-100K from ``data_dir``,
     else synthetic data generated once into ``work/data/SHAPE``.  Returns
     ``(frame, facts)``."""
-    from bench_scale import data_for
     from d2l_recsys.data.formats import read_ratings
     from d2l_recsys.data.locate import resolve_ratings_file
     if shape == 'ml-100k':
@@ -106,7 +101,7 @@ def source_ratings(shape, data_dir, work):
                              'set $D2L_RECSYS_DATA')
         path = resolve_ratings_file(data_dir, shape)
         return read_ratings(path, dataset=shape), dict(data='real')
-    folder = data_for(shape, work)
+    folder = harness.shape_data(shape, work)
     with open(os.path.join(folder, 'synthetic.json')) as f:
         floor = json.load(f)['floor_rmse']
     path = resolve_ratings_file(folder, shape)
@@ -164,6 +159,11 @@ def split_files(shape, data_dir, work):
 
 
 # --- runs --------------------------------------------------------------------
+def last_lines(done, lines=5):
+    """The last lines of a finished run's output."""
+    return ''.join(done['tail'].splitlines(True)[-lines:])
+
+
 def run_ours(name, c, split, work, env):
     """One of our training scripts on the split; its row."""
     out = os.path.join(work, 'runs', f"{split['shape']}-{name}")
@@ -173,10 +173,10 @@ def run_ours(name, c, split, work, env):
             '--train-file', split['train'], '--test-file', split['test'],
             '--devices', 'cpu', '--checkpoint-every', '1000', '--out', out,
             *c['args']]
-    code, wall = stream(args, out + '.log', name, env)
-    if code:
-        return dict(status='failed', error=tail(out + '.log', 5),
-                    wall_seconds=wall)
+    done = harness.run(args, out + '.log', name, env)
+    if done['code']:
+        return dict(status='failed', error=last_lines(done),
+                    wall_seconds=done['seconds'])
     with open(os.path.join(out, 'metrics.json')) as f:
         m = json.load(f)
     history = m['history']
@@ -185,33 +185,33 @@ def run_ours(name, c, split, work, env):
                 train_test_seconds=m['seconds']['train'],
                 data_seconds=m['seconds']['data'],
                 evaluate_seconds=m['phases'].get('evaluate'),
-                wall_seconds=wall, num_train=m['num_train'],
+                num_train=m['num_train'],
                 num_test=m['num_test'],
-                curve=[[float(s), h['test_rmse']]
-                       for s, h in zip(elapsed, history)])
+                wall_seconds=done['seconds'], curve=[
+                    [float(s), h['test_rmse']]
+                    for s, h in zip(elapsed, history)])
 
 
 def run_peer(name, c, split, work, env):
     """A peer program in its venv on the split; its row.  The wall seconds
     are the main run's (not the curve's extra run)."""
-    python = ensure_venv(c['venv'], work)
     out = os.path.join(work, 'runs', f"{split['shape']}-{name}")
-    args = [python, os.path.join(PEERS, c['program']),
-            '--train', split['train'], '--test', split['test']]
+    args = harness.python(os.path.join('bench', 'peers', c['program']),
+                          *c['args'], '--train', split['train'], '--test',
+                          split['test'],
+                          executable=ensure_venv(c['venv'], work))
     if c['venv'] == 'surprise':
         args += ['--rating-scale', ','.join(map(str, split['rating_scale']))]
-    runs = [(c['args'], '')] + ([(c['curve'], '-curve')] if c['curve']
-                                else [])
+    runs = [([], '')] + ([(c['curve'], '-curve')] if c['curve'] else [])
     results, walls = [], []
     for extra, suffix in runs:
-        code, wall = stream(args + extra + ['--out', out + suffix + '.json'],
-                            out + suffix + '.log', name + suffix, env)
-        if code:
-            return dict(status='failed', wall_seconds=wall,
-                        error=tail(out + suffix + '.log', 5))
-        with open(out + suffix + '.json') as f:
-            results.append(json.load(f))
-        walls.append(wall)
+        done = harness.run(args + extra, out + suffix + '.log',
+                           name + suffix, env)
+        if done['code'] or not done['result']:
+            return dict(status='failed', wall_seconds=done['seconds'],
+                        error=last_lines(done))
+        results.append(done['result'])
+        walls.append(done['seconds'])
     r = results[0]
     row = dict(status='ok', test_rmse=r['test_rmse'], epochs=r['epochs'],
                train_test_seconds=r['train_test_seconds'],
@@ -219,7 +219,7 @@ def run_peer(name, c, split, work, env):
                num_train=r['num_train'], num_test=r['num_test'],
                library=r['library'])
     if 'history' in r:
-        row['curve'] = [[h['seconds'], h['test_rmse']] for h in r['history']]
+        row['curve'] = [[h['elapsed'], h['test_rmse']] for h in r['history']]
     else:       # separate fits, one per epoch count
         fits = sorted((f for x in results for f in x['fits']),
                       key=lambda f: f['epochs'])
@@ -336,7 +336,7 @@ def main():
                    "default: each library's own")
     p.add_argument('--plot', help='the curves as HTML (default: '
                    'WORK.html, beside the work folder)')
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args()
     contestants = dict(CONTESTANTS)
     try:
@@ -371,7 +371,7 @@ def main():
                        task=c['task'], data=split['data'],
                        floor_rmse=split.get('floor_rmse'),
                        threads=args.threads,
-                       load_at_start=round(os.getloadavg()[0], 1),
+                       load_at_start=harness.load_average(),
                        command=shlex.join([c.get('script') or c['program'],
                                            *c['args']]))
             run = run_ours if c['side'] == 'ours' else run_peer
@@ -388,7 +388,7 @@ def main():
     print(text_table(measured))
     print(f'curves written to {plot} (every row of this and earlier runs: '
           f'{path})')
-    record.write(args.json, 'bench_peers', measured)
+    harness.write(args.json, 'bench_peers', measured)
 
 
 if __name__ == '__main__':

@@ -19,8 +19,8 @@ seeded factors and SGD visits the ratings in a fixed order, so the fit of
         --rating-scale 1,5 --epochs 20 --out svd.json
 
 Files: tab-separated ``user item rating timestamp`` (ML-100K's ``u.data``)
-or, for ``.csv``, comma-separated with a header line.  Writes JSON to
-``--out`` (or prints it); progress goes to stderr.
+or, for ``.csv``, comma-separated with a header line.  Prints the result as
+JSON (``common.emit``; also to ``--out``); progress goes to stderr.
 """
 import argparse
 import math
@@ -30,7 +30,7 @@ import surprise
 from surprise import SVD, Dataset, Reader
 from surprise.model_selection import PredefinedKFold
 
-from output import emit, log
+from common import emit, log
 
 
 def read_split(train, test, rating_scale):
@@ -77,7 +77,7 @@ def main():
                    help='epoch counts, comma-separated: one fit each')
     p.add_argument('--factors', type=int, default=30)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', help='the JSON file (default: stdout)')
+    p.add_argument('--out', help='also write the JSON there')
     args = p.parse_args()
     low, high = (float(x) for x in args.rating_scale.split(','))
     start = time.perf_counter()
