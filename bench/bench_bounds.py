@@ -9,28 +9,28 @@ run can only be slower: the sum is how close to a floor, or how much faster
 than a peer, any arrangement of MXNet's operators can be.
 
 * ``autorec-ml100k`` (one OpenMP thread, as ``bench_peers.py --threads
-  1``): 25 epochs of 1682 / 256 steps at the book's settings, each the
-  cheaper of the dense formulation (the encoder's and the decoder's
+  1``): the 164 steps of 25 epochs at the book's settings (25 x 1682 //
+  256: the book's loader rolls left-over rows into the next epoch), each
+  the cheaper of the dense formulation (the encoder's and the decoder's
   ``FullyConnected``, forward and backward, and ``MaskedL2Loss``'s
   operators) and the observed-entries one (CSR products for the encoder,
   its weight gradient and the decoder's two gradients; the decoder's
-  outputs at the entries by the cheaper of ``_DecodeAt``'s two ways,
-  chunk by chunk or a ``FullyConnected`` of the whole batch then
-  ``take``; the squared error at the entries), both with the hidden
-  layer's bias, sigmoid and dropout and Adam's update of the weights (the
-  best of bare ``adam_update`` calls); and each epoch's evaluation (the
-  encoder over every row, the decoder at the held-out entries), scaled
-  from the same timings by rows and entries (linearly: evaluation batches
-  are sparser, which costs the chunks more per entry, so this errs low).
-  Beside the PyTorch AutoRec's train+test seconds, run in the same bench
-  as ``bench_peers.py`` runs it (its program, virtual environment and
-  split of the real ML-100K given by ``--data-dir``, one thread).
+  outputs at the entries by the cheaper of ``_DecodeAt``'s two ways; the
+  squared error at the entries), both with the hidden layer's bias,
+  sigmoid and dropout and Adam's update (the best of bare
+  ``adam_update`` calls); and each epoch's evaluation (the encoder over
+  every row, the decoder at the held-out entries), scaled from the same
+  timings by rows and entries (linearly: evaluation batches are sparser,
+  which costs the chunks more per entry, so this errs low).  Beside the
+  PyTorch AutoRec's train+test seconds and ours (``train_autorec.py``,
+  the best of ``--ours-repeats`` runs), run as ``bench_peers.py`` runs
+  them (its programs, venv and split of the real ML-100K, one thread).
 * ``autorec-ml10m``, ``autorec-ml20m`` (OpenMP on every core, huge pages,
   as ``train_autorec.py``): the same on a batch of 256 rows with the
   shape's density, beside ``bench_floor.py``'s floor measured likewise:
   ``rows // 256`` steps x one Adam update (``Trainer.step``, the median;
-  ML-20M with its evaluation).  Each weight is taken in the layout
-  its CSR products want, so no transpose is counted.
+  ML-20M with its evaluation of every row).  Each weight is taken in the
+  layout its CSR products want, so no transpose is counted.
 * ``neumf-ml20m`` (MXNet's default threads, as ``train_neumf.py``): the
   model's forward and backward alone (four embedding lookups, the GMF
   product, the tower, the output layer and the log loss) plus Adam's
@@ -38,9 +38,11 @@ than a peer, any arrangement of MXNet's operators can be.
   gradients (lazy Adam), the tower's first layer on the joined embeddings
   or split in two (no concatenation), and batches of 32,768, 65,536 or
   131,072; times the epoch's batches.  Beside ``bench_floor.py``'s floor
-  at its run's batch of 65,536, its FLOPs and bytes from
+  at its run's batch, its FLOPs and bytes from
   ``bench/results/floor.json`` over the sgemm rate and bandwidth measured
-  in this run (larger batches would lower the floor: fewer Adam updates).
+  in this run, and beside ours: ``bench_floor.neumf_epoch`` (one epoch of
+  ``train_neumf.py`` in the floor's layout, everything but the
+  evaluation) on synthetic data of ML-20M's shape in ``--work``.
   The batches' ids are drawn uniformly, which gives about 14% more
   distinct users a batch than the data (51,000 against 45,000 at
   65,536), so the row-sparse variants' gradients and updates are timed
@@ -59,12 +61,12 @@ import sys
 import numpy as onp
 
 import record
-from bench_floor import (MARK, ROOT, bandwidth, best_seconds, sgemm_rate,
+from bench_floor import (MARK, ROOT, bandwidth, best_seconds,
+                         ml100k_autorec_runs, neumf_epoch, sgemm_rate,
                          subprocess_run)
 from venvs import thread_env
 from d2l_recsys.defaults import AUTOREC, INIT_SIGMA
 
-FLOOR_BATCH = 65536     # the batch of bench_floor's NeuMF run (floor.json)
 PARTS = ('autorec-ml100k', 'autorec-ml10m', 'autorec-ml20m', 'neumf-ml20m')
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 # AutoRec's book settings
@@ -203,8 +205,8 @@ def adam_ms(net, repeats):
 def autorec_part(shape, repeats, update='adam_update'):
     """One AutoRec part: per-step operators, the epoch's sum with the
     ``update`` timing (``'adam_update'``, the floor's, or
-    ``'adam_update_best'``), its evaluation, and the ratios to the floor's
-    update."""
+    ``'adam_update_best'``), its evaluation (every row), and the ratios to
+    the floor's update."""
     from d2l_recsys.data.synthetic import SHAPES
     s = SHAPES[shape]
     width, num_rows = s['num_users'], s['num_items']    # item-based rows
@@ -221,8 +223,9 @@ def autorec_part(shape, repeats, update='adam_update'):
     floor = steps * ops['adam_update'] / 1e3
     out = dict(ops, steps=steps, step_ms=step, update=update,
                epoch_seconds=steps * step / 1e3,
-               evaluate_seconds=(encoder * steps + decoder_at) / 1e3,
-               floor_seconds=floor)
+               evaluate_seconds=(encoder * num_rows / BATCH +
+                                 decoder_at) / 1e3,
+               floor_seconds=floor, num_rows=num_rows)
     out['epoch_with_eval_seconds'] = out['epoch_seconds'] + \
         out['evaluate_seconds']
     out['ratio_to_update'] = out['epoch_seconds'] / floor
@@ -231,8 +234,13 @@ def autorec_part(shape, repeats, update='adam_update'):
 
 
 def autorec_ml100k(repeats):
+    """The ML-100K part: the run's steps (the book's loader rolls left-over
+    rows over, so 25 epochs take ``25 * rows // 256`` steps) and 25
+    evaluations."""
     out = autorec_part('ml-100k', repeats, 'adam_update_best')
-    out['train_test_seconds'] = EPOCHS * out['epoch_with_eval_seconds']
+    out['run_steps'] = EPOCHS * out['num_rows'] // BATCH
+    out['train_test_seconds'] = out['run_steps'] * out['step_ms'] / 1e3 + \
+        EPOCHS * out['evaluate_seconds']
     return out
 
 
@@ -333,7 +341,8 @@ def neumf_ml20m(repeats):
                     forward_backward_ms=fb, update_ms=update,
                     epoch_seconds=batches * (fb + update) / 1e3))
                 print(f'  neumf {variants[-1]}', file=sys.stderr, flush=True)
-    tower = [(FLOOR_BATCH, a, b) for a, b in parts['layers'][:-1]]
+    batch = parts.get('batch_size', 65536)     # earlier floors: 65,536
+    tower = [(batch, a, b) for a, b in parts['layers'][:-1]]
     rate = sgemm_rate(tower, repeats, 'fc')
     bw = bandwidth(1024, repeats)
     floor_seconds = parts['flops'] / (rate * 1e9) + \
@@ -385,37 +394,43 @@ def environment(name):
     return env
 
 
-def torch_autorec(args):
-    """The PyTorch AutoRec on bench_peers' ML-100K split (one thread), run
-    by bench_peers in its venv: its row."""
-    from bench_peers import CONTESTANTS, run_peer, split_files
-    split = split_files('ml-100k', args.data_dir, args.work)
-    row = run_peer('torch-autorec', CONTESTANTS['torch-autorec'], split,
-                   args.work, thread_env(1))
-    if row['status'] != 'ok':
-        raise RuntimeError(f"the PyTorch AutoRec failed: {row['error']}")
-    return row
-
-
 def verdict(name, m, args):
     """The part's bound beside what it is compared with: PyTorch's time
     (``speedup``: how much faster than it MXNet's operators could be at
-    best) or a floor (``ratio``: how close to it they could come)."""
+    best) or a floor (``ratio``: how close to it they could come); and,
+    where the package's run is measured in the same bench, its time and
+    ``ours_ratio``, its time over the bound."""
     if name == 'autorec-ml100k':
-        peer = torch_autorec(args)
+        peer, runs = ml100k_autorec_runs(args.data_dir, args.work,
+                                         args.ours_repeats)
         torch = peer['train_test_seconds']
+        best = min(r['train_test_seconds'] for r in runs)
         return dict(torch_autorec={k: v for k, v in peer.items()
                                    if k != 'curve'},
+                    ours_runs=[{k: v for k, v in r.items() if k != 'curve'}
+                               for r in runs],
                     bound=m['train_test_seconds'], unit='s train+test',
                     reference=torch, reference_text=f'the PyTorch AutoRec '
                     f"({peer['library']}), {torch:.2f} s in this run",
-                    speedup=torch / m['train_test_seconds'])
+                    speedup=torch / m['train_test_seconds'],
+                    ours=best, ours_ratio=best / m['train_test_seconds'],
+                    ours_speedup=torch / best)
     if name == 'neumf-ml20m':
+        from bench_scale import data_for
+        run = neumf_epoch(data_for('ml-20m', args.work), os.path.join(
+            args.work, 'runs', 'bounds-ml-20m-neumf'))
+        same = [v for v in m['variants'] if v['batch'] == run['batch_size']
+                and v['sparse_grad'] == run['sparse_grad'] and
+                v['split_first_layer'] == (run['layout'] == 'split')]
         return dict(bound=m['epoch_seconds'], unit='s an epoch',
                     reference=m['floor_seconds'],
                     reference_text=f"the floor, {m['floor_seconds']:.1f} s "
                     f"(FLOPs and bytes from {m['floor_source']})",
-                    ratio=m['epoch_seconds'] / m['floor_seconds'])
+                    ratio=m['epoch_seconds'] / m['floor_seconds'],
+                    ours_run=run, ours=run['seconds'],
+                    ours_ratio=run['seconds'] / m['epoch_seconds'],
+                    ours_layout_bound=same[0]['epoch_seconds'] if same
+                    else None)
     with_eval = name == 'autorec-ml20m'
     epoch = m['epoch_with_eval_seconds'] if with_eval else m['epoch_seconds']
     return dict(bound=epoch, unit='s an epoch' + (
@@ -437,7 +452,11 @@ def main():
                    help='MovieLens 100K, for the PyTorch AutoRec of the '
                    'autorec-ml100k part (default: $D2L_RECSYS_DATA)')
     p.add_argument('--work', default=os.path.join('runs', 'peers'),
-                   help="bench_peers' venvs and splits (default: runs/peers)")
+                   help="bench_peers' venvs and splits, the synthetic data "
+                   'and our runs (default: runs/peers)')
+    p.add_argument('--ours-repeats', type=int, default=3,
+                   help='runs of our AutoRec on ML-100K; the fastest is '
+                   'compared (default: 3)')
     record.add_option(p)
     args = p.parse_args()
     names = args.parts.split(',')
@@ -463,6 +482,9 @@ def main():
                 else f"{row['ratio']:.2f}x"
             print(f"  at best {row['bound']:.2f} {row['unit']}: {at_best} "
                   f"against {row['reference_text']}", flush=True)
+            if 'ours' in row:
+                print(f"  ours {row['ours']:.2f} s: {row['ours_ratio']:.2f}x "
+                      'the bound', flush=True)
         except (RuntimeError, IndexError, ValueError, KeyError, OSError,
                 StopIteration) as e:
             row = dict(part=name, status='failed', error=str(e))

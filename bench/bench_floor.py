@@ -8,8 +8,11 @@ synthetic data of ``--shape`` (generated once into WORK/data/).
   pre-shuffled host array three ``mx.np.array`` copies, forward and loss
   under ``autograd.record``, ``backward``, ``trainer.step``; one
   ``waitall`` at the end (after ``--warmup`` uncounted steps).
-* ``neumf``: ``scripts/train_neumf.py`` (bench_scale's ranking options)
-  beside FLOPs / sgemm rate + bytes / bandwidth: FLOPs per example from
+* ``neumf``: ``scripts/train_neumf.py`` (``NEUMF``: the NCF protocol in
+  batches of 131,072, the cheapest layout of ``bench_bounds.py``, whose
+  split first layer the model takes by itself at this size; evaluation on
+  20,000 users) beside FLOPs / sgemm rate + bytes / bandwidth: FLOPs per
+  example from
   the config's layers (2 x in x out per dense layer and the GMF product,
   backward 2x forward) x positives x (1 + negatives), at the faster of
   ``mx.np.dot`` and ``FullyConnected`` on the tower's shapes at the batch
@@ -27,6 +30,8 @@ the environment its script gives MXNet.  AutoRec's runs OpenMP on every
 core, which on a busy machine makes its small operators wait at every
 barrier (ML-1M, one of two cores busy: 19 s an epoch, 2.3 s with
 OMP_NUM_THREADS=1, which this bench passes on to ours and the floor).
+``neumf_epoch`` and ``ml100k_autorec_runs`` run ours likewise for
+``bench_bounds.py``.
 
     python bench/bench_floor.py --shape ml-20m --json bench/results/floor.json
     python bench/bench_floor.py --shape ml-1m --autorec-formulation sparse
@@ -51,6 +56,12 @@ MODELS = ('mf', 'neumf', 'autorec')
 # training mean (--bias-init mean) beside the same floor.
 MEASURED = MODELS + ('autorec-mean',)
 MARK = 'FLOOR-RESULT '     # the line of a --bare child's stdout to read
+# NeuMF's run: the NCF protocol in the cheapest layout bench_bounds.py
+# measures at ML-20M's shape (batches of 131,072; the model splits its
+# tower's first layer by itself at that size), 20,000 users evaluated.
+NEUMF_BATCH = 131072
+NEUMF = ['--model', 'neumf', '--protocol', 'ncf', '--batch-size',
+         str(NEUMF_BATCH), '--eval-users', '20000']
 
 
 # --- the floors, each in a process of its own (--bare KIND) ----------------
@@ -180,7 +191,7 @@ def bare_neumf(data, batch_size, copy_mb, repeats):
              for name, shapes in (('tower', tower), ('square', [(2048,) * 3]))
              for op in ('dot', 'fc')}
     return dict(rates, examples=examples, batches=batches,
-                flops_per_example=3 * forward,
+                batch_size=batch_size, flops_per_example=3 * forward,
                 layers=[list(x) for x in dense], gmf_factors=gmf,
                 mlp_factors=mlp, distinct_users_per_batch=user_rows,
                 distinct_items_per_batch=item_rows,
@@ -302,9 +313,7 @@ def measure_mf(data, args):
 
 def measure_neumf(data, args):
     """Our NeuMF epoch beside its arithmetic + memory floor."""
-    from bench_scale import RANKING
-    metrics, peak = ours('train_neumf.py', ['--model', 'neumf', *RANKING],
-                         data, args.out('neumf'))
+    metrics, peak = ours('train_neumf.py', NEUMF, data, args.out('neumf'))
     batch = metrics['config']['batch_size']
     f = bare('neumf', data, ['--batch-size', str(batch), '--copy-mb',
                              str(args.copy_mb)])
@@ -321,11 +330,47 @@ def measure_neumf(data, args):
             f"{f['square_fc_gflops']:.1f}) + "
             f"{f['bytes'] / 1e9:.1f} GB at {f['bandwidth_gbs']:.1f} GB/s")
     k = metrics['config']['top_k']
+    from d2l_recsys.models.neumf import choose_layout
     return dict(ours_seconds=metrics['phases']['epochs'],
                 floor_seconds=arithmetic + memory, floor_text=text, parts=f,
                 peak_gib=peak, metric=f'HR@{k}',
                 metric_value=metrics[f'hit_rate@{k}'],
-                sparse_grad=metrics['sparse_grad'])
+                sparse_grad=metrics['sparse_grad'], batch_size=batch,
+                layout=choose_layout(metrics['num_users'],
+                                     metrics['num_items']))
+
+
+def neumf_epoch(data, out):
+    """One epoch of our NeuMF run (``NEUMF``) on ``data`` into ``out``: its
+    ``epochs`` phase (negative sampling, batches, steps: everything but
+    the evaluation) and what the run recorded."""
+    from d2l_recsys.models.neumf import choose_layout
+    metrics, peak = ours('train_neumf.py', NEUMF, data, out)
+    k = metrics['config']['top_k']
+    return dict(seconds=metrics['phases']['epochs'],
+                batch_size=metrics['config']['batch_size'],
+                sparse_grad=metrics['sparse_grad'],
+                layout=choose_layout(metrics['num_users'],
+                                     metrics['num_items']),
+                peak_gib=peak, phases=metrics['phases'],
+                **{f'hit_rate@{k}': metrics[f'hit_rate@{k}']})
+
+
+def ml100k_autorec_runs(data_dir, work, repeats):
+    """The PyTorch AutoRec and ``repeats`` runs of ours on bench_peers'
+    split of the real ML-100K in ``data_dir`` (one thread), run as
+    bench_peers runs them: ``(torch's row, our rows)``."""
+    from bench_peers import CONTESTANTS, run_ours, run_peer, split_files
+    from venvs import thread_env
+    split = split_files('ml-100k', data_dir, work)
+    peer = run_peer('torch-autorec', CONTESTANTS['torch-autorec'], split,
+                    work, thread_env(1))
+    rows = [peer] + [run_ours('autorec', CONTESTANTS['autorec'], split,
+                              work, thread_env(1)) for _ in range(repeats)]
+    failed = [r for r in rows if r['status'] != 'ok']
+    if failed:
+        raise RuntimeError(f"an AutoRec run failed: {failed[0]['error']}")
+    return peer, rows[1:]
 
 
 def measure_autorec(data, args, bias_init='normal'):

@@ -189,13 +189,16 @@ def floor_rows(m):
 
 def bounds_rows(m):
     """A part: the cheapest sum of MXNet's operators, beside a floor or a
-    peer."""
+    peer, and the package's run where it was measured in the same run."""
     if m['status'] != 'ok':
-        return [[m['part'], f"{m['status']}: {m.get('error', '')}", '', '']]
+        return [[m['part'], f"{m['status']}: {m.get('error', '')}"] +
+                [''] * 4]
     best = f"{times(m['speedup'])} faster" if 'speedup' in m \
         else f"{times(m['ratio'])} the floor"
+    ours = [f"{secs(m['ours'])} s", f"{m['ours_ratio']:.2f}×"] \
+        if 'ours' in m else ['', '']
     return [[m['part'], f"{secs(m['bound'])} {m['unit']}",
-             m['reference_text'], best]]
+             m['reference_text'], best] + ours]
 
 
 # The length of AutoRec's rows (the number of users) at each bounds part.
@@ -393,7 +396,8 @@ network. The last row ranks every unseen item, as the runs do.""",
      ['run', 'seconds', 'Hit@50', 'AUC'], caser_rows),
     ('floor*.json', 'Each training epoch beside its floor', """\
 One training epoch of each model (the script's defaults; NeuMF with
-`--protocol ncf --batch-size 65536 --eval-users 20000`) on synthetic data
+`--protocol ncf --batch-size 131072 --eval-users 20000`, the cheapest
+layout of the next table) on synthetic data
 of a release's shape, beside a floor measured in the same run, each part in
 a process of its own. MF's floor is a bare hybridized MXNet loop of the same
 block, loss, batch and Adam (host batches copied in, forward, backward,
@@ -431,8 +435,17 @@ product at the observed entries only, gradients fused into the optimizer's
 update, embeddings fused with the dense layers. AutoRec's floor is defined
 as in the table above (its steps times one Adam update) and measured in
 this run; NeuMF's takes that table's FLOPs and bytes over the sgemm rate
-and bandwidth measured in this run.""",
-     ['part', 'cheapest sum', 'beside', 'at best'], bounds_rows),
+and bandwidth measured in this run. On ML-100K the sum counts the steps
+the run takes (the book's loader rolls left-over rows into the next epoch:
+164 in 25 epochs). "ours" is the package's run measured in the same run:
+AutoRec on ML-100K as the peers' table runs it (the best of three runs'
+train+test seconds), NeuMF one epoch of `scripts/train_neumf.py` in the
+layout the sum finds cheapest at ML-20M's shape (batches of 131,072, the
+tower's first layer split, which the model takes by itself from 65,536
+users plus items on), negative sampling included; "ours / sum" is how far
+the run is from the operators' sum.""",
+     ['part', 'cheapest sum', 'beside', 'at best', 'ours',
+      'ours / sum'], bounds_rows),
     ('bounds.json', "AutoRec's decoder, whole or chunk by chunk", """\
 The two ways `_DecodeAt` (`d2l_recsys/models/autorec.py`) computes the
 decoder's outputs at a batch's observed entries, timed alone in the run

@@ -4,8 +4,10 @@ They run a network over held-out batches and hand the numbers to
 ``metrics``; ranking evaluators live in ``ranking``.
 """
 import math
+import weakref
 
 import numpy as onp
+from mxnet import np
 
 from . import metrics
 from .devices import split_shards
@@ -65,7 +67,9 @@ def evaluate_autorec(net, test_iter, devices):
     Returns:
         The RMSE, a float (NaN when nothing is held out).
     """
-    sq_err, count, sums = 0.0, 0, []
+    sq_err, count, sums, pending = 0.0, 0, [], None
+    known = _HELD_OUT.get(test_iter, devices)
+    entries = []                # the held-out entries, shard by shard
     for batch in test_iter:
         rows, held_out = batch
         if held_out.stype == 'csr':
@@ -79,10 +83,82 @@ def evaluate_autorec(net, test_iter, devices):
                 count += truth.shape[0]
             continue
         for rows, held_out in split_shards(batch, devices):
-            pred = net.predict(rows, held_out).asnumpy()
-            truth = held_out.asnumpy()
-            mask = truth != 0
-            sq_err += float(((pred[mask] - truth[mask]) ** 2).sum())
-            count += int(mask.sum())
+            entries.append(known[len(entries)] if known else
+                           _held_out_at(held_out))
+            flat, truth = entries[-1]
+            if flat is None:
+                continue
+            pred = _predict_at(net, rows, held_out, flat)
+            if pending is not None:     # the previous shard's, read now
+                sq_err += _squared_error(*pending)
+            pending = pred, truth
+            count += len(truth)
+    if pending is not None:
+        sq_err += _squared_error(*pending)
+    if known is None:
+        _HELD_OUT.put(test_iter, devices, entries)
     sq_err += sum(float(s) for s in sums)
     return math.sqrt(sq_err / count) if count else float('nan')
+
+
+def _held_out_at(held_out):
+    """``(positions, ratings)`` of a dense shard of held-out rows: the
+    row-major positions of its nonzero entries, on its device (None when
+    there is none), and their ratings in that order (``truth[truth !=
+    0]``)."""
+    truth = held_out.asnumpy().reshape(-1)
+    flat = onp.flatnonzero(truth)
+    return (np.array(flat, ctx=held_out.ctx) if len(flat) else None,
+            truth[flat])
+
+
+class _HeldOutCache:
+    """The held-out entries of evaluation iterators that yield the same
+    batches on every pass (an ``ArrayIter`` in order), found on the first
+    evaluation and kept for the next ones, so that an evaluation after
+    every epoch reads only its predictions back."""
+
+    def __init__(self):
+        self._found = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _key(test_iter, devices):
+        from .data.iterators import ArrayIter
+        order = getattr(test_iter, 'order', None)
+        if not isinstance(test_iter, ArrayIter) or order.shuffle or \
+                order.last_batch != 'keep':
+            return None
+        return tuple(id(a) for a in test_iter.arrays), \
+            tuple(str(d) for d in devices)
+
+    def get(self, test_iter, devices):
+        key = self._key(test_iter, devices)
+        if key is None or test_iter not in self._found:
+            return None
+        stored, entries = self._found[test_iter]
+        return entries if stored == key else None
+
+    def put(self, test_iter, devices, entries):
+        key = self._key(test_iter, devices)
+        if key is not None:
+            self._found[test_iter] = key, entries
+
+
+_HELD_OUT = _HeldOutCache()
+
+
+def _predict_at(net, rows, held_out, flat):
+    """``net``'s predictions at the row-major positions ``flat`` (on the
+    rows' device) of the dense held-out rows, not yet read back: computed
+    at those entries alone by a block with ``predict_at`` (``AutoRec``),
+    else the whole ``predict`` and its entries picked."""
+    if hasattr(net, 'predict_at'):
+        return net.predict_at(rows, flat)
+    return net.predict(rows, held_out).reshape(-1)[flat]
+
+
+def _squared_error(pred, truth):
+    """The sum of squared errors of one shard, summed as numpy sums the
+    float32 errors (the figure does not depend on how the predictions were
+    picked)."""
+    return float(((pred.asnumpy() - truth) ** 2).sum())

@@ -8,7 +8,9 @@ stopping, checkpoints, signals) is a ``Callback``.  This module imports no
 model and writes no file.
 """
 import math
+import queue
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -132,13 +134,99 @@ def draws_random(net):
     return any(draws_random(child) for child in net._children.values())
 
 
+PREFETCH_MIN_EXAMPLES = 1 << 14
+"""Batches of at least this many examples are made one to two batches
+ahead, by a thread (``_batches``)."""
+
+
+class _Ahead:
+    """Iterate ``it`` in a thread of its own, up to ``depth`` items ahead
+    of the consumer, in MXNet's array modes of the thread that made it.
+    Iterating yields the items in order and raises what ``it`` raised;
+    ``close`` stops the thread."""
+
+    def __init__(self, it, depth=2):
+        self._queue, self._stop = queue.Queue(depth), threading.Event()
+        modes = mx.util.is_np_shape(), mx.util.is_np_array()
+        self._thread = threading.Thread(target=self._run, args=(it, modes),
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, it, modes):
+        try:
+            with mx.util.np_shape(modes[0]), mx.util.np_array(modes[1]):
+                for item in it:
+                    if not self._put(('item', item)):
+                        return
+            self._put(('end', None))
+        except BaseException as e:      # raised again in the consumer
+            self._put(('error', e))
+
+    def __iter__(self):
+        while True:
+            kind, item = self._queue.get()
+            if kind == 'end':
+                return
+            if kind == 'error':
+                raise item
+            yield item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def _batches(train_iter):
+    """The batches of one pass over ``train_iter``.  When they are large
+    (``PREFETCH_MIN_EXAMPLES``), the next ones are made by a thread while
+    the current step computes: at ML-20M's shape NeuMF's iterator builds
+    100M examples an epoch, seconds of numpy work that then overlap with
+    MXNet's.  The batches, their order and any random draw of the
+    iterator are the same either way."""
+    it = iter(train_iter)
+    first = next(it, _END)
+    if first is _END:
+        return
+    yield first
+    arrays = first if isinstance(first, (list, tuple)) else (first,)
+    if arrays[0].shape[0] < PREFETCH_MIN_EXAMPLES:
+        yield from it
+        return
+    ahead = _Ahead(it)
+    try:
+        yield from ahead
+    finally:
+        ahead.close()
+
+
+_END = object()
+
+
 def _train_epoch(state, train_iter, shard_loss, callbacks, seed):
     """One pass over ``train_iter``: each batch split over the devices,
     ``shard_loss(shard)`` recorded and back-propagated per device, one
     trainer step per batch.  The first ``state.batch`` batches were done
     before a resume and are skipped.  Returns the mean per-example loss."""
+    batches = _batches(train_iter)
+    try:
+        return _steps(state, batches, shard_loss, callbacks, seed)
+    finally:
+        batches.close()
+
+
+def _steps(state, batches, shard_loss, callbacks, seed):
+    """``_train_epoch``'s steps over ``batches``."""
     epoch, skip, previous = state.epoch + 1, state.batch, None
-    for index, batch in enumerate(train_iter):
+    for index, batch in enumerate(batches):
         if index < skip:
             continue
         if seed is not None:

@@ -217,3 +217,13 @@ class AutoRec(nn.HybridBlock):
         if is_csr(query):
             return self._observed(x, query)
         return super().forward(x) * np.sign(query)
+
+    def predict_at(self, x, flat):
+        """The reconstruction of the dense rows ``x`` (``(B, n)``) at the
+        row-major positions ``flat`` (a 1-D integer array, on ``x``'s
+        device) of its ``B x n`` entries: ``(len(flat),)``, the values of
+        ``predict(x, query)`` at the nonzero entries of a ``query`` whose
+        ``flatnonzero`` is ``flat``, without the dense product by its
+        signs."""
+        out = super().forward(x).as_nd_ndarray().reshape((-1,))  # a view
+        return mx.nd.take(out, flat.as_nd_ndarray()).as_np_ndarray()

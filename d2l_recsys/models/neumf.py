@@ -36,6 +36,27 @@ product for GMF; for the tower, its first layer split into a user part and
 an item part, ``W [u; v] = W_u u + W_v v``, each computed once), for
 evaluation and recommendation.  ``sparse_grad=True`` gives the embeddings
 row-sparse gradients (see ``mf.embedding``).
+
+MLP and NeuMF compute a training step in one of two layouts
+(``layout``), the same model and parameters either way:
+
+* ``'joined'`` -- the book's: the user and item embeddings are
+  concatenated and the tower's first layer multiplies the ``(B, 2d)``
+  result.
+* ``'split'`` -- the first layer as ``W_u u + W_v v + b`` (the two halves
+  of the same weight), without the concatenation and its gradient's copy
+  back into two halves; hybridized, its memory is planned once
+  (``static_alloc``) rather than allocated afresh every step (at batches
+  of 131,072 the temporaries are tens of MB each, and fresh pages cost as
+  much as the arithmetic).  The sums round differently, so the scores can
+  differ from the joined layer's in the last bits.
+
+``'auto'`` (the default) splits from ``SPLIT_MIN_ROWS`` users plus items
+on: ML-100K and ML-1M keep the joined layer, and with it their published
+numbers; ML-10M and larger are split.  The split, and batches of 131,072,
+make the cheapest NeuMF epoch of MXNet's operators at ML-20M's shape
+(``bench/bench_bounds.py``, docs/benchmarks.md, "How far MXNet's own
+operators can go").
 """
 import numpy as onp
 from mxnet import init, np, npx
@@ -46,6 +67,25 @@ from .mf import embedding, rows
 BLOCK_FLOATS = 1 << 22
 """Floats per temporary of one tower step in ``score_block`` (16 MB): users
 are taken a few at a time so that users x items x width stays below it."""
+
+SPLIT_MIN_ROWS = 1 << 16
+"""Smallest tables (users + items) whose tower is computed in the split
+layout by default (``choose_layout``): ML-10M's 80,555 and more, not
+ML-1M's 9,746."""
+
+LAYOUTS = ('auto', 'joined', 'split')
+
+
+def choose_layout(num_users, num_items, layout='auto'):
+    """Resolve ``layout`` (``'auto'``, ``'joined'`` or ``'split'``) for
+    tables of these sizes: ``'auto'`` is ``'split'`` from
+    ``SPLIT_MIN_ROWS`` users plus items on, else ``'joined'``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout={layout!r}: expected one of '
+                         f'{", ".join(LAYOUTS)}')
+    if layout != 'auto':
+        return layout
+    return 'split' if num_users + num_items >= SPLIT_MIN_ROWS else 'joined'
 
 
 def _embedding(n, k, sparse_grad=False):
@@ -62,13 +102,49 @@ class _ReLUDense(nn.Dense):
         return F.npx.relu(super().hybrid_forward(F, x, weight, bias))
 
 
-def _tower(in_units, nums_hiddens, dense_init):
+class _SplitReLUDense(_ReLUDense):
+    """The tower's first layer on the two embeddings apart:
+    ``relu(W[:, :d] u + W[:, d:] v + b)``, the same parameters as the
+    joined layer's ``relu(W [u; v] + b)``."""
+
+    def hybrid_forward(self, F, u, v, weight, bias=None):
+        w_u, w_v = F.np.split(weight, 2, axis=1)            # (h, d) each
+        units = self._units
+        return F.npx.relu(
+            F.npx.fully_connected(u, w_u, bias, num_hidden=units) +
+            F.npx.fully_connected(v, w_v, no_bias=True, num_hidden=units))
+
+
+def _tower(in_units, nums_hiddens, dense_init, split=False):
     mlp = nn.HybridSequential()
-    for num_hiddens in nums_hiddens:
-        mlp.add(_ReLUDense(num_hiddens, in_units=in_units,
-                           weight_initializer=dense_init))
+    for j, num_hiddens in enumerate(nums_hiddens):
+        layer = _SplitReLUDense if split and not j else _ReLUDense
+        mlp.add(layer(num_hiddens, in_units=in_units,
+                      weight_initializer=dense_init))
         in_units = num_hiddens
     return mlp
+
+
+class _Towered:
+    """What MLP and NeuMF share: the tower over the user and item
+    embeddings in the run's layout, and hybridization that plans the
+    split layout's memory once."""
+
+    def _tower_features(self, F, u, v):
+        if not self.split:
+            return self.mlp(_concat(F, u, v))                   # (B, h)
+        layers = list(self.mlp._children.values())
+        t = layers[0](u, v)
+        for layer in layers[1:]:
+            t = layer(t)
+        return t
+
+    def hybridize(self, active=True, **kwargs):
+        """``HybridBlock.hybridize``; in the split layout with
+        ``static_alloc`` unless told otherwise."""
+        if self.split:
+            kwargs.setdefault('static_alloc', True)
+        super().hybridize(active, **kwargs)
 
 
 class _Scorer(nn.HybridBlock):
@@ -192,24 +268,29 @@ def _concat(F, a, b):
                     dim=1).as_np_ndarray()
 
 
-class MLP(_Scorer):
-    """A ReLU tower over the concatenated user and item embeddings."""
+class MLP(_Towered, _Scorer):
+    """A ReLU tower over the user and item embeddings (concatenated, or
+    in the split layout: see the module's docstring)."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  output_activation=None, dense_init=init.Xavier(),
-                 prediction_bias=False, sparse_grad=False, **kwargs):
+                 prediction_bias=False, sparse_grad=False, layout='auto',
+                 **kwargs):
         super().__init__(nums_hiddens[-1], output_activation, dense_init,
                          prediction_bias, dict(
                              num_factors=num_factors, num_users=num_users,
                              num_items=num_items, sparse_grad=sparse_grad,
-                             nums_hiddens=list(nums_hiddens)), **kwargs)
+                             nums_hiddens=list(nums_hiddens), layout=layout),
+                         **kwargs)
+        self.split = choose_layout(num_users, num_items, layout) == 'split'
         self.U = _embedding(num_users, num_factors, sparse_grad)
         self.V = _embedding(num_items, num_factors, sparse_grad)
-        self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init)
+        self.mlp = _tower(2 * num_factors, nums_hiddens, dense_init,
+                          self.split)
 
     def features(self, F, user_id, item_id):
-        uv = _concat(F, self.U(user_id), self.V(item_id))      # (B, 2d)
-        return self.mlp(uv)                                     # (B, h_last)
+        return self._tower_features(F, self.U(user_id),
+                                    self.V(item_id))           # (B, h_last)
 
     def score_block(self, users, items):
         """``_Scorer.score_block`` with the tower's first layer split into
@@ -217,36 +298,41 @@ class MLP(_Scorer):
         return self._tower_scores(users, items)
 
 
-class NeuMF(_Scorer):
+class NeuMF(_Towered, _Scorer):
     """GMF and MLP paths fused by one prediction layer (the book's model).
 
     ``mlp_factors`` sizes ``U`` and ``V`` (default ``num_factors``, as the
     book; the NCF code sizes them ``nums_hiddens[0] / 2``).  GMF, MLP and
     NeuMF take ``sparse_grad`` (default False): row-sparse gradients for
     the embeddings, faster for large tables and small batches (the rule of
-    ``mf.prefer_sparse_grad``; see ``mf.MF``)."""
+    ``mf.prefer_sparse_grad``; see ``mf.MF``).  MLP and NeuMF take
+    ``layout`` (``'auto'``, ``'joined'`` or ``'split'``; see the module's
+    docstring and ``choose_layout``)."""
 
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  mlp_factors=None, output_activation=None,
                  dense_init=init.Xavier(), prediction_bias=False,
-                 sparse_grad=False, **kwargs):
+                 sparse_grad=False, layout='auto', **kwargs):
         mlp_factors = mlp_factors or num_factors
         super().__init__(num_factors + nums_hiddens[-1], output_activation,
                          dense_init, prediction_bias, dict(
                              num_factors=num_factors, num_users=num_users,
                              num_items=num_items, sparse_grad=sparse_grad,
                              nums_hiddens=list(nums_hiddens),
-                             mlp_factors=mlp_factors), **kwargs)
+                             mlp_factors=mlp_factors, layout=layout),
+                         **kwargs)
+        self.split = choose_layout(num_users, num_items, layout) == 'split'
         self.P = _embedding(num_users, num_factors, sparse_grad)
         self.Q = _embedding(num_items, num_factors, sparse_grad)
         self.U = _embedding(num_users, mlp_factors, sparse_grad)
         self.V = _embedding(num_items, mlp_factors, sparse_grad)
-        self.mlp = _tower(2 * mlp_factors, nums_hiddens, dense_init)
+        self.mlp = _tower(2 * mlp_factors, nums_hiddens, dense_init,
+                          self.split)
 
     def features(self, F, user_id, item_id):
         gmf = self.P(user_id) * self.Q(item_id)                 # (B, k)
-        uv = _concat(F, self.U(user_id), self.V(item_id))      # (B, 2d)
-        return _concat(F, gmf, self.mlp(uv))                    # (B, k+h)
+        tower = self._tower_features(F, self.U(user_id), self.V(item_id))
+        return _concat(F, gmf, tower)                           # (B, k+h)
 
     def score_block(self, users, items):
         """``_Scorer.score_block``: the split tower, and the GMF half of
