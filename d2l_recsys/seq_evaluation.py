@@ -9,7 +9,7 @@ model into a ``(user, item)`` model, which ``ranking.RankingEvaluator``
 scores under the book's protocol (Hit@k and AUC over the items unseen in
 training, ties in item order as d2l's stable sort) exactly as any other:
 
-* ``models.Caser`` (this package's) through ``SequenceScorer``: its
+* ``models.Caser`` (this package's) through its ``SequenceScorer``: its
   convolutions run once per user, and a chunk of users is one matrix
   product with the item table;
 * any other block with the ``(user_id, seq, item_id)`` call (the book's
@@ -23,8 +23,6 @@ with the book's settings").
 """
 import numpy as onp
 from mxnet import np
-
-from .models.caser import Caser, SequenceScorer
 
 
 def sequence_rows(seq, num_users):
@@ -68,8 +66,9 @@ class SequenceCalls:
 
 def with_sequences(net, seq, num_users):
     """A ``(user, item)`` model of a sequence-aware ``net`` that reads
-    user ``u``'s row of ``seq``: ``SequenceScorer`` for this package's
-    ``Caser`` (block scores), ``SequenceCalls`` for any other block.
+    user ``u``'s row of ``seq``: the block's own ``sequence_scorer(seq)``
+    where it has one (this package's ``Caser``: block scores),
+    ``SequenceCalls`` for any other block.
 
     Args:
         net: a block called as ``net(user_id, seq, item_id)``.
@@ -81,6 +80,6 @@ def with_sequences(net, seq, num_users):
         ValueError: ``seq`` of the wrong shape (see ``sequence_rows``).
     """
     seq = sequence_rows(seq, num_users)
-    if isinstance(net, Caser):
-        return SequenceScorer(net, seq)
+    if hasattr(net, 'sequence_scorer'):
+        return net.sequence_scorer(seq)
     return SequenceCalls(net, seq)

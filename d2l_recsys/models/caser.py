@@ -151,6 +151,12 @@ class Caser(nn.HybridBlock):
         b = rows(self.b, items).reshape(1, -1)              # (1, I)
         return np.dot(x, q.T) + b                           # (U, I)
 
+    def sequence_scorer(self, seqs):
+        """This net as a ``(user, item)`` model reading user ``u``'s row
+        of ``seqs`` (num_users, L): a ``SequenceScorer``, whose block
+        scores the evaluators use (``seq_evaluation.with_sequences``)."""
+        return SequenceScorer(self, seqs)
+
 
 class _Pairs(nn.HybridBlock):
     """See ``Caser.pairs``."""
