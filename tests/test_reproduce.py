@@ -365,7 +365,7 @@ def test_a_leaderboard_of_another_space_is_refused(fold_dir, tmp_path,
                                                    monkeypatch):
     """Reporting from (or resuming) a search whose space is not the
     model's declared one is refused, naming the file."""
-    from d2l_recsys.experiments.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned_rows import tuned_rows
     from d2l_recsys.tuning import tune
     fixed = dict(data_dir=fold_dir, epochs=1, early_stop=1,
                  split='seq-aware')
@@ -388,7 +388,7 @@ def test_nested_rows_score_each_fold_with_its_own_choice(fold_dir, nested,
     from d2l_recsys.experiments.report import (
         README_BEGIN, README_END, TUNED_BEGIN, TUNED_END, tuned_table,
         update_readme, write_markdown)
-    from d2l_recsys.experiments.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned_rows import tuned_rows
     tuning, boards = nested
     rows = tuned_rows(tuning, fold_dir, seeds=2, verbose=False)
     assert [(r['name'], r['split'], r['n']) for r in rows] == \
@@ -457,7 +457,7 @@ def test_tuned_ranking_rows_rerun_by_name(checker_dir, tmp_path):
     """A ranking leaderboard gives an HR@10 and an NDCG@10 row over the
     seeds; with ``rows_matching`` only the matching leaderboards run and
     the earlier report's other rows are kept as they were."""
-    from d2l_recsys.experiments.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned_rows import tuned_rows
     from d2l_recsys.tuning import tune
     tune('gmf', trials=1, out=str(tmp_path / 'tuning' / 'gmf_ncf'),
          fixed=dict(data_dir=checker_dir, epochs=2, early_stop=1,
@@ -535,7 +535,7 @@ def test_tuned_pretrained_neumf_row_chooses_alpha_on_validation(
     """The pretrained NeuMF row starts from the tuned GMF and MLP of each
     seed and records the weight validation chose for each."""
     from d2l_recsys.tasks.ranking import ALPHA_GRID
-    from d2l_recsys.experiments.tuned import tuned_rows
+    from d2l_recsys.experiments.tuned_rows import tuned_rows
     from d2l_recsys.tuning import tune
     for model in ('gmf', 'mlp'):
         tune(model, trials=1, out=str(tmp_path / 'tuning' / f'{model}_ncf'),

@@ -23,7 +23,7 @@ from ..provenance import check_one_commit, context, stamp, today
 from .report import status, write_report
 from .rows import ROWS, TUNED, matches
 from .runner import QUICK, Runner, summary
-from .tuned import tuned_rows
+from .tuned_rows import tuned_rows
 
 # Options that say where a run's data and folder are, how it runs or
 # when it checkpoints: not settings a reader compares.
