@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from d2l_recsys import library, registry, run_folder
+from d2l_recsys.runs import api
 from d2l_recsys.data import spec
 from d2l_recsys.models.contract import RecommenderBlock
 from d2l_recsys.serving import predictor
@@ -20,6 +21,7 @@ SEAMS = [
     spec.DataSpec.from_options, spec.DataSpec.split_key,
     run_folder.open_run, run_folder.read_run, run_folder.load_model,
     run_folder.save_model, run_folder.open_pretrained, library.fit,
+    api.run, api.run_mf, api.run_autorec, api.run_ranking, api.reevaluate,
     predictor.load_predictor, predictor.Predictor.__init__,
     predictor.Predictor.predict, predictor.Predictor.recommend,
     predictor.Predictor.iter_top_k, predictor.Predictor.save,

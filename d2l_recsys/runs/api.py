@@ -8,9 +8,13 @@ from a run folder's ``run.json``), and every path to data goes through
 """
 import inspect
 from dataclasses import replace
+from typing import Any, Optional
+
+import pandas as pd
 
 from .. import defaults as D
 from .. import registry
+from ..config import RunConfig
 from ..devices import parse_devices
 from ..folders import claim
 from ..run_folder import open_run, read_run
@@ -34,7 +38,9 @@ def _entry(model, config, options, kind=None):
     return registry.get(model, kind)
 
 
-def run(model=None, config=None, verbose=True, frame=None, **options):
+def run(model: Optional[str] = None, config: Optional[RunConfig] = None,
+        verbose: bool = True, frame: Optional[pd.DataFrame] = None,
+        **options: Any) -> dict:
     """Train and evaluate any registered model.
 
     Args:
@@ -71,7 +77,8 @@ def run(model=None, config=None, verbose=True, frame=None, **options):
         return run_task(entry, cfg, verbose, frame)
 
 
-def run_mf(config=None, verbose=True, **options):
+def run_mf(config: Optional[RunConfig] = None, verbose: bool = True,
+           **options: Any) -> dict:
     """Matrix factorization with the book's settings (``defaults.MF``): 30
     factors, Adam lr 0.002, wd 1e-5, 20 epochs, batch 512, Normal(0.01)
     init, and its split: the book's MF loads data with
@@ -83,7 +90,8 @@ def run_mf(config=None, verbose=True, **options):
     return run('mf', config, verbose, **options)
 
 
-def run_autorec(config=None, verbose=True, **options):
+def run_autorec(config: Optional[RunConfig] = None, verbose: bool = True,
+                **options: Any) -> dict:
     """AutoRec with the book's settings (``defaults.AUTOREC``):
     item-based, random 90/10 split, 500 hidden units, dropout 0.05, Adam lr
     0.002, wd 1e-5, 25 epochs, batch 256, Normal(0.01) init;
@@ -91,7 +99,8 @@ def run_autorec(config=None, verbose=True, **options):
     return run('autorec', config, verbose, **options)
 
 
-def run_ranking(config=None, verbose=True, **options):
+def run_ranking(config: Optional[RunConfig] = None, verbose: bool = True,
+                **options: Any) -> dict:
     """A ranking model under the NCF or the book's protocol; options left
     None take the protocol's defaults (``defaults.PROTOCOL_DEFAULTS``).
 
@@ -143,7 +152,8 @@ def _scoring(entry, cfg, scoring, where):
     return (replace(cfg, **fields) if fields else cfg), keywords
 
 
-def reevaluate(model_dir, data_dir=None, devices='cpu', **scoring):
+def reevaluate(model_dir: str, data_dir: Optional[str] = None,
+               devices: str = 'cpu', **scoring: Any) -> Any:
     """Score a saved run again on the data and split stored with it.
 
     Args:
