@@ -28,8 +28,7 @@ test-slow: install
 	$(PY) -m pytest -q -m slow tests
 
 bench: install
-	$(PY) bench/bench_data.py $(ARGS)
-	$(PY) bench/bench_end_to_end.py $(ARGS)
+	$(PY) bench/bench_book.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

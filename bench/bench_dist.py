@@ -30,7 +30,7 @@ measured on ML-100K batches of that size) times the row width x 4 bytes,
 plus the dense non-embedding parameters; row ids (8 bytes a row) are not
 counted.  ``local`` has no kvstore traffic (one device).
 
-Writes DIR/dist.json, DIR/runs/*/ (each run's folder and log), ``--json
+Writes DIR/dist.json, DIR/runs/*/ (each run's folder, its log beside), ``--json
 FILE`` and a Markdown table.  Every child is stopped at the end, also on
 failure or timeout (the launcher stops children; ``--timeout`` bounds a run).
 """
@@ -40,14 +40,13 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 
 import numpy as onp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import harness
+from harness import ROOT
 
 # In a scheduler or server of the micro-benchmark's job, importing MXNet
 # serves and never returns.
@@ -59,11 +58,9 @@ from mxnet.gluon.contrib.nn import SparseEmbedding  # noqa: E402
 from d2l_recsys import data as D  # noqa: E402
 from d2l_recsys.defaults import MF, PROTOCOL_DEFAULTS  # noqa: E402
 from d2l_recsys.files import read_json, write_json  # noqa: E402
-from d2l_recsys.run_folder import load_model
 from d2l_recsys.launch import launch  # noqa: E402
 from d2l_recsys.ranking import ranking_protocol  # noqa: E402
-
-import record  # noqa: E402
+from d2l_recsys.run_folder import load_model  # noqa: E402
 
 NCF = PROTOCOL_DEFAULTS['ncf']
 MODELS = {
@@ -84,14 +81,9 @@ def run_logged(cmd, workers, log, timeout):
     """Run ``cmd``: alone (workers=0) or as a dist job of ``workers``
     workers and one server; all output to ``log``.  Returns the exit code
     (124 after the timeout)."""
+    if not workers:
+        return harness.run(cmd, log, timeout=timeout)['code']
     with open(log, 'w') as f:
-        if not workers:
-            try:
-                return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL,
-                                      timeout=timeout).returncode
-            except subprocess.TimeoutExpired:   # run() has killed it
-                return 124
         with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
             return launch(cmd, num_workers=workers, num_servers=1,
                           timeout=timeout)
@@ -115,7 +107,7 @@ def package_run(model, workers, sparse, args, folder):
         ('-sparse' if sparse else '')
     out = os.path.join(folder, name)
     shutil.rmtree(out, ignore_errors=True)   # no stale metrics.json
-    os.makedirs(out)
+    log = out + '.log'          # beside the run's folder, which is new
     cmd = [sys.executable, os.path.join(ROOT, 'scripts', spec['script']),
            *spec['args'], '--data-dir', args.data_dir, '--epochs',
            str(args.epochs), '--devices', 'cpu', '--quiet', '--out', out,
@@ -126,13 +118,11 @@ def package_run(model, workers, sparse, args, folder):
                gradients='row-sparse' if sparse else 'dense',
                batch_per_worker=spec['batch'] // n, command=cmd)
     start = time.perf_counter()
-    code = run_logged(cmd, workers, os.path.join(out, 'log.txt'),
-                      args.timeout)
+    code = run_logged(cmd, workers, log, args.timeout)
     row['wall_seconds'] = time.perf_counter() - start
     metrics = os.path.join(out, 'metrics.json')
     if code != 0:
-        row.update(exit_code=code,
-                   error=first_error(os.path.join(out, 'log.txt')))
+        row.update(exit_code=code, error=first_error(log))
         if sparse and code == 2 and 'error:' in row['error']:
             row.update(status='not possible', reason='not possible with '
                        'MXNet 1.9.1: its server aborts on row-sparse '
@@ -463,7 +453,7 @@ def bench(args):
     write_json(os.path.join(args.out, 'dist.json'),
                dict(facts, rows=rows, meaning=MEANING, table=text))
     print(text)
-    record.write(args.json, 'bench_dist', rows)
+    harness.write(args.json, 'bench_dist', rows)
     return 0 if all(r['status'] in ('ok', 'not possible') for r in rows) \
         else 1   # a failed run: its row says why
 
@@ -482,7 +472,7 @@ def main(argv=None):
     p.add_argument('--sparse-worker', action='store_true',
                    help=argparse.SUPPRESS)   # a worker of the micro-bench
     p.add_argument('--batch-size', type=int, help=argparse.SUPPRESS)
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args(argv)
     if not args.data_dir:
         p.error('give --data-dir or set D2L_RECSYS_DATA')

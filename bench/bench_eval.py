@@ -4,7 +4,11 @@
 --ml100k       d2l.evaluate_ranking against ours (rs.evaluate_ranking, the
                same signature) on the same network: the book's NeuMF on
                MovieLens 100K, with the book's item range; both must give
-               the same Hit@50 and AUC.
+               the same Hit@50 and AUC; ours also over every unseen item.
+               The network is untrained, or trained --book-epochs epochs
+               by the book's pipeline first: then the whole book-protocol
+               run is timed too, the book's pipeline against
+               scripts/train_neumf.py --protocol book (rs's run_ranking).
 --ml20m        full ranking of all 138,493 users against 26,744 items (the
                shape of ML-20M) by a GMF with random weights, the evaluator
                built from 20M synthetic interactions with popularity skew
@@ -15,6 +19,8 @@
                embedding gradients (lazy Adam).
 
     python bench/bench_eval.py --ml100k --data-dir ../shared/data/ml-100k
+    python bench/bench_eval.py --ml100k --book-epochs 10 \\
+        --json bench/results/ranking.json
     python bench/bench_eval.py --ml20m
     python bench/bench_eval.py --sparse-grad
 
@@ -22,146 +28,115 @@ With no part named, runs every part (--ml100k only with a data folder).
 """
 import argparse
 import os
-import resource
 import statistics
-import sys
-import threading
 import time
 
 import mxnet as mx
 import numpy as onp
 from mxnet import autograd, gluon, init, np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness
+import d2l_recsys as rs
+from d2l_recsys.data import Interactions
+from d2l_recsys.data.synthetic import SHAPES
+from d2l_recsys.defaults import INIT_SIGMA, PROTOCOL_DEFAULTS
+from d2l_recsys.ranking import RankingEvaluator
 
-import d2l_recsys as rs  # noqa: E402
-import record  # noqa: E402
-from d2l_recsys.data import Interactions  # noqa: E402
-from d2l_recsys.ranking import RankingEvaluator  # noqa: E402
-
-ML20M = dict(num_users=138_493, num_items=26_744, num_ratings=20_000_263)
-TABLES = {'ML-100K': (943, 1_682), 'ML-1M': (6_040, 3_706),
-          'ML-20M': (138_493, 26_744)}
-
-
-def peak_rss_gb():
-    """The process's peak resident memory so far (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-
-
-def rss_gb():
-    """The process's resident memory now."""
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 30
-
-
-class RssWatch:
-    """The highest resident memory seen while the block runs (sampled every
-    20 ms by a thread), for the peak of one phase of the process."""
-
-    def __enter__(self):
-        self.peak, self._stop = rss_gb(), threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, rss_gb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_gb())
+BOOK_NEUMF = PROTOCOL_DEFAULTS['book']
+TABLES = {name.upper(): (SHAPES[name]['num_users'],
+                         SHAPES[name]['num_items'])
+          for name in ('ml-100k', 'ml-1m', 'ml-20m')}
 
 
 # --------------------------------------------------------------------------
 # (a) ML-100K: ours against d2l's evaluate_ranking
 # --------------------------------------------------------------------------
-def book_setup(data_dir, epochs):
+def book_network(d2l, devices, epochs):
     """The book's seq-aware split as d2l builds it (test dict, training
-    candidates) and its NeuMF (sigmoid output, Normal(0.01) everywhere):
-    untrained, or trained ``epochs`` epochs by the book's pipeline."""
-    import book
-    from book import d2l
-    book.point_d2l_at(data_dir)
-    if epochs:
-        _, net, test, cands = book.book_neumf([mx.cpu()], epochs)
-        return d2l, net, test, cands
+    candidates) and its NeuMF (sigmoid output, Normal(0.01) everywhere),
+    untrained or trained ``epochs`` epochs by the book's pipeline
+    (``rs.PRDataset``, BPR, Adam, ``d2l.train_ranking`` with
+    ``d2l.evaluate_ranking`` after every epoch).  Returns ``(seconds from
+    reading the data to the end of training, net, test, candidates)``."""
+    cfg = BOOK_NEUMF
+    start = time.perf_counter()
     df, nu, ni = d2l.read_data_ml100k()
     train_data, test_data = d2l.split_data_ml100k(df, nu, ni, 'seq-aware')
-    cands = d2l.load_data_ml100k(train_data, nu, ni, feedback='implicit')[3]
+    users, items, _, cands = d2l.load_data_ml100k(train_data, nu, ni,
+                                                  feedback='implicit')
     test = d2l.load_data_ml100k(test_data, nu, ni, feedback='implicit')[3]
-    cfg = book.BOOK_NEUMF
     mx.random.seed(0)
     net = rs.NeuMF(cfg['num_factors'], nu, ni, list(cfg['nums_hiddens']),
                    output_activation='sigmoid',
-                   dense_init=init.Normal(book.INIT_SIGMA))
-    net.initialize(init.Normal(book.INIT_SIGMA))
-    return d2l, net, test, cands
+                   dense_init=init.Normal(INIT_SIGMA))
+    net.initialize(init.Normal(INIT_SIGMA), ctx=devices)
+    if epochs:
+        train_iter = gluon.data.DataLoader(
+            rs.PRDataset(users, items, cands, ni), cfg['batch_size'], True,
+            last_batch='rollover', num_workers=d2l.get_dataloader_workers())
+        trainer = gluon.Trainer(net.collect_params(), 'adam', {
+            'learning_rate': cfg['lr'], 'wd': cfg['wd']})
+        d2l.train_ranking(net, train_iter, test, d2l.BPRLoss(), trainer,
+                          None, nu, ni, epochs, devices, d2l.evaluate_ranking,
+                          cands)
+    return time.perf_counter() - start, net, test, cands
+
+
+def whole_run(data_dir, book_seconds, epochs):
+    """The whole-run row: the book's pipeline against ours."""
+    from d2l_recsys.runs import run_ranking
+    ours = run_ranking(model='neumf', protocol='book', data_dir=data_dir,
+                       devices='cpu', verbose=False)
+    total = ours['seconds']['total']
+    print(f'whole book-protocol run: the book\'s {epochs} epochs '
+          f'{book_seconds:.1f} s, ours {total:.1f} s (Hit@50 '
+          f"{ours['hit_rate@50']:.4f}, AUC {ours['auc']:.4f}): "
+          f'{book_seconds / total:.0f}x', flush=True)
+    return dict(part='whole-run', ours_seconds=total,
+                ours_hit_rate=ours['hit_rate@50'], ours_auc=ours['auc'],
+                book_epochs=epochs, book_seconds=book_seconds,
+                speedup=book_seconds / total)
 
 
 def bench_ml100k(data_dir, repeats, epochs):
-    d2l, net, test, cands = book_setup(data_dir, epochs)
+    d2l = harness.point_d2l_at(data_dir)
     devices = [mx.cpu()]
-    nu, ni = 943, 1682
-    start, cpu = time.perf_counter(), time.process_time()
-    theirs = d2l.evaluate_ranking(net, test, None, cands, nu, ni, devices)
-    t_theirs = time.perf_counter() - start
-    c_theirs = time.process_time() - cpu
-    times, cpus = [], []
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.process_time()
-        mine = rs.evaluate_ranking(net, test, None, cands, nu, ni, devices,
-                                   item_range=nu)
-        times.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    t_mine, c_mine = statistics.median(times), statistics.median(cpus)
-    same = abs(mine[0] - float(theirs[0])) < 1e-6 and \
-        abs(mine[1] - float(theirs[1])) < 1e-6      # d2l's are float32
+    book_seconds, net, test, cands = book_network(d2l, devices, epochs)
+    rows = [whole_run(data_dir, book_seconds, epochs)] if epochs else []
+    args = (net, test, None, cands, 943, 1682, devices)
+    theirs, t_theirs, c_theirs = harness.timed(d2l.evaluate_ranking, *args)
+    theirs = [float(x) for x in theirs]                 # d2l's: float32
+    runs = [harness.timed(rs.evaluate_ranking, *args, item_range=943)
+            for _ in range(repeats)]
+    mine = runs[0][0]
+    t_mine = statistics.median(r[1] for r in runs)
+    c_mine = statistics.median(r[2] for r in runs)
+    every = rs.evaluate_ranking(*args)
+    same = all(abs(a - b) < 1e-6 for a, b in zip(mine, theirs))
     state = f'trained {epochs} epochs' if epochs else 'untrained'
     print(f'ML-100K evaluate_ranking, the book\'s NeuMF ({state}), '
           f'book item range:\n'
           f'  d2l:  {t_theirs:7.3f} s ({c_theirs:7.3f} s CPU)  Hit@50 '
-          f'{float(theirs[0]):.4f}  AUC {float(theirs[1]):.4f}\n'
+          f'{theirs[0]:.4f}  AUC {theirs[1]:.4f}\n'
           f'  ours: {t_mine:7.3f} s ({c_mine:7.3f} s CPU, all threads)  '
           f'Hit@50 {mine[0]:.4f}  AUC {mine[1]:.4f}  (median of {repeats}; '
-          f'fastest {min(times):.3f} s)\n'
+          f'fastest {min(r[1] for r in runs):.3f} s); every unseen item: '
+          f'Hit@50 {every[0]:.4f}  AUC {every[1]:.4f}\n'
           f'  same numbers: {same}; speed-up {t_theirs / t_mine:.0f}x in '
           f'time, {c_theirs / c_mine:.0f}x in CPU time', flush=True)
-    return dict(part='ml100k', network=state, d2l_seconds=t_theirs,
-                d2l_cpu_seconds=c_theirs, d2l_hit_rate=float(theirs[0]),
-                d2l_auc=float(theirs[1]), ours_seconds=t_mine,
-                ours_cpu_seconds=c_mine, ours_hit_rate=float(mine[0]),
-                ours_auc=float(mine[1]), repeats=repeats,
-                same_numbers=bool(same),
-                speedup=t_theirs / t_mine, cpu_speedup=c_theirs / c_mine)
+    return rows + [dict(
+        part='ml100k', network=state, d2l_seconds=t_theirs,
+        d2l_cpu_seconds=c_theirs, d2l_hit_rate=theirs[0],
+        d2l_auc=theirs[1], ours_seconds=t_mine, ours_cpu_seconds=c_mine,
+        ours_hit_rate=float(mine[0]), ours_auc=float(mine[1]),
+        repeats=repeats, same_numbers=bool(same),
+        speedup=t_theirs / t_mine, cpu_speedup=c_theirs / c_mine,
+        all_items_hit_rate=float(every[0]), all_items_auc=float(every[1]))]
 
 
 # --------------------------------------------------------------------------
 # (b) ML-20M shape: full ranking of every user
 # --------------------------------------------------------------------------
-def synthetic_interactions(num_users, num_items, num_ratings, seed=0):
-    """Distinct (user, item) pairs with ML-like skew: item popularity
-    ~ 1 / (rank + 10), user activity log-normal, at least 20 per user.
-    Returns (users, items) int64, about ``num_ratings`` pairs."""
-    rng = onp.random.default_rng(seed)
-    item_p = 1 / (onp.arange(num_items) + 10.0)
-    item_p = rng.permutation(item_p / item_p.sum())
-    activity = rng.lognormal(0, 1.2, num_users)
-    n = int(num_ratings * 1.1)
-    users = rng.choice(num_users, n, p=activity / activity.sum())
-    items = rng.choice(num_items, n, p=item_p)
-    floor = onp.repeat(onp.arange(num_users), 20)        # 20 per user
-    keys = onp.unique(onp.r_[users * num_items + items,
-                             floor * num_items +
-                             rng.integers(0, num_items, len(floor))])
-    keep = onp.sort(rng.choice(len(keys), min(num_ratings, len(keys)),
-                               replace=False))
-    keys = keys[keep]
-    return keys // num_items, keys % num_items
-
-
 def leave_one_out(users, items, seed=0):
     """One random interaction per user held out: (train, test) pairs."""
     rng = onp.random.default_rng(seed)
@@ -173,15 +148,16 @@ def leave_one_out(users, items, seed=0):
 
 
 def bench_ml20m(num_factors, protocols, chunk_users):
-    nu, ni = ML20M['num_users'], ML20M['num_items']
+    shape = SHAPES['ml-20m']
+    nu, ni = shape['num_users'], shape['num_items']
     start = time.perf_counter()
-    users, items = synthetic_interactions(nu, ni, ML20M['num_ratings'])
+    users, items = harness.skewed_pairs(nu, ni, shape['num_ratings'])
     (tu, ti), (su, si) = leave_one_out(users, items)
     del users, items
     print(f'ML-20M shape: {nu:,} users x {ni:,} items, {len(tu):,} training '
           f'and {len(su):,} held-out interactions (synthetic, '
           f'{time.perf_counter() - start:.0f} s to make); RSS now '
-          f'{rss_gb():.2f} GB', flush=True)
+          f'{harness.rss_gib():.2f} GB', flush=True)
     mx.random.seed(0)
     net = rs.GMF(num_factors, nu, ni)
     net.initialize(init.Normal(0.1))
@@ -200,16 +176,16 @@ def bench_ml20m(num_factors, protocols, chunk_users):
                   f'per-user loop): {time.perf_counter() - start:.1f} s',
                   flush=True)
         start = time.perf_counter()
-        with RssWatch() as building:
+        with harness.RssWatch() as building:
             ev = RankingEvaluator(tu, ti, su, si, nu, ni,
                                   protocol.split('-')[0], top_k=10,
                                   test_negatives=negatives,
                                   chunk_users=chunk_users,
                                   full_ranking=protocol != 'ncf-lean')
         built = time.perf_counter() - start
-        before = rss_gb()
+        before = harness.rss_gib()
         start = time.perf_counter()
-        with RssWatch() as watch:
+        with harness.RssWatch() as watch:
             res = ev(net, devices)
         secs = time.perf_counter() - start
         shown = {k: round(v, 4) for k, v in res.items()
@@ -221,7 +197,7 @@ def bench_ml20m(num_factors, protocols, chunk_users):
               f'built in {built:.1f} s, peak {building.peak:.2f} GB; '
               f'{ev.chunk_users} users per chunk); '
               f'RSS {before:.2f} GB before, peak {watch.peak:.2f} GB during '
-              f'it ({peak_rss_gb():.2f} GB for the whole process so far); '
+              f'it ({harness.peak_gib():.2f} GB for the whole process so far); '
               f'{shown}', flush=True)
         rows.append(dict(part='ml20m', protocol=protocol, users=nu,
                          items=ni, eval_users=res['eval_users'],
@@ -260,7 +236,7 @@ def training_step(model, num_users, num_items, batch_size, sparse_grad):
                for _ in range(4)]
     count = [0]
 
-    def step():
+    def step(_):
         u, i, y = batches[count[0] % 4]
         count[0] += 1
         with autograd.record():
@@ -276,14 +252,8 @@ def dense_sparse_ms(model, num_users, num_items, batch_size, steps):
     steps interleaved so that both see the same machine load."""
     runs = {sparse: training_step(model, num_users, num_items, batch_size,
                                   sparse) for sparse in (False, True)}
-    times = {False: [], True: []}
-    for s in range(steps + 3):
-        for sparse, step in runs.items():
-            begin = time.perf_counter()
-            step()
-            if s >= 3:                              # warm-up steps
-                times[sparse].append(time.perf_counter() - begin)
-    return [statistics.median(times[s]) * 1e3 for s in (False, True)]
+    ms = harness.interleaved(runs, steps + 3, warmup=3)
+    return [ms[False], ms[True]]
 
 
 def bench_sparse_grad(steps, batches):
@@ -322,7 +292,8 @@ def main():
                    help='timed runs of our evaluate_ranking (median)')
     p.add_argument('--book-epochs', type=int, default=0,
                    help='for --ml100k: train the book\'s NeuMF this many '
-                   'epochs with the book\'s pipeline first (slow)')
+                   'epochs with the book\'s pipeline first, and time the '
+                   'whole run against ours (slow; the book\'s is 10)')
     p.add_argument('--num-factors', type=int, default=8,
                    help='GMF width for --ml20m (the NCF default)')
     p.add_argument('--protocols', default='book',
@@ -333,7 +304,7 @@ def main():
                    help='timed steps per --sparse-grad setting')
     p.add_argument('--batches', default='512,65536',
                    help='batch sizes for --sparse-grad, comma-separated')
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args()
     rows = []
     every = not (args.ml100k or args.ml20m or args.sparse_grad)
@@ -348,7 +319,7 @@ def main():
     if args.sparse_grad or every:
         rows += bench_sparse_grad(args.steps,
                                   [int(b) for b in args.batches.split(',')])
-    record.write(args.json, 'bench_eval', rows)
+    harness.write(args.json, 'bench_eval', rows)
 
 
 if __name__ == '__main__':
