@@ -22,19 +22,10 @@ the book's settings (L 5, d 16, d' 4, k 10, dropout 0.05, BPR, Adam lr
 import argparse
 import os
 import statistics
-import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import record  # noqa: E402
-
-
-def timed(fn, *args, **kwargs):
-    """``(result, wall seconds, CPU seconds of every thread)``."""
-    start, cpu = time.perf_counter(), time.process_time()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start, time.process_time() - cpu
+import harness
+from harness import timed
 
 
 def book_inputs(rs, data_dir):
@@ -133,19 +124,19 @@ def evaluations(rs, d2l, net, inputs, repeats):
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument('--data-dir', default=os.environ.get(record.DATA_ENV),
+    p.add_argument('--data-dir', default=os.environ.get(harness.DATA_ENV),
                    help='the ml-100k folder (default: $D2L_RECSYS_DATA)')
     p.add_argument('--seeds', type=int, default=5,
                    help='training runs, seeds 0..N-1')
     p.add_argument('--repeats', type=int, default=5,
                    help="timings of our evaluation (the median is kept)")
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args()
     if not args.data_dir:
         p.error('give --data-dir or set D2L_RECSYS_DATA to the ml-100k '
                 'folder')
     import d2l_recsys as rs
-    from d2l import mxnet as d2l
+    d2l = harness.no_plot()
     with tempfile.TemporaryDirectory() as folder:
         rows = train_seeds(range(args.seeds), args.data_dir, folder)
         net = rs.load_model(os.path.join(folder, 'caser-0'))[0]
@@ -157,7 +148,7 @@ def main():
           f"{seeds['max_seconds']:.1f} s), Hit@50 {seeds['hit_rate']:.4f} "
           f"± {seeds['hit_rate_sd']:.4f}, AUC {seeds['auc']:.4f} ± "
           f"{seeds['auc_sd']:.4f}")
-    record.write(args.json, 'bench_caser', rows + [seeds, ev])
+    harness.write(args.json, 'bench_caser', rows + [seeds, ev])
 
 
 if __name__ == '__main__':

@@ -24,9 +24,7 @@ Train the MF run it serves first:
 """
 import argparse
 import asyncio
-import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -36,9 +34,9 @@ import time
 
 import numpy as onp
 
-import record
+import harness
+from harness import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = '127.0.0.1'          # the only address this benchmark talks to
 
 
@@ -141,18 +139,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def peak_rss_mb(pid):
-    """Peak resident memory of a live process, from /proc."""
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float('nan')
-
-
 def children(pid):
     out = []
     for name in os.listdir('/proc'):
@@ -248,7 +234,8 @@ def serve_bench(args):
         server = Server(args.model_dir, 2)
         try:
             res = measure(server, users, 16, args.soak)
-            rss = [peak_rss_mb(p) for p in server.processes()]
+            rss = [(harness.peak_gib(p) or float('nan')) * 1024
+                   for p in server.processes()]
         finally:
             server.stop()
         print(row(f'soak {args.soak:.0f} s, 2 workers, 16 cl.', res))
@@ -264,17 +251,16 @@ def serve_bench(args):
 # --------------------------------------------------------------------------
 # Top-k for every user at ML-20M's shape
 # --------------------------------------------------------------------------
-ML20M = dict(users=138_493, items=26_744, ratings=20_000_263)
-
-
 def all_users_bench(args):
     """Runs in a fresh process so that the peak RSS is this job's."""
     import mxnet as mx
 
+    from d2l_recsys.data.synthetic import SHAPES
     from d2l_recsys.models import GMF, MF
     from d2l_recsys.serving import (Interactions, Predictor,
                                     write_all_recommendations)
-    U, I, N = ML20M['users'], ML20M['items'], ML20M['ratings']
+    U, I, N = (SHAPES['ml-20m'][k] for k in ('num_users', 'num_items',
+                                             'num_ratings'))
     start = time.perf_counter()
     rng = onp.random.default_rng(0)
     train = Interactions.from_pairs(rng.integers(0, U, N),
@@ -291,7 +277,7 @@ def all_users_bench(args):
             pred, os.path.join(tmp, 'recs.csv'), 10, quiet=args.quiet)
         took = time.perf_counter() - start
         size = os.path.getsize(os.path.join(tmp, 'recs.csv')) / 2 ** 20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = harness.peak_gib() * 1024
     print(f'all users at ML-20M shape ({U:,} x {I:,}, {N:,} training '
           f'interactions, untrained {type(net).__name__}): top-10 for '
           f'{users:,} users ({rows:,} rows, {size:.0f} MB CSV) in {took:.1f} '
@@ -305,7 +291,7 @@ def all_users_bench(args):
 def main():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    record.add_option(p)                                  # --json FILE
+    harness.add_option(p)                                 # --json FILE
     p.add_argument('--model-dir', default=os.path.join('runs', 'mfrun'),
                    help='a run or export folder to serve')
     p.add_argument('--seconds', type=float, default=10,
@@ -318,6 +304,7 @@ def main():
                    help='one part only')
     p.add_argument('--quiet', action='store_true',
                    help='no progress lines in the all-users run')
+    p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args()
     rows = []
     if args.only != 'all-users':
@@ -330,16 +317,14 @@ def main():
     if args.only == 'all-users':
         import d2l_recsys  # noqa: F401  (numpy mode)
         rows += all_users_bench(args)
-    elif args.only is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            part = os.path.join(tmp, 'all-users.json')
-            subprocess.run([sys.executable, os.path.abspath(__file__),
-                            '--only', 'all-users', '--model', args.model,
-                            '--json', part] +
-                           (['--quiet'] if args.quiet else []), check=True)
-            with open(part) as f:
-                rows += json.load(f)['measurements']
-    record.write(args.json, 'bench_serve', rows)
+        if args.child:
+            return harness.report(dict(rows=rows))
+    elif args.only is None:            # in a fresh process (its peak)
+        rows += harness.checked(harness.python(
+            'bench/bench_serve.py', '--only', 'all-users', '--child',
+            '--model', args.model, *(['--quiet'] if args.quiet else [])),
+            'all-users', echo='all-users')['rows']
+    harness.write(args.json, 'bench_serve', rows)
 
 
 if __name__ == '__main__':
