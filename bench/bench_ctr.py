@@ -24,8 +24,8 @@ files.  Three parts (``--parts``):
   threads (each of ``--threads``), ``--repeats`` times in turn: the
   package's FM, DeepFM and LR (``read_ctr``, the block, ``rs.train_ch13``
   over ``ArrayIter`` batches, as the train command runs them) and the FM
-  written plainly in PyTorch (``bench/peers/torch_fm.py``, in a venv of
-  its own), on the ``book`` shape and on ``ml-1m`` (``synthetic_ctr.ML_1M``:
+  written plainly in PyTorch (``bench/peers/torch_peers.py fm``, in a venv
+  of its own), on the ``book`` shape and on ``ml-1m`` (``synthetic_ctr.ML_1M``:
   ML-1M's 25 fields, the 739,012 rows of RecBole's context protocol,
   test.csv its last tenth).  All train on the whole train.csv and score
   test.csv after every epoch; peak memory is each process's ``VmHWM``.
@@ -43,13 +43,8 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import record  # noqa: E402
-from venvs import ensure_venv, stream, tail, thread_env  # noqa: E402
+import harness
 
-PEERS = os.path.join(ROOT, 'bench', 'peers')
 SHAPES = ('book', 'ml-1m')
 OURS = ('fm', 'deepfm', 'lr')
 
@@ -77,26 +72,6 @@ def data_facts(folder):
 
 
 # --- steps -------------------------------------------------------------------
-def interleaved(runs, rounds, steps):
-    """``{name: ms a step}``: each of ``runs`` (``name -> a callable that
-    takes one step``) runs ``steps`` steps per round, in turn, for
-    ``rounds`` rounds; the median round after the first."""
-    from mxnet import npx
-    times = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, step in runs.items():
-            start, previous = time.perf_counter(), None
-            for k in range(steps):
-                out = step(k)
-                if previous is not None:     # the step before, as fit
-                    previous.wait_to_read()
-                previous = out
-            npx.waitall()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * sorted(t[1:])[(rounds - 1) // 2] / steps
-            for name, t in times.items()}
-
-
 VARIANTS = {'book': "the book's block, eager",
             'eager': "the package's block, eager",
             'dynamic': 'hybridized, memory allocated each call',
@@ -152,7 +127,7 @@ def steps_part(rounds=8, steps=20):
                 net.hybridize(static_alloc=name == 'static',
                               static_shape=name == 'static')
             runs[name] = trainer_step(net, lr)
-        timed = interleaved(runs, rounds, steps)
+        timed = harness.interleaved(runs, rounds, steps)
         for name, ms in timed.items():
             rows.append(dict(part='steps', model=model, variant=name,
                              text=VARIANTS[name], batch=size, num_fields=nf,
@@ -171,8 +146,8 @@ def steps_part(rounds=8, steps=20):
     ops = {'`np.sum` over the fields': lambda: np.sum(e, axis=1),
            'a product with stacked identities (`field_sums`)':
            lambda: field_sums(mx.nd, e.reshape(size, nf * k), nf, k)}
-    timed = interleaved({n: op_step(op) for n, op in ops.items()}, rounds,
-                        steps)
+    timed = harness.interleaved({n: op_step(op) for n, op in ops.items()},
+                                rounds, steps)
     for name, ms in timed.items():
         rows.append(dict(part='steps-op', op=name, shape=[size, nf, k],
                          ms=ms, speedup=list(timed.values())[0] / ms))
@@ -224,25 +199,17 @@ def book_blocks():
     return BookFM, BookDeepFM
 
 
-class _NoPlot:
-    """Stands in for ``d2l.Animator``, whose figure fails outside a
-    notebook with today's matplotlib and IPython; skipping the plot only
-    makes the book faster."""
-    __init__ = add = (lambda self, *args, **kwargs: None)
-
-
 def run_book(model, folder, epochs):
     """The book's pipeline on ``folder``'s files: ``(data seconds, seconds
     of train_ch13, test AUC)``."""
     import mxnet as mx
     import numpy as onp
-    from d2l import mxnet as d2l
     from mxnet import gluon, init
 
     from d2l_recsys.ctr_evaluation import evaluate_ctr
     from d2l_recsys.defaults import DEEPFM, FM
     from d2l_recsys.data.iterators import ArrayIter
-    d2l.Animator = _NoPlot
+    d2l = harness.no_plot()
     BookFM, BookDeepFM = book_blocks()
     start = time.perf_counter()
     train = d2l.CTRDataset(os.path.join(folder, 'train.csv'))
@@ -287,7 +254,7 @@ def book_part(work, epochs):
     rows = []
     for model in ('fm', 'deepfm'):
         print(f'book shape: {model}, ours then the book', flush=True)
-        load = round(os.getloadavg()[0], 1)
+        load = harness.load_average()
         r = rs.run(model, ctr_dir=folder, epochs=epochs, devices='cpu',
                    verbose=False, seed=0)
         o_data, o_epochs = r['seconds']['data'], r['epoch_seconds']
@@ -310,7 +277,7 @@ def book_part(work, epochs):
 def child_main(args):
     """``--child``: one of ours on ``--folder``, as the train command runs
     it (read, block, Xavier, hybridized, Adam, ``train_ch13`` with the test
-    file scored after every epoch); JSON to ``--out``."""
+    file scored after every epoch); its figures as the harness's result."""
     import mxnet as mx
     from mxnet import gluon, init
 
@@ -344,45 +311,35 @@ def child_main(args):
                             {'learning_rate': settings['lr'], 'wd': 0.0})
     history = rs.train_ch13(net, train_iter, test_iter, loss, trainer,
                             args.epochs, [mx.cpu()], seed=0)
-    with open(args.out, 'w') as f:
-        json.dump(dict(data_seconds=data_seconds, peak_gib=peak_gib(),
-                       epoch_seconds=[h['seconds'] for h in history],
-                       auc=history[-1]['auc'],
-                       log_loss=history[-1]['log_loss']), f)
+    harness.report(dict(data_seconds=data_seconds,
+                        epoch_seconds=[h['seconds'] for h in history],
+                        auc=history[-1]['auc'],
+                        log_loss=history[-1]['log_loss']))
 
 
-def peak_gib():
-    """This process's peak resident memory (``VmHWM``: since its start,
-    not its parent's before it), in GiB; None where /proc has none."""
-    try:
-        with open('/proc/self/status') as f:
-            return next(int(line.split()[1]) / 2 ** 20 for line in f
-                        if line.startswith('VmHWM:'))
-    except (OSError, StopIteration):
-        return None
-
-
-def one_run(name, shape, folder, out, epochs, env, work):
-    """One contestant's process on ``folder``'s files: its figures."""
+def one_run(name, folder, log, epochs, env, work):
+    """One contestant's process on ``folder``'s files: its figures, its
+    peak memory the process's own (``VmHWM`` as it exits)."""
+    files = ('--train', os.path.join(folder, 'train.csv'),
+             '--test', os.path.join(folder, 'test.csv'))
     if name == 'torch-fm':
-        args = [ensure_venv('torch', work),
-                os.path.join(PEERS, 'torch_fm.py'),
-                '--train', os.path.join(folder, 'train.csv'),
-                '--test', os.path.join(folder, 'test.csv'),
-                '--epochs', str(epochs), '--out', out]
+        args = harness.python('bench/peers/torch_peers.py', 'fm', *files,
+                              '--epochs', epochs,
+                              executable=harness.ensure_venv('torch', work))
     else:
-        args = [sys.executable, os.path.abspath(__file__), '--child', name,
-                '--folder', folder, '--epochs', str(epochs), '--out', out]
-    code, wall = stream(args, out[:-5] + '.log', name, env)
-    if code:
-        return dict(status='failed', error=tail(out[:-5] + '.log', 5))
-    with open(out) as f:
-        r = json.load(f)
+        args = harness.python('bench/bench_ctr.py', '--child', name,
+                              '--folder', folder, '--epochs', epochs)
+    done = harness.run(args, log, name, env, peak=True)
+    r = done['result']
+    if done['code'] or not r:
+        return dict(status='failed', error=''.join(
+            done['tail'].splitlines(True)[-5:]))
     s = r['epoch_seconds']
     return dict(status='ok', epoch_seconds=s, mean_epoch_seconds=sum(s) /
-                len(s), wall_seconds=wall, peak_gib=r['peak_gib'],
-                auc=r['auc'], data_seconds=r['data_seconds'],
-                log_loss=r['log_loss'], library=r.get('library'))
+                len(s), wall_seconds=done['seconds'],
+                peak_gib=done['peak_gib'], auc=r['auc'],
+                data_seconds=r['data_seconds'], log_loss=r['log_loss'],
+                library=r.get('library'))
 
 
 def peer_rows(shape, work, epochs, threads, models, repeats):
@@ -401,10 +358,10 @@ def peer_rows(shape, work, epochs, threads, models, repeats):
         for k in range(repeats):
             for name in names:
                 print(f'{shape}, {t} thread(s): {name}', flush=True)
-                out = os.path.join(runs, f'{shape}-{name}-{t}-{k}.json')
-                load = round(os.getloadavg()[0], 1)
-                run = one_run(name, shape, folder, out, epochs,
-                              thread_env(t), work)
+                log = os.path.join(runs, f'{shape}-{name}-{t}-{k}.log')
+                load = harness.load_average()
+                run = one_run(name, folder, log, epochs,
+                              harness.thread_env(t), work)
                 done[name].append(dict(run, load_at_start=load))
         for name in names:
             rows.append(summary(shape, name, t, done[name], folder))
@@ -465,10 +422,9 @@ def main():
     p.add_argument('--repeats', type=int, default=2, help='(peers part)')
     p.add_argument('--child', help=argparse.SUPPRESS)
     p.add_argument('--folder', help=argparse.SUPPRESS)
-    p.add_argument('--out', help=argparse.SUPPRESS)
     if '--child' in sys.argv:
         return child_main(p.parse_args())
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args()
     parts, shapes = args.parts.split(','), args.shapes.split(',')
     models, threads = args.models.split(','), \
@@ -486,7 +442,7 @@ def main():
         for shape in shapes:
             rows += peer_rows(shape, work, args.epochs, threads, models,
                               args.repeats)
-    record.write(args.json, 'bench_ctr', rows)
+    harness.write(args.json, 'bench_ctr', rows)
 
 
 if __name__ == '__main__':
