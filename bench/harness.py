@@ -269,7 +269,8 @@ def run(args, log=None, echo=None, env=None, timeout=None, peak=False,
 
 
 def checked(args, name, **kwargs):
-    """``run``, and the child's result.
+    """``run``, and the child's result with ``wall_seconds`` (and, with
+    ``peak``, ``peak_gib``) added.
 
     Raises:
         RuntimeError: the child failed or reported nothing; with the end
@@ -280,8 +281,8 @@ def checked(args, name, **kwargs):
         raise RuntimeError(f"{name} exited with {out['code']}"
                            f"{'' if out['code'] else ', reporting nothing'}"
                            f": {out['tail'].strip()[-800:]}")
-    return dict(out['result'], peak_gib=out['peak_gib'],
-                wall_seconds=out['seconds'])
+    peak = {} if out['peak_gib'] is None else dict(peak_gib=out['peak_gib'])
+    return dict(out['result'], wall_seconds=out['seconds'], **peak)
 
 
 def thread_env(threads, base=None):
