@@ -318,100 +318,37 @@ def sparse_run(workers, args, folder):
     return row
 
 
-# --- The benchmark and its table ---
-def size(b):
-    return '—' if b is None else f'{b / 1e3:,.1f} kB'
-
-
-def label(r):
-    if r['run'].startswith('SparseEmbedding'):
-        return f"SparseEmbedding MF (bench-only), dist_sync {r['workers']}w"
-    if not r['workers']:
-        return 'local (kvstore device)'
-    return f"dist_sync {r['workers']}w" + \
-        (', --sparse-grad' if r['gradients'] == 'row-sparse' else '')
-
-
-def cells(r):
-    """The table cells of a row after model, run and batch."""
-    would = r.get('would_pull_bytes')
+# --- The benchmark and what it prints ---
+def text_line(r):
+    """A row as one line: its speed and bytes, or why it did not run
+    (docs/benchmarks.md shows the rows as a table)."""
+    head = f"{r['run']:42s} {r['batch_per_worker']:5d}/worker"
     if not r['status'].startswith('ok'):
-        why = r.get('reason') or f"failed (exit {r['exit_code']}): " \
-            + r['error'].replace('`', "'").replace('|', '/')
-        moved = f'{size(would)} (would)' if would else '—'
-        return [why, '—', '—', '—', '—', moved, moved]
-    flag = ' (†)' if r['status'] != 'ok' else ''
-    out = [' + '.join(f'{x:,.0f}' for x in r['examples_per_second']) + flag,
-           f"{r['examples_per_second_total']:,.0f}",
-           f"{r['steps_examples_per_second']:,.0f}",
-           f"{r['wall_seconds']:.0f}", f"{r['metric_name']} {r['metric']:.4f}"]
-    if not r['workers']:
-        return out + ['0 (no kvstore)'] * 2
-    pulled = size(r['bytes_pulled_per_step'])
-    if 'rows_pulled_per_step' in r:
-        got = r['rows_pulled_per_step']
-        pulled += (f" measured ({got['P']:.0f} user + {got['Q']:.0f} item "
-                   f"rows); computed {size(would)}")
-    return out + [pulled, size(r['bytes_pushed_per_step'])]
+        return f"{head}  {r.get('reason') or r['status']}: " + \
+            r.get('error', '')
+    moved = f"  {r['bytes_pulled_per_step'] / 1e3:,.1f} kB pulled/step" \
+        if r['workers'] else ''
+    would = r.get('would_pull_bytes')
+    return (f"{head}  {r['examples_per_second_total']:9,.0f} ex/s "
+            f"({r['steps_examples_per_second']:,.0f} steps only)  "
+            f"{r['metric_name']} {r['metric']:.4f}{moved}" +
+            (f" (row-sparse: {would / 1e3:,.1f} kB)" if would else '') +
+            ('' if r['status'] == 'ok' else f"  [{r['status']}]"))
 
 
 def summary(rows):
     """Measured speed of the dist runs relative to local, per model."""
-    speed = {(r['model'], label(r)): r['steps_examples_per_second']
+    speed = {r['run']: r['steps_examples_per_second']
              for r in rows if r['status'].startswith('ok')}
     parts = []
     for model in dict.fromkeys(r['model'] for r in rows):
-        base = speed.get((model, 'local (kvstore device)'))
+        base = speed.get(f'{model}-local')
         if base:
-            rel = [f'{w} worker(s) {speed[(model, k)] / base:.2f}x'
-                   for w, k in ((1, 'dist_sync 1w'), (2, 'dist_sync 2w'))
-                   if (model, k) in speed]
+            rel = [f'{w} worker(s) {speed[f"{model}-dist{w}"] / base:.2f}x'
+                   for w in (1, 2) if f'{model}-dist{w}' in speed]
             parts.append(f"{model}: {', '.join(rel) or 'no dist run'}")
-    return ('Measured (steps-only, relative to local): ' + '; '.join(parts)
+    return ('Steps-only speed relative to local: ' + '; '.join(parts)
             + '.') if parts else ''
-
-
-def table(rows, facts):
-    head = ('| model | run | batch / worker | ex/s per worker | ex/s total '
-            '| steps-only ex/s | wall s | test | pulled / step / worker | '
-            'pushed / step / worker |\n' + '| --- ' * 10 + '|')
-    lines = [head] + [
-        f"| {r['model']} | {label(r)} | {r['batch_per_worker']} | "
-        + ' | '.join(cells(r)) + ' |' for r in rows]
-    notes = [MEANING, summary(rows)]
-    refused = [r for r in rows if r['status'] == 'not possible']
-    if refused:
-        notes.append(f"(‡) {SERVER_ABORT}, so the package refuses "
-                     f"--sparse-grad under dist (exit 2): "
-                     f"`{refused[0]['error']}`")
-    if any(r['status'] == 'ok, then failed' for r in rows):
-        notes.append('(†) rank 0 finished and wrote its metrics, then '
-                     'another process failed: ' + '; '.join(
-                         f"{r['run']}: {r['error']!r}" for r in rows
-                         if r['status'] == 'ok, then failed'))
-    return (f"Machine: {facts['cores']} cores, MXNet {facts['mxnet']}, "
-            f"Python {facts['python']}, CPU only; {facts['epochs']} "
-            "epoch(s) of ML-100K per run; global batch fixed (MF 512, NeuMF "
-            "256), each of N workers gets global/N; one server.\n\n"
-            + '\n'.join(lines) + '\n\n' + '\n\n'.join(n for n in notes if n))
-
-
-MEANING = (
-    'On 2 cores there can be no speed-up: the scheduler, the server and '
-    'the workers share the two cores (and the workers also evaluate), so '
-    'these numbers measure the parameter server\'s overhead, not its '
-    'scaling; `local` has no kvstore at all.  With dense weights '
-    '(`update_on_kvstore=True`) every worker pushes every gradient and '
-    'pulls every parameter in full each step, whatever its batch.  A '
-    '`row_sparse_pull` moves only the distinct rows of the batch (plus the '
-    'dense layers), so its traffic grows with the batch, not with the '
-    'table; "(would)" is that figure computed for the package\'s models, '
-    'which cannot train row-sparse under dist_sync.  `ex/s per worker` is '
-    'the package\'s figure (epochs including their test evaluation); '
-    '`steps-only` leaves evaluation out (the SparseEmbedding rows time '
-    'steps only; lazy Adam, so their RMSE differs).  Bytes count float32 '
-    'values, not row ids or message headers.  Timings taken with other '
-    'jobs running are indicative only.')
 
 
 def bench(args):
@@ -449,10 +386,14 @@ def bench(args):
                 (cache[key]['users'] + cache[key]['items'])
                 * (MF['num_factors'] + 1))
             rows.append(row)
-    text = table(rows, facts)
-    write_json(os.path.join(args.out, 'dist.json'),
-               dict(facts, rows=rows, meaning=MEANING, table=text))
-    print(text)
+    write_json(os.path.join(args.out, 'dist.json'), dict(facts, rows=rows))
+    print(f"{facts['cores']} cores, MXNet {facts['mxnet']}, "
+          f"{facts['epochs']} epoch(s) of ML-100K a run:")
+    print('\n'.join(text_line(r) for r in rows))
+    print(summary(rows))
+    if any(r['status'] == 'not possible' for r in rows):
+        print(f'(‡) {SERVER_ABORT}, so the package refuses --sparse-grad '
+              'under dist (exit 2)')
     harness.write(args.json, 'bench_dist', rows)
     return 0 if all(r['status'] in ('ok', 'not possible') for r in rows) \
         else 1   # a failed run: its row says why

@@ -3,7 +3,10 @@
 keeps (bench/results/*.json, written by the scripts' ``--json FILE``).
 
 One section per published claim; every figure appears once, next to the
-command, date, commit and machine that made it.
+command, date, commit and machine that made it.  The page's words are
+``bench/sections.md``'s: its head, and under each section's title what
+the section measures; this module adds each section's table and how each
+result file was made, and the figures measured once.
 
     python bench/docs.py            # writes docs/benchmarks.md
     python bench/docs.py --check    # exit 1 if the page is not its data's
@@ -13,11 +16,15 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import harness
+from harness import ROOT
+
 RESULTS = os.path.join(ROOT, 'bench', 'results')
 PAGE = os.path.join(ROOT, 'docs', 'benchmarks.md')
+TEXT = os.path.join(ROOT, 'bench', 'sections.md')
 
 
 def secs(x):
@@ -35,14 +42,17 @@ def num(x):
     return f'{x:,}'
 
 
-# --- what each claim's table shows -----------------------------------------
 def data_rows(m):
+    if m.get('part', 'data') != 'data':
+        return []
     return [[secs(m['d2l_seconds']),
              f"{secs(m['ours_seconds'])} (best of {m['repeats']})",
              times(m['speedup'])]]
 
 
 def end_to_end_rows(m):
+    if m.get('part', 'whole-run') != 'whole-run':
+        return []
     return [[m['model'], secs(m['book_data_seconds']),
              secs(m['book_train_seconds']), f"{m['book_rmse']:.4f}",
              secs(m['ours_data_seconds']), secs(m['ours_train_seconds']),
@@ -50,6 +60,8 @@ def end_to_end_rows(m):
 
 
 def eval_ml100k_rows(m):
+    if m['part'] != 'ml100k':
+        return []
     return [['`d2l.evaluate_ranking`', secs(m['d2l_seconds']),
              secs(m['d2l_cpu_seconds']), f"{m['d2l_hit_rate']:.4f}",
              f"{m['d2l_auc']:.4f}"],
@@ -97,10 +109,42 @@ def scale_rows(m):
             + [f'{peak:.2f}']]
 
 
+def kb(b):
+    return '—' if b is None else f'{b / 1e3:,.1f} kB'
+
+
+def dist_run(m):
+    """What a parameter-server row ran, in words."""
+    if m['run'].startswith('SparseEmbedding'):
+        return f"SparseEmbedding MF (bench-only), dist_sync {m['workers']}w"
+    if not m['workers']:
+        return 'local (kvstore device)'
+    return f"dist_sync {m['workers']}w" + \
+        (', --sparse-grad' if m['gradients'] == 'row-sparse' else '')
+
+
 def dist_rows(m):
-    import bench_dist    # its table's cells, so that both read the same
-    return [[m['model'], bench_dist.label(m), str(m['batch_per_worker'])]
-            + bench_dist.cells(m)]
+    """A run: its speed, its test figure and the bytes moved a step."""
+    head = [m['model'], dist_run(m), str(m['batch_per_worker'])]
+    would = m.get('would_pull_bytes')
+    if not m['status'].startswith('ok'):
+        why = m.get('reason') or f"failed (exit {m['exit_code']}): " \
+            + m['error'].replace('`', "'").replace('|', '/')
+        moved = f'{kb(would)} (would)' if would else '—'
+        return [head + [why, '—', '—', '—', '—', moved, moved]]
+    flag = ' (†)' if m['status'] != 'ok' else ''
+    out = [' + '.join(f'{x:,.0f}' for x in m['examples_per_second']) + flag,
+           f"{m['examples_per_second_total']:,.0f}",
+           f"{m['steps_examples_per_second']:,.0f}",
+           f"{m['wall_seconds']:.0f}", f"{m['metric_name']} {m['metric']:.4f}"]
+    if not m['workers']:
+        return [head + out + ['0 (no kvstore)'] * 2]
+    pulled = kb(m['bytes_pulled_per_step'])
+    if 'rows_pulled_per_step' in m:
+        got = m['rows_pulled_per_step']
+        pulled += (f" measured ({got['P']:.0f} user + {got['Q']:.0f} item "
+                   f"rows); computed {kb(would)}")
+    return [head + out + [pulled, kb(m['bytes_pushed_per_step'])]]
 
 
 def serve_rows(m):
@@ -234,8 +278,10 @@ def peers_rows(m):
 
 
 def peers_order(m):
-    import bench_peers   # its order, so that both sort alike
-    return bench_peers.order(m)
+    """Rows by shape (by size), task, then each peer before ours."""
+    return (['ml-100k', 'ml-1m', 'ml-10m', 'ml-20m'].index(m['shape']),
+            ['mf', 'autorec'].index(m['task']), m['side'] == 'ours',
+            m['contestant'])
 
 
 def ctr_steps_rows(m):
@@ -257,8 +303,8 @@ def ctr_book_rows(m):
     if m['part'] != 'book':
         return []
     return [[f"{m['model']}, {m['epochs']} epochs",
-             secs(m['book_data_seconds']),
-             secs(m['book_epoch_seconds']), f"{m['book_auc']:.4f}",
+             secs(m['book_data_seconds']), secs(m['book_epoch_seconds']),
+             f"{m['book_auc']:.4f}",
              secs(m['ours_data_seconds']), secs(m['ours_epoch_seconds']),
              f"{m['ours_auc']:.4f}", times(m['speedup']),
              times(m['whole_speedup'])]]
@@ -279,271 +325,44 @@ def ctr_peers_rows(m):
                     times(m['speedup']) if 'speedup' in m else '']]
 
 
-# One section per claim: (files, title, what it measures, table header,
-# rows of one measurement[, sort key of a measurement]).
+# One section per claim: (files, title, rows of one measurement[, sort
+# key of a measurement]); its words and its table's header are under the
+# same title in sections.md.
 SECTIONS = [
-    ('data.json', 'Reading MovieLens 100K', """\
-Read `u.data`, split it at random 90/10 and load both parts as the book's
-chapters do: d2l's own functions against this package's functions of the
-same names, in one process.""",
-     ['d2l (s)', 'd2l_recsys (s)', 'speed-up'], data_rows),
-    ('end-to-end.json', 'AutoRec and MF, whole runs', """\
-The book's settings, data loading plus training with an evaluation after
-every epoch (AutoRec 25 epochs, MF 20): the book's pipeline (d2l's loaders
-and `d2l.train_recsys_rating`) against the package's, on the same CPU in
-one process, imports excluded. The book's plot is skipped, which only makes
-the book faster. "book RMSE" is the book's own evaluator: for MF that is a
-running average of per-batch RMSEs, not the exact RMSE of the test set.""",
-     ['model', 'book data (s)', 'book train (s)', 'book RMSE',
-      'ours data (s)', 'ours train (s)', 'ours RMSE', 'speed-up'],
-     end_to_end_rows),
-    ('eval-ml100k.json', 'Ranking evaluation on MovieLens 100K', """\
-`rs.evaluate_ranking` has `d2l.evaluate_ranking`'s signature; both evaluate
-the same network (the book's NeuMF, untrained) with the book's item range
-and must give the same Hit@50 and AUC. CPU time counts every thread.""",
-     ['evaluator', 'time (s)', 'CPU time (s)', 'Hit@50', 'AUC'],
+    ('data.json', 'Reading MovieLens 100K', data_rows),
+    ('end-to-end.json', 'AutoRec and MF, whole runs', end_to_end_rows),
+    ('eval-ml100k.json', 'Ranking evaluation on MovieLens 100K',
      eval_ml100k_rows),
-    ('eval-ml20m.json', "Full ranking at ML-20M's shape", """\
-Every user against every item (no sampled candidates) by a GMF with random
-weights, the evaluator built from 20M synthetic interactions with
-popularity skew; one held-out interaction per user. Peak is the resident
-memory of the process while it evaluates.""",
-     ['protocol', 'users × items', 'users evaluated', 'build (s)',
-      'evaluation (s)', 'peak (GiB)'], eval_ml20m_rows),
-    ('sparse-grad.json', 'Dense and row-sparse embedding gradients', """\
-Milliseconds per training step (forward, backward, Adam; hybridized) with
-dense embedding gradients and with row-sparse ones (lazy Adam updates), at
-the table sizes of three releases; the two kinds of step alternate so that
-both see the same machine load. `--sparse-grad/--no-sparse-grad` chooses
-between them; by default the gradients are row-sparse when users plus
-items number at least 8,192 and at least 16 times the batch size.""",
-     ['model', 'tables', 'parameters', 'batch', 'dense (ms)',
-      'row-sparse (ms)', 'dense / row-sparse'], sparse_grad_rows),
-    ('autorec-step.json', "AutoRec's training step", """\
-One step (forward, loss, backward, Adam) on 256 rows with random observed
-entries: the book's dense formulation against the sparse one (CSR rows,
-decoder evaluated at the observed entries), at ML-100K's width (the number
-of users, the length of an item's row) and density.
-"update" is Adam's update of the full weights alone: no step that keeps
-the book's optimizer can be faster, so "dense / update" bounds how much
-faster than a dense step any sparse step can be. At ML-10M's and ML-20M's
-widths the same update is measured with each epoch's floor (below).""",
-     ['width', 'observed', 'dense (ms)', 'sparse (ms)', 'dense / sparse',
-      'update (ms)', 'dense / update'], autorec_step_rows),
-    ('scale-*.json', 'How cost grows with the data', """\
-One epoch plus evaluation of every model with each script's default options
-(ranking: `--protocol ncf --batch-size 65536 --eval-users 20000`), on
-synthetic data of each release's shape (`scripts/make_synthetic.py`), each
-run in a process of its own: seconds per phase from its `metrics.json` and
-the peak resident memory of the process. `autorec` is the sparse
-formulation (the default from ML-10M on), `autorec-dense` the book's.
-These runs also measured ML-20M's shape and MF; those rows are left out:
-the package has become faster since, and later runs measure the same
-epochs, ML-20M's in "Each training epoch beside its floor" and MF's at
-ML-100K and ML-1M in "Against the peers a practitioner would use".""",
-     ['shape', 'model', 'read (s)', 'split (s)', 'iterators (s)',
-      'epoch (s)', 'evaluation (s)', 'peak (GiB)'], scale_rows,
+    ('eval-ml20m.json', "Full ranking at ML-20M's shape", eval_ml20m_rows),
+    ('sparse-grad.json', 'Dense and row-sparse embedding gradients',
+     sparse_grad_rows),
+    ('autorec-step.json', "AutoRec's training step", autorec_step_rows),
+    ('scale-*.json', 'How cost grows with the data', scale_rows,
      lambda m: (m['num_ratings'], SCALE_MODELS.index(m['model']))),
-    ('dist.json', "MXNet's parameter server on one machine", """\
-Real ML-100K, 2 epochs a run, the global batch fixed (MF 512, NeuMF 256;
-each of N workers takes global/N), one server, scheduler, server and
-workers on the same 2-core CPU: this measures the parameter server's
-overhead, not its scaling. With dense weights every worker pushes every
-gradient and pulls every parameter in full each step; "(would)" is what a
-`row_sparse_pull` of the batch's rows would move. MXNet 1.9.1's server
-aborts on row-sparse gradients of dense weights (‡), so the package
-refuses `--sparse-grad` under `dist_*`; the bench-only SparseEmbedding MF shows
-the row-sparse pull working. "steps-only" leaves evaluation out.""",
-     ['model', 'run', 'batch / worker', 'ex/s per worker', 'ex/s total',
-      'steps-only ex/s', 'wall (s)', 'test', 'pulled / step / worker',
-      'pushed / step / worker'], dist_rows),
-    ('serve.json', 'Serving top-10 requests', """\
-An ML-100K MF run served by `scripts/serve.py` (FastAPI on uvicorn),
-random known users, client and server on the same machine; the in-process
-row calls `Predictor.recommend` directly. CPU columns are milliseconds of
-CPU per request on each side, which stay meaningful on a shared machine
-when throughput does not.""",
-     ['run', 'clients', 'req/s', 'p50 (ms)', 'p99 (ms)', 'requests',
-      'failed', 'server CPU (ms)', 'client CPU (ms)'], serve_rows),
-    ('all-users-*.json', "Top-10 for every user at ML-20M's shape", """\
-`recommend.py --all-users`'s code path (top-10 of every user into a CSV)
-for an untrained model with random weights and 20M random training
-interactions, in a process of its own.""",
-     ['model', 'users × items', 'training pairs', 'seconds', 'users/s',
-      'peak (GiB)'], all_users_rows),
-    ('ranking.json', "The book's NeuMF section, whole", """\
-The book-protocol NeuMF run, 10 epochs with an evaluation after each: the
-book's pipeline (its NeuMF: sigmoid output, Normal(0.01) init, d2l's
-`PRDataset` and evaluator) against `scripts/train_neumf.py --protocol book`.
-The book's network barely learns: its scores saturate and tie, so d2l's
-evaluator ranks by item id.""",
-     ['run', 'seconds', 'Hit@50', 'AUC'], ranking_rows),
-    ('caser.json', "Caser with the book's settings", """\
-Real ML-100K, the book's Caser settings (L 5, d 16, d' 4, k 10, dropout
-0.05, BPR, Adam lr 0.04, wd 1e-5, 8 epochs, batches of 4,096, the seq-aware
-split), whose training the book leaves disabled ("takes > 1h"). Each seed
-is one `rs.run('caser', seed=S)` on the CPU: reading the data, 8 epochs and
-an evaluation after each, every unseen item ranked. Below them, the book's
-evaluation call `evaluate_ranking(net, test_iter, test_seq_iter,
-candidates, num_users, num_items, devices)` on the first seed's network,
-each user ranked with its latest 5 training items: d2l's function (a
-`DataLoader` and network calls per user; one run over all 943 users)
-against `rs.evaluate_ranking` (one convolution pass per user, one matrix
-product with the item table), both over the book's item range (its first
-943 items), and `rs.evaluate_ranking` on the same network behind a plain
-`forward`, as the book's own class is: every (user, item) pair through the
-network. The last row ranks every unseen item, as the runs do.""",
-     ['run', 'seconds', 'Hit@50', 'AUC'], caser_rows),
-    ('floor*.json', 'Each training epoch beside its floor', """\
-One training epoch of each model (the script's defaults; NeuMF with
-`--protocol ncf --batch-size 131072 --eval-users 20000`, the cheapest
-layout of the next table) on synthetic data
-of a release's shape, beside a floor measured in the same run, each part in
-a process of its own. MF's floor is a bare hybridized MXNet loop of the same
-block, loss, batch and Adam (host batches copied in, forward, backward,
-step; one wait at the end). NeuMF's is arithmetic plus memory: FLOPs per
-example from the layer sizes (2 × in × out per dense layer and the GMF
-product, backward twice the forward) times positives × (1 + negatives),
-at the sgemm rate measured on the tower's shapes at the batch size (the
-faster of MXNet's `dot` and `FullyConnected`, which the Dense layers run);
-plus the embedding rows read and their gradients written per example and
-Adam's read and write of w, m, v for each batch's expected distinct rows,
-at the bandwidth of a 1 GB copy. AutoRec's is its steps times one Adam
-update of its full weights. The AutoRec "+ evaluation" row divides the
-epoch with its evaluation by the same floor; its last column is the RMSE
-of predicting the training mean, for the test RMSE above it.
-`autorec-mean` is AutoRec with `--bias-init mean`. A bare loop that never
-waits queues tens of thousands of steps, and on large data it can end
-slower than the package's loop, which waits for the step before; an MF
-ratio below 1× means the package's loop is at MXNet's floor.""",
-     ['shape', 'model', 'ours (s)', 'floor (s)', 'ours / floor',
-      'floor made of', 'peak (GiB)', 'test'], floor_rows),
-    ('bounds.json', "How far MXNet's own operators can go", """\
-The cheapest training step MXNet 1.9's own operators allow, where the
-package's epochs stay far from their floors (above) and its AutoRec level
-with the PyTorch one (below), by `bench/bench_bounds.py`: every operator a
-step of the model cannot do without (the products, the hidden layer's
-bias, sigmoid and dropout, the loss, Adam's update), each timed alone in
-the layout and formulation that makes it cheapest, summed and scaled to
-the epoch (or, for ML-100K, to the 25 epochs with an evaluation after
-each, on one thread as the peers run). Python, the data, the engine's
-scheduling and everything else a real run does are left out, so a real
-run can only be slower than this sum: its last column is how close to the
-floor, or how much faster than the peer, any arrangement of MXNet's
-operators can be. Coming closer takes kernels MXNet does not have: a
-product at the observed entries only, gradients fused into the optimizer's
-update, embeddings fused with the dense layers. AutoRec's floor is defined
-as in the table above (its steps times one Adam update) and measured in
-this run; NeuMF's takes that table's FLOPs and bytes over the sgemm rate
-and bandwidth measured in this run. On ML-100K the sum counts the steps
-the run takes (the book's loader rolls left-over rows into the next epoch:
-164 in 25 epochs). "ours" is the package's run measured in the same run:
-AutoRec on ML-100K as the peers' table runs it (the best of three runs'
-train+test seconds), NeuMF one epoch of `scripts/train_neumf.py` in the
-layout the sum finds cheapest at ML-20M's shape (batches of 131,072, the
-tower's first layer split, which the model takes by itself from 65,536
-users plus items on), negative sampling included; "ours / sum" is how far
-the run is from the operators' sum.""",
-     ['part', 'cheapest sum', 'beside', 'at best', 'ours',
-      'ours / sum'], bounds_rows),
-    ('bounds.json', "AutoRec's decoder, whole or chunk by chunk", """\
-The two ways `_DecodeAt` (`d2l_recsys/models/autorec.py`) computes the
-decoder's outputs at a batch's observed entries, timed alone in the run
-above on one batch of 256 rows (ML-100K on one thread, the others on every
-core): one `FullyConnected` of the whole batch and its entries taken out,
-or chunk by chunk, each chunk multiplying only the rows of the weight its
-entries need. Decoding whole costs the width a row, chunk by chunk about
-the entries of a chunk's rows; the decoder decodes whole when the width is
-at most 40 times those (`_DecodeAt.WHOLE_RATIO`), which these timings
-place between ML-10M's training batches (whole) and ML-20M's (chunks).""",
-     ['part', 'width', 'entries a row', 'whole (ms)', 'chunk by chunk (ms)',
-      'faster'], decoder_rows),
-    ('peers.json', 'Against the peers a practitioner would use', """\
-The package's MF and AutoRec (the training scripts with the book's
-settings; `mf-fast` is MF's `--preset fast`, `autorec-mean` AutoRec with
-`--bias-init mean`) against Surprise's `SVD` (30 factors, otherwise its defaults:
-SGD, 20 epochs, one thread) and against the same AutoRec written plainly
-in PyTorch (`bench/peers/torch_autorec.py`). Every contestant is a process
-of its own (the peers in virtual environments of their own) and reads the
-same two files: one random 90/10 split of each shape, real ML-100K and
-synthetic data of the larger releases' shapes, whose "floor" is the RMSE
-of the planted model that made them, what no model beats on average.
-"train+test" is everything after reading the data (training, and an
-evaluation after every epoch; Surprise evaluates once), measured inside
-each program; "wall" is the whole process, start-up and reading included. The speed-up is the peer's train+test seconds over
-ours (above 1×, ours is faster); "RMSE − peer" below zero means ours is
-more accurate. Surprise clips its predictions to the rating scale, the
-package does not. The time-to-RMSE curves (Surprise's from separate fits
-of 1, 2, 5, 10 and 20 epochs), from the same run:
-
-![Test RMSE against seconds, per shape and task](peers.png)
-
-(`bench_peers.py --plot FILE` writes them as an interactive page;
-`peers.png` is that page in headless Chromium: `chromium --headless
---screenshot=docs/peers.png --window-size=1400,420 file://FILE`.)""",
-     ['shape', 'task', 'contestant', 'epochs', 'test RMSE', 'test ratings',
-      'train+test (s)', 'wall (s)', 'speed-up', 'RMSE − peer'], peers_rows,
+    ('dist.json', "MXNet's parameter server on one machine", dist_rows),
+    ('serve.json', 'Serving top-10 requests', serve_rows),
+    ('all-users-*.json', "Top-10 for every user at ML-20M's shape",
+     all_users_rows),
+    ('ranking.json', "The book's NeuMF section, whole", ranking_rows),
+    ('caser.json', "Caser with the book's settings", caser_rows),
+    ('floor*.json', 'Each training epoch beside its floor', floor_rows),
+    ('bounds.json', "How far MXNet's own operators can go", bounds_rows),
+    ('bounds.json', "AutoRec's decoder, whole or chunk by chunk",
+     decoder_rows),
+    ('peers.json', 'Against the peers a practitioner would use', peers_rows,
      peers_order),
-    ('ctr*.json', "FM and DeepFM: where a training step's time goes", """\
-Milliseconds per training step (forward, backward, Adam, the next step
-queued while the one before runs) on random batches of 2,048 rows of
-ML-1M's 25 feature fields (10,318 values), the variants interleaved in
-one process (no reseeding for dropout, which the package's loop adds for
-DeepFM). The book's blocks (written in `bench/bench_ctr.py` from the
-chapter's text) and the package's computed every sum with MXNet's `np.sum`
-and squared with `**`; on the CPU those reductions run several times
-slower than a BLAS product of the same numbers, and they were most of an
-FM step. The package's blocks now sum by products (`models.fm`:
-`field_sums`, `row_sums`; the squared norms of the features' vectors
-looked up with their first-order weights) and, hybridized, keep static
-memory. The same model: the logits and gradients equal the plain
-formulas' (`tests/test_fm.py`), up to float rounding. The last rows time
-the one operator alone.""",
-     ['model', 'variant', 'ms a step', "the book's / this"],
+    ('ctr*.json', "FM and DeepFM: where a training step's time goes",
      ctr_steps_rows),
-    ('ctr*.json', "FM and DeepFM against the book's code", """\
-One synthetic CTR data set of the book's shape (`make_ctr`'s defaults:
-15,000 training and 3,000 test rows, 34 fields), in one process: the
-book's pipeline (`d2l.CTRDataset`, Gluon `DataLoader`s with d2l's workers
-and `last_batch='rollover'`, the chapter's blocks run eagerly,
-`d2l.train_ch13` without its plot) against `rs.run(model, ctr_dir=...)`,
-what `d2l-recsys train fm --ctr-dir` runs; the book's settings on both
-sides (batches of 2,048, Adam, Xavier; FM k 20 at lr 0.02, DeepFM k 10, an
-MLP of 30-20-10 with dropout 0.1, lr 0.01), epochs as the table says
-(the book's: 30). An epoch is its training and its evaluation of the
-test file (the book's: `train_ch13`'s time over its epochs). The AUC is
-of the test file after the last epoch; the book's blocks end in a sigmoid
-that its loss applies again (`models.fm`), which is why they barely
-learn.""",
-     ['model', 'book data (s)', 'book s/epoch', 'book AUC',
-      'ours data (s)', 'ours s/epoch', 'ours AUC', 'speed-up per epoch',
-      'data and epochs'], ctr_book_rows),
-    ('ctr*.json', "FM against a PyTorch FM, and at ML-1M's shape", """\
-Each contestant a process of its own on the same CTR files, with the same
-threads, each run twice in turn: the package's FM, DeepFM and logistic
-regression (`read_ctr`, the block, `rs.train_ch13` over `ArrayIter`
-batches, as the train command runs them) and the FM written plainly in
-PyTorch (`bench/peers/torch_fm.py`: `nn.Embedding` tables, sums over the
-fields, `BCEWithLogitsLoss`, Adam). The book's settings (batches of 2,048,
-FM k 20 at lr 0.02). Shapes: the book's (above) and ML-1M's
-(`synthetic_ctr.ML_1M`: 25 fields of ML-1M's sizes, 739,012 rows as in
-RecBole's context protocol, test.csv the last tenth); every contestant
-trains on the whole train.csv and scores test.csv after each epoch. An
-epoch's seconds are its training and that evaluation, from the faster of
-the two runs; the slowest epoch and the peak resident memory (the
-process's own high-water mark, `VmHWM`) are the worst of both. The
-speed-up is PyTorch's seconds an epoch over the package's FM's. With as
-many threads as cores, on a machine whose cores other jobs keep busy
-(the load average is given below), PyTorch's OpenMP threads wait for one
-another; its one-thread rows are the fair comparison there.""",
-     ['shape', 'threads', 'contestant', 'train rows', 's/epoch',
-      'slowest epoch (s)', 'test AUC', 'peak (GiB)', 'speed-up'],
+    ('ctr*.json', "FM and DeepFM against the book's code", ctr_book_rows),
+    ('ctr*.json', "FM against a PyTorch FM, and at ML-1M's shape",
      ctr_peers_rows),
 ]
 
 
-# Result files kept in bench/results/ but not shown, and why: a later run
-# measured the same figures, and the page shows one value of each.
+# The last section: figures that rules of the code were drawn from and no
+# result file holds (a table in sections.md); then the result files kept
+# but not shown, and why: a later run measured the same figures.
+ONCE_TITLE = 'Figures measured once, without a result file'
 SUPERSEDED = {
     'autorec-update.json': (
         "AutoRec's steps at ML-10M's and ML-20M's widths, measured at "
@@ -552,89 +371,24 @@ SUPERSEDED = {
         '(`floor-ml10m.json`, `floor.json`, `bounds.json`)'),
 }
 
-# Figures that rules of the code were drawn from and no result file holds:
-# (figure, measured on, the rule it supports, the commit that recorded it).
-ONCE = [
-    ("A dense (width × batch) scatter of AutoRec's decoder output "
-     'gradient: 0.06–0.1 s a step', "ML-20M's shape",
-     "`csr.Entries.by_col` builds the transposed gradient from the batch's "
-     'own index arrays instead', '8fa3c81'),
-    ("AutoRec's sparse training step against the dense one (256 rows, 500 "
-     'hidden units, widths 943 to 69,878): even at 2.5–4% of the entries '
-     'observed whatever the width; sparse 1.04–1.36× faster at 2%, '
-     '1.5–1.9× at 0.5%', '`bench/bench_autorec_step.py`, 2 cores',
-     '`data.rows.choose_formulation`: sparse below 2% observed '
-     '(`SPARSE_MAX_DENSITY`)', '84e9e21'),
-    ('An AutoRec epoch at ML-20M\'s shape, sparse against dense: '
-     '1.8–2.0× faster', '`bench/bench_autorec.py`, 2 cores',
-     'the same rule', '84e9e21'),
-    ("MXNet 1.9's sum over the last axis against a dot with ones: ~5× "
-     'slower, 2 ms a step at batch 8,192', 'MF, one core',
-     '`models.mf.MF` sums its factor products with a dot', '98e756b'),
-    ('`npx.relu` against the legacy `Activation`, forward and backward of '
-     'a (65,536, 32) batch: 8.4 ms against 13–16 ms (~1.6×)', 'one core',
-     "the towers' ReLU (`models.neumf._ReLUDense`)", 'd8fe73f'),
-    ('`np.concatenate` against the legacy `concat`, forward and backward '
-     'of a (65,536, 64) result: 43 ms against 14 ms (~3×)', 'one core',
-     'the towers join embeddings with `concat` (`models.neumf._concat`)',
-     'f1826ed'),
-    ("Negative sampling's first lookup grouped by user against in data "
-     'order: 25× faster', "ML-20M's size",
-     '`data.iterators.sample_negatives` groups it by user', '4fd8766'),
-    ('Top-10 by block maxima against `argpartition` (26,744 items, k=10): '
-     '100 against 400 µs a row, median of 15 interleaved runs',
-     "ML-20M's width, 2 cores", '`serving.predictor.top_k_rows`',
-     'a160dde'),
-    ('`mx.random.seed`: ~1.2 ms a call, as much as an MF step at batch 512',
-     'ML-100K MF', '`fit` reseeds before each step only networks with '
-     'dropout (`train.draws_random`)', '3678ef3'),
-    ("OpenMP on both cores against MXNet's default of half: AutoRec's 25 "
-     'epochs on ML-100K in 3.3 s against 4.7 s, same numbers', '2 cores',
-     '`scripts/train_autorec.py` gives OpenMP every core', '0594255'),
-    ("glibc's hugetlb tunable: a transpose into a new array 44 ms against "
-     "118 ms", "AutoRec at ML-20M's shape, 2 cores",
-     '`scripts/train_autorec.py` restarts itself with '
-     '`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`', 'dcbced2'),
-]
 
-
-def once_section():
-    """The figures of ``ONCE``, and the result files not shown."""
-    rows = [[figure, where, rule, f'`{commit}`']
-            for figure, where, rule, commit in ONCE]
-    hidden = '\n'.join(f'- `bench/results/{name}`: {why}.'
-                       for name, why in sorted(SUPERSEDED.items()))
-    return '\n\n'.join([
-        '## Figures measured once, without a result file',
-        """\
-Rules in the package's code were drawn from measurements. Where a table
-above holds the figure, the code names its result file; these figures no
-result file holds. Each was measured once, while the commit named was
-made, on a 2-core CPU shared with other jobs, and not re-run since: they
-stand for the rule beside them, not for the package's current speed.""",
-        table(['figure', 'measured on', 'rule it supports', 'commit'],
-              rows),
-        'Result files kept but not shown, a later run having measured the '
-        'same figures:', hidden])
-
-
-# --- the page ----------------------------------------------------------------
-HEAD = """# Benchmarks
-
-Generated by `python bench/docs.py` from `bench/results/*.json`; do not
-edit by hand. Each benchmark script in `bench/` takes `--json FILE` and
-writes its figures there with how they were made: the command, the date
-(UTC), the commit and any uncommitted changes, and the machine. The
-commands are shown as they ran, without the machine's own paths:
-`$D2L_RECSYS_DATA` is the MovieLens 100K folder (set that variable, or give
-`--data-dir` your own folder), other paths are relative to the repository
-(the output folders in `runs/`). Figures marked "not re-run" are those the
-README of the commit named published; their exact command line and the
-state of the tree were not recorded.
-
-All figures come from CPUs shared with other jobs (the load average when a
-benchmark started is given), so times are pessimistic and vary from run to
-run; ratios measured in one run are the steadier figures."""
+def words(path=TEXT):
+    """``(head, {title: (text, table header or None)})`` of
+    ``sections.md``: the page's head (its leading comment left out), and
+    under each ``##`` title the section's words and, when they end in one
+    table line, that line as the header of the table to fill."""
+    with open(path) as f:
+        page = re.sub(r'^<!--.*?-->\s*', '', f.read(), flags=re.S)
+    head, *parts = re.split(r'^## ', page, flags=re.M)
+    texts = {}
+    for part in parts:
+        title, _, text = part.strip().partition('\n')
+        lines = text.strip().split('\n')
+        header = None
+        if lines[-1].startswith('|') and not lines[-2].startswith('|'):
+            header = [c.strip() for c in lines.pop().strip('|').split('|')]
+        texts[title.strip()] = '\n'.join(lines).strip(), header
+    return head.strip(), texts
 
 
 def load(folder=RESULTS):
@@ -702,15 +456,18 @@ def render(results):
     Raises:
         ValueError: a result file that no section shows.
     """
-    used, parts = set(SUPERSEDED), [HEAD]
-    for pattern, title, text, header, to_rows, *order in SECTIONS:
+    head, texts = words()
+    used, parts = set(SUPERSEDED), [head]
+    for pattern, title, to_rows, *order in SECTIONS:
         mine = [(n, r) for n, r in results.items()
                 if fnmatch.fnmatch(n, pattern) and n not in SUPERSEDED]
         if mine:
             used.update(n for n, _ in mine)
-            parts.append(section(title, text, header, to_rows, mine,
+            parts.append(section(title, *texts[title], to_rows, mine,
                                  *order))
-    parts.append(once_section())
+    parts += [f'## {ONCE_TITLE}', texts[ONCE_TITLE][0], '\n'.join(
+        f'- `bench/results/{name}`: {why}.'
+        for name, why in sorted(SUPERSEDED.items()))]
     unused = sorted(set(results) - used)
     if unused:
         raise ValueError(f"no section of bench/docs.py shows "
@@ -732,7 +489,6 @@ def main():
               'docs/benchmarks.md differs from bench/results/: run '
               'python bench/docs.py')
         return 0 if same else 1
-    sys.path.insert(0, ROOT)
     from d2l_recsys.files import write_text
     write_text(PAGE, page)
     print(f'wrote {os.path.relpath(PAGE, ROOT)}')

@@ -35,7 +35,7 @@ def test_the_page_is_rendered_from_the_committed_results():
 
 @pytest.mark.parametrize('path', RESULTS, ids=os.path.basename)
 def test_every_result_carries_its_provenance(path):
-    fields = bench_module('record').FIELDS
+    fields = bench_module('harness').FIELDS
     with open(path) as f:
         result = json.load(f)
     assert set(fields) <= set(result), set(fields) - set(result)
@@ -46,7 +46,7 @@ def test_every_result_carries_its_provenance(path):
     assert {'cpu', 'memory_gb'} <= set(result['machine'])
     assert result['measurements'] and all(
         isinstance(m, dict) for m in result['measurements'])
-    if result['rerun']:      # made by record.write: everything recorded
+    if result['rerun']:      # made by harness.write: everything recorded
         assert isinstance(result['dirty'], list)
         assert result['machine']['cpu'] and result['machine']['memory_gb']
     else:                    # published earlier: the commit that did it
@@ -66,25 +66,25 @@ def test_commands_and_figures_are_recorded_without_the_machines_paths(
     """The data folder as ``$D2L_RECSYS_DATA`` when it is that variable's,
     relative paths as typed, the repository's files relative to it, any
     other absolute path typed relative to the repository."""
-    record = bench_module('record')
+    harness = bench_module('harness')
     data = tmp_path / 'ml-100k'
     data.mkdir()
     monkeypatch.setenv('D2L_RECSYS_DATA', str(data))
-    monkeypatch.chdir(record.ROOT)
+    monkeypatch.chdir(harness.ROOT)
     argv = ['bench/bench_x.py', '--data-dir', str(data), '--out', 'runs/x',
-            f'--json={record.ROOT}/bench/results/x.json', '--peer',
+            f'--json={harness.ROOT}/bench/results/x.json', '--peer',
             '/srv/peers/ml-1m']
     monkeypatch.setattr(sys, 'argv', argv)
-    record.given_words(argv[1:])
-    other = os.path.relpath('/srv/peers/ml-1m', record.ROOT)
-    assert record.command() == (
+    harness.given_words(argv[1:])
+    other = os.path.relpath('/srv/peers/ml-1m', harness.ROOT)
+    assert harness.command() == (
         'python bench/bench_x.py --data-dir $D2L_RECSYS_DATA --out runs/x '
         f'--json=bench/results/x.json --peer {other}')
-    figures = record._portable_all([dict(command=[
-        sys.executable, os.path.join(record.ROOT, 'scripts', 'train_mf.py'),
+    figures = harness._portable_all([dict(command=[
+        sys.executable, os.path.join(harness.ROOT, 'scripts', 'train_mf.py'),
         '--data-dir', str(data / 'u.data'), '--out',
-        os.path.join(record.ROOT, 'runs', 'x', 'mf')],
-        error=f'File "{record.ROOT}/d2l_recsys/io.py", line 3')])
+        os.path.join(harness.ROOT, 'runs', 'x', 'mf')],
+        error=f'File "{harness.ROOT}/d2l_recsys/io.py", line 3')])
     assert figures == [dict(command=[
         'python', 'scripts/train_mf.py', '--data-dir',
         '$D2L_RECSYS_DATA/u.data', '--out', 'runs/x/mf'],
@@ -93,14 +93,14 @@ def test_commands_and_figures_are_recorded_without_the_machines_paths(
 
 def test_a_folder_typed_as_a_relative_path_stays_as_typed(
         tmp_path, monkeypatch):
-    record = bench_module('record')
+    harness = bench_module('harness')
     (tmp_path / 'data' / 'ml-100k').mkdir(parents=True)
     monkeypatch.setenv('D2L_RECSYS_DATA', str(tmp_path / 'data' / 'ml-100k'))
     monkeypatch.chdir(tmp_path)
-    record.given_words(['--data-dir', 'data/ml-100k'])
-    assert record.portable(str(tmp_path / 'data' / 'ml-100k' / 'u.data')) \
+    harness.given_words(['--data-dir', 'data/ml-100k'])
+    assert harness.portable(str(tmp_path / 'data' / 'ml-100k' / 'u.data')) \
         == 'data/ml-100k/u.data'
-    assert record.portable('/usr/lib/x') == '/usr/lib/x'   # never typed
+    assert harness.portable('/usr/lib/x') == '/usr/lib/x'   # never typed
 
 
 def test_a_result_without_a_section_is_refused():
