@@ -189,8 +189,9 @@ class Checkpoint(Callback):
     history, the step reached (epoch and batch within it), the loss summed
     so far in that epoch, the iterator's position at the start of that
     epoch (random generators, rolled-over samples) and the early-stopping
-    state.  With the loop's per-step reseeding of MXNet (``fit(seed=...)``)
-    a resumed run repeats the uninterrupted one exactly.
+    state.  With the loop's per-step reseeding of MXNet
+    (``train_loop(seed=...)``) a resumed run repeats the uninterrupted one
+    exactly.
 
     Args:
         directory: the run folder (``directory/checkpoint/``).

@@ -1,5 +1,6 @@
 """Click-through-rate training and evaluation: the book's ``train_ch13``
-call for ``FM``, ``DeepFM`` and ``LR``, on the shared loop (``train.fit``).
+call for ``FM``, ``DeepFM`` and ``LR``, on the shared loop
+(``train.train_loop``).
 
 Batches are ``(x, y)``: ``x`` the ``(B, num_fields)`` feature indices,
 ``y`` the 0/1 clicks, shape ``(B,)`` or ``(B, 1)`` (the book's
@@ -24,7 +25,7 @@ from mxnet import gluon
 from .ctr_evaluation import (_xy, evaluate_ctr,  # noqa: F401
                              predict_ctr, returns_probabilities)
 from .devices import try_all_gpus
-from .train import _with_progress, fit
+from .train import _with_progress, train_loop
 
 
 def check_loss(net, loss, outputs='auto'):
@@ -67,7 +68,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
 
     ``train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
     devices)`` is the call the FM and DeepFM chapters print; it runs
-    ``train.fit``, so batches are split over all ``devices``, and each
+    ``train.train_loop``, so batches are split over all ``devices``, and each
     epoch's line shows the train loss and the test AUC, log loss and
     accuracy at 0.5 (``evaluate_ctr``) instead of the book's accuracy (see
     the module's docstring).  d2l's ``split_f`` argument is not taken:
@@ -88,10 +89,10 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
         num_epochs: number of epochs.
         devices: contexts (default: all GPUs, else the CPU).
         verbose: print a line per epoch.
-        callbacks: more ``train.Callback`` objects for ``fit``.
+        callbacks: more ``train.Callback`` objects for ``train_loop``.
         seed: reseed MXNet's generator before each step (DeepFM's dropout)
-            from it (see ``fit``).
-        num_workers: workers of a parameter-server job (see ``fit``).
+            from it (see ``train_loop``).
+        num_workers: workers of a parameter-server job (see ``train_loop``).
         eval_step: evaluate every this many epochs and after the last.
         outputs: what ``net`` returns (see ``evaluate_ctr``).
 
@@ -109,6 +110,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
 
     def evaluate(net):
         return evaluate_ctr(net, test_iter, devices, outputs)
-    return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-               evaluate if test_iter is not None else None, eval_step,
-               _with_progress(callbacks, verbose), seed, num_workers)
+    return train_loop(net, train_iter, shard_loss, trainer, num_epochs,
+                      devices, evaluate if test_iter is not None else None,
+                      eval_step, _with_progress(callbacks, verbose), seed,
+                      num_workers)

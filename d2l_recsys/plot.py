@@ -15,7 +15,7 @@ def curves_figure(history, title='', metrics=('train_loss', 'test_rmse')):
     """Training curves, as the book's animated plot but static.
 
     Args:
-        history: a list of per-epoch dicts (``fit``'s history).
+        history: a list of per-epoch dicts (``train_loop``'s history).
         title: the figure's title.
         metrics: the keys to plot, one panel each; epochs without a value
             (not evaluated) are skipped.

@@ -1,11 +1,11 @@
-"""The one training loop, ``fit``, and the book's two training functions
-built on it.
+"""The one training loop, ``train_loop``, and the book's two training
+functions built on it.
 
-``fit`` runs epochs of ``split_and_load`` + ``autograd`` + ``trainer.step``
-and asks an evaluator for metrics after each epoch; everything else a run
-needs around the loop (progress lines, validation bookkeeping, early
-stopping, checkpoints, signals) is a ``Callback``.  This module imports no
-model and writes no file.
+``train_loop`` runs epochs of ``split_and_load`` + ``autograd`` +
+``trainer.step`` and asks an evaluator for metrics after each epoch;
+everything else a run needs around the loop (progress lines, validation
+bookkeeping, early stopping, checkpoints, signals) is a ``Callback``.
+This module imports no model and writes no file.
 """
 import math
 import queue
@@ -60,21 +60,21 @@ class LoopState:
 
 
 class Callback:
-    """Hooks around ``fit``; override the ones you need."""
+    """Hooks around ``train_loop``; override the ones you need."""
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: 'LoopState') -> None:
         """Before the first epoch (a resumed run may change ``state``)."""
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state: 'LoopState') -> None:
         """Before each epoch; ``state.epoch`` is the last finished one."""
 
-    def on_batch_end(self, state):
+    def on_batch_end(self, state: 'LoopState') -> None:
         """After each trainer step."""
 
-    def on_epoch_end(self, state, entry):
+    def on_epoch_end(self, state: 'LoopState', entry: dict) -> None:
         """After each epoch, with its history entry."""
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: 'LoopState') -> None:
         """After the last epoch, or after an interruption."""
 
 
@@ -91,7 +91,7 @@ def format_entry(entry, num_epochs):
             f"{entry['train_loss']:.4f}{shown}  ({entry['seconds']:.2f} s)")
 
 
-class Progress(Callback):
+class EpochLog(Callback):
     """Print one line per epoch (``format_entry``) to ``stream``; when
     stderr is a terminal, also a bar over the epoch's batches with their
     rate and ETA (``progress.Progress``)."""
@@ -128,7 +128,7 @@ def draws_random(net):
     """Whether training ``net`` draws from MXNet's generator: it holds a
     ``Dropout`` block with a positive rate.  Reseeding costs about as much
     as a small MF step (docs/benchmarks.md, "Figures measured once, without
-    a result file"), so ``fit`` reseeds only the networks that draw."""
+    a result file"), so ``train_loop`` reseeds only the networks that draw."""
     if isinstance(net, gluon.nn.Dropout):
         return net._rate > 0
     return any(draws_random(child) for child in net._children.values())
@@ -146,7 +146,8 @@ class _Ahead:
     ``close`` stops the thread."""
 
     def __init__(self, it, depth=2):
-        self._queue, self._stop = queue.Queue(depth), threading.Event()
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
         modes = mx.util.is_np_shape(), mx.util.is_np_array()
         self._thread = threading.Thread(target=self._run, args=(it, modes),
                                         daemon=True)
@@ -260,8 +261,9 @@ def _steps(state, batches, shard_loss, callbacks, seed):
     return train_loss
 
 
-def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-        evaluate=None, eval_step=1, callbacks=(), seed=None, num_workers=1):
+def train_loop(net, train_iter, shard_loss, trainer, num_epochs, devices,
+               evaluate=None, eval_step=1, callbacks=(), seed=None,
+               num_workers=1):
     """Train ``net`` for up to ``num_epochs`` epochs.
 
     Args:
@@ -326,7 +328,7 @@ def fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
 
 
 def _with_progress(callbacks, verbose):
-    return list(callbacks) + ([Progress()] if verbose else [])
+    return list(callbacks) + ([EpochLog()] if verbose else [])
 
 
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
@@ -351,9 +353,9 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             ``inter_mat`` it is called as the AutoRec chapter's,
             ``evaluator(net, test_iter, inter_mat, devices)``.
         verbose: print a line per epoch.
-        callbacks: more ``Callback`` objects for ``fit``.
-        seed: reseed MXNet per step from it (see ``fit``).
-        num_workers: workers of a parameter-server job (see ``fit``).
+        callbacks: more ``Callback`` objects for ``train_loop``.
+        seed: reseed MXNet per step from it (see ``train_loop``).
+        num_workers: workers of a parameter-server job (see ``train_loop``).
         inter_mat: the held-out rating matrix, as the book's AutoRec
             chapter passes it.
 
@@ -376,9 +378,10 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         extra = () if inter_mat is None else (inter_mat,)
         return {'test_rmse': float(evaluator(net, test_iter, *extra,
                                              devices))}
-    return fit(net, train_iter, shard_loss, trainer, num_epochs, devices,
-               evaluate, callbacks=_with_progress(callbacks, verbose),
-               seed=seed, num_workers=num_workers)
+    return train_loop(net, train_iter, shard_loss, trainer, num_epochs,
+                      devices, evaluate,
+                      callbacks=_with_progress(callbacks, verbose),
+                      seed=seed, num_workers=num_workers)
 
 
 def ranking_shard_loss(net, loss):
@@ -443,15 +446,15 @@ def fit_ranking(net, train_iter, loss, trainer, num_epochs, devices=None,
         evaluator: ``(net, devices) -> dict`` of metrics, or None.
         eval_step: evaluate every this many epochs and after the last.
         verbose: print a line per epoch.
-        callbacks: more ``Callback`` objects for ``fit``.
-        seed: reseed MXNet per step from it (see ``fit``).
-        num_workers: workers of a parameter-server job (see ``fit``).
+        callbacks: more ``Callback`` objects for ``train_loop``.
+        seed: reseed MXNet per step from it (see ``train_loop``).
+        num_workers: workers of a parameter-server job (see ``train_loop``).
 
     Returns:
         A list of ``{epoch, train_loss, **metrics, seconds}``.
     """
     devices = devices or try_all_gpus()
     evaluate = (lambda n: evaluator(n, devices)) if evaluator else None
-    return fit(net, train_iter, ranking_shard_loss(net, loss), trainer,
-               num_epochs, devices, evaluate, eval_step,
-               _with_progress(callbacks, verbose), seed, num_workers)
+    return train_loop(net, train_iter, ranking_shard_loss(net, loss),
+                      trainer, num_epochs, devices, evaluate, eval_step,
+                      _with_progress(callbacks, verbose), seed, num_workers)

@@ -252,7 +252,7 @@ def test_interrupt_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
     import d2l_recsys as rs
     from d2l_recsys.callbacks import (Checkpoint, StopOnSignal,
                                       TrainingInterrupted)
-    from d2l_recsys.train import Callback, fit
+    from d2l_recsys.train import Callback, train_loop
 
     rows = onp.random.default_rng(0).random((40, 12)).astype('float32')
 
@@ -271,7 +271,7 @@ def test_interrupt_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
         return [p.data().asnumpy() for p in net.collect_params().values()]
 
     it, net, trainer, shard_loss = setup()
-    whole = fit(net, it, shard_loss, trainer, 3, [mx.cpu()], seed=7)
+    whole = train_loop(net, it, shard_loss, trainer, 3, [mx.cpu()], seed=7)
     expected = weights(net)
 
     class Kill(Callback):
@@ -282,15 +282,16 @@ def test_interrupt_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
     it, net, trainer, shard_loss = setup()
     ckpt = Checkpoint(str(tmp_path), it)
     with pytest.raises(TrainingInterrupted) as err:
-        fit(net, it, shard_loss, trainer, 3, [mx.cpu()], seed=7,
-            callbacks=[Kill(), ckpt, StopOnSignal(ckpt)])
+        train_loop(net, it, shard_loss, trainer, 3, [mx.cpu()], seed=7,
+                   callbacks=[Kill(), ckpt, StopOnSignal(ckpt)])
     assert err.value.exit_code == 130
     meta = json.loads((tmp_path / 'checkpoint' / 'state.json').read_text())
     assert (meta['epoch'], meta['batch']) == (1, 3)
 
     it, net, trainer, shard_loss = setup()
-    resumed = fit(net, it, shard_loss, trainer, 3, [mx.cpu()], seed=7,
-                  callbacks=[Checkpoint(str(tmp_path), it, resume=True)])
+    resumed = train_loop(net, it, shard_loss, trainer, 3, [mx.cpu()],
+                         seed=7, callbacks=[Checkpoint(str(tmp_path), it,
+                                                       resume=True)])
     _assert_same_history(whole, resumed)
     for a, b in zip(expected, weights(net)):
         assert onp.allclose(a, b, atol=1e-6)

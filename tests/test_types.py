@@ -10,6 +10,7 @@ import pytest
 
 from d2l_recsys import library, registry, run_folder
 from d2l_recsys.runs import api
+from d2l_recsys.train import Callback
 from d2l_recsys.data import spec
 from d2l_recsys.models.contract import RecommenderBlock
 from d2l_recsys.serving import predictor
@@ -22,6 +23,8 @@ SEAMS = [
     run_folder.open_run, run_folder.read_run, run_folder.load_model,
     run_folder.save_model, run_folder.open_pretrained, library.fit,
     api.run, api.run_mf, api.run_autorec, api.run_ranking, api.reevaluate,
+    Callback.on_train_begin, Callback.on_epoch_begin, Callback.on_batch_end,
+    Callback.on_epoch_end, Callback.on_train_end,
     predictor.load_predictor, predictor.Predictor.__init__,
     predictor.Predictor.predict, predictor.Predictor.recommend,
     predictor.Predictor.iter_top_k, predictor.Predictor.save,

@@ -11,7 +11,7 @@ from ..callbacks import LearningRateDecay, Validation
 from ..defaults import INIT_SIGMA
 from ..devices import parse_devices
 from ..run_folder import open_pretrained
-from ..train import Progress, fit
+from ..train import EpochLog, train_loop
 from .common import (Clock, cross_validate, early_stop_facts, final_entry,
                      finish_run, join_cluster, lifecycle, ordered_params,
                      throughput, write_run_early)
@@ -33,11 +33,12 @@ def _loop(net, s, monitor, cfg, cluster, devices, verbose, clock):
         valid = clock.timed(s.valid)
         callbacks.append(Validation(lambda n: valid(n, devices)))
     more, es = lifecycle(cfg, s.train_iter, *monitor)
-    history = fit(net, s.train_iter, s.shard_loss(net), trainer, cfg.epochs,
-                  devices, test and (lambda n: test(n, devices)),
-                  callbacks=callbacks + more + ([Progress()] if verbose
-                                                else []),
-                  seed=cfg.seed, num_workers=cluster.num_workers)
+    history = train_loop(net, s.train_iter, s.shard_loss(net), trainer,
+                         cfg.epochs, devices,
+                         test and (lambda n: test(n, devices)),
+                         callbacks=callbacks + more + (
+                             [EpochLog()] if verbose else []),
+                         seed=cfg.seed, num_workers=cluster.num_workers)
     return history, es
 
 
