@@ -224,3 +224,61 @@ def run_script(name, *args, cwd=None, timeout=600):
                                                         name),
                            *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope='session')
+def serving_runs(ml_dir, checker_dir, tmp_path_factory):
+    """A run folder per served model (tests/serving_helpers.py ``MODELS``),
+    2 epochs each: the ``runs`` of tests/test_predictor.py and
+    tests/test_service.py, made once for both."""
+    from serving_helpers import train_runs
+    return train_runs(ml_dir, checker_dir, tmp_path_factory.mktemp('runs'))
+
+
+# --------------------------------------------------------------------------
+# The fault tests' data and uninterrupted runs (tests/test_faults_*.py, their
+# helpers in tests/fault_helpers.py): made once for all their files
+# --------------------------------------------------------------------------
+@pytest.fixture(scope='session')
+def fault_ml(tmp_path_factory):
+    """203 ratings of 20 users and 30 items."""
+    return make_movielens(str(tmp_path_factory.mktemp('faults') /
+                              'ml-100k'), num_users=20, num_items=30)
+
+
+@pytest.fixture(scope='session')
+def fault_options(fault_ml, checker_dir):
+    """Each model's command: MF and AutoRec on ``fault_ml``, GMF under the
+    NCF protocol on the checkerboard."""
+    from fault_helpers import EPOCHS
+    ml = fault_ml
+    tail = ['--epochs', EPOCHS, '--devices', 'cpu', '--quiet']
+    return {
+        'mf': ['train', 'mf', '--data-dir', ml, '--batch-size', 32] + tail,
+        'autorec': ['train', 'autorec', '--data-dir', ml, '--num-hiddens',
+                    8, '--batch-size', 8] + tail,
+        'gmf': ['train', 'gmf', '--protocol', 'ncf', '--data-dir',
+                checker_dir, '--num-factors', 4, '--batch-size', 256,
+                '--num-test-negatives', 20] + tail}
+
+
+@pytest.fixture(scope='session')
+def fault_reference(fault_options, tmp_path_factory):
+    """``fault_reference(model)``: ``(run folder, steps of each epoch)`` of
+    the model's uninterrupted run (made once, through the fault launcher
+    with no fault)."""
+    from fault_helpers import EPOCHS, epoch_steps, launch
+    made = {}
+
+    def get(model):
+        if model not in made:
+            base = tmp_path_factory.mktemp(f'reference-{model}')
+            trace, out = base / 'trace', str(base / 'run')
+            p = launch([f'trace:{trace}'],
+                       fault_options[model] + ['--out', out])
+            assert p.returncode == 0, p.stderr
+            steps = epoch_steps(trace)
+            assert len(steps) == EPOCHS and min(steps) >= 3, steps
+            made[model] = out, steps
+        return made[model]
+    return get
