@@ -1,4 +1,4 @@
-"""Run the ``d2l-recsys`` command with faults installed (tests/test_faults.py).
+"""Run the ``d2l-recsys`` command with faults installed (tests/test_faults_*.py).
 
     python tests/faults.py SPEC [SPEC ...] -- COMMAND [options]
 

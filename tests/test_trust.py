@@ -24,7 +24,7 @@ loads the folder again for each ``/recommend`` fails every case of
 export's ``titles.json`` when it recommends fails its export cases (but
 the replacement trained on the same data: same titles).  A config hash
 without the entry fails ``test_health_names_the_run`` and
-``test_serving.py::test_service``; one of ``run.json``'s bytes for run
+``test_service.py::test_service``; one of ``run.json``'s bytes for run
 folders fails ``test_health_names_the_run`` (a run and its export then
 differ).
 """
