@@ -15,6 +15,8 @@ itself to set its environment).
 """
 import json
 import os
+
+import pytest
 import signal
 import subprocess
 import sys
@@ -201,3 +203,18 @@ def damage(path, how, other=None):
         assert new['other'] != data
     with open(path, 'wb') as f:
         f.write(new[how])
+
+
+@pytest.fixture(scope='module')
+def options(fault_options):
+    """Each model's command (conftest's ``fault_options``)."""
+    return fault_options
+
+
+# The fixtures the kill and damage tests share (imported by name there).
+@pytest.fixture(scope='module')
+def reference(fault_reference):
+    """``reference(model)``: ``(run folder, steps of each epoch)`` of the
+    model's uninterrupted run, made once in the session (conftest's
+    ``fault_reference``)."""
+    return fault_reference

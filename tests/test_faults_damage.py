@@ -12,21 +12,8 @@ import shutil
 import pytest
 from fault_helpers import (DAMAGES, assert_killed, assert_one_error,
                            assert_same_run, checkpoint_epoch, command, damage,
-                           error_lines, launch, read, results, snapshot)
-
-
-@pytest.fixture(scope='module')
-def options(fault_options):
-    """Each model's command (conftest's ``fault_options``)."""
-    return fault_options
-
-
-@pytest.fixture(scope='module')
-def reference(fault_reference):
-    """``reference(model)``: ``(run folder, steps of each epoch)`` of the
-    model's uninterrupted run, made once in the session (conftest's
-    ``fault_reference``)."""
-    return fault_reference
+                           error_lines, launch, options, read,  # noqa: F401
+                           reference, results, snapshot)  # noqa: F401
 
 
 # --------------------------------------------------------------------------

@@ -12,21 +12,8 @@ import time
 import pytest
 from fault_helpers import (EPOCHS, KILLED, assert_killed, assert_one_error,
                            assert_same_run, checkpoint_epoch, epoch_steps,
-                           launch, results, start, start_paused, temporary)
-
-
-@pytest.fixture(scope='module')
-def options(fault_options):
-    """Each model's command (conftest's ``fault_options``)."""
-    return fault_options
-
-
-@pytest.fixture(scope='module')
-def reference(fault_reference):
-    """``reference(model)``: ``(run folder, steps of each epoch)`` of the
-    model's uninterrupted run, made once in the session (conftest's
-    ``fault_reference``)."""
-    return fault_reference
+                           launch, options, reference,  # noqa: F401
+                           results, start, start_paused, temporary)
 
 
 # --------------------------------------------------------------------------
