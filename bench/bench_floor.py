@@ -340,12 +340,14 @@ def measure_neumf(data, args):
                                      metrics['num_items']))
 
 
-def neumf_epoch(data, out):
-    """One epoch of our NeuMF run (``NEUMF``) on ``data`` into ``out``: its
-    ``epochs`` phase (negative sampling, batches, steps: everything but
-    the evaluation) and what the run recorded."""
+def neumf_epoch(data, out, eval_users=20000):
+    """One epoch of our NeuMF run (``NEUMF``, evaluated on ``eval_users``)
+    on ``data`` into ``out``: its ``epochs`` phase (negative sampling,
+    batches, steps: everything but the evaluation) and what the run
+    recorded."""
     from d2l_recsys.models.neumf import choose_layout
-    metrics, peak = ours('train_neumf.py', NEUMF, data, out)
+    options = NEUMF[:-1] + [str(eval_users)]
+    metrics, peak = ours('train_neumf.py', options, data, out)
     k = metrics['config']['top_k']
     return dict(seconds=metrics['phases']['epochs'],
                 batch_size=metrics['config']['batch_size'],
