@@ -9,8 +9,8 @@ synthetic data of ``--shape`` (generated once into WORK/data/).
   under ``autograd.record``, ``backward``, ``trainer.step``; one
   ``waitall`` at the end (after ``--warmup`` uncounted steps).
 * ``neumf``: ``scripts/train_neumf.py`` (``NEUMF``: the NCF protocol in
-  batches of 131,072, the cheapest layout of ``bench_bounds.py``, whose
-  split first layer the model takes by itself at this size; evaluation on
+  batches of 131,072, the cheapest layout of the operators' sum in
+  ``bench/results/bounds.json``, whose split first layer the model takes by itself at this size; evaluation on
   20,000 users) beside FLOPs / sgemm rate + bytes / bandwidth: FLOPs per
   example from
   the config's layers (2 x in x out per dense layer and the GMF product,
@@ -20,7 +20,7 @@ synthetic data of ``--shape`` (generated once into WORK/data/).
   read and their gradients written, and per batch Adam's read and write of
   w, m, v for the expected distinct rows, at a ``numpy.copyto`` rate.
 * ``autorec``: ``scripts/train_autorec.py`` beside steps x one Adam update
-  of the full weights (``bench_autorec_step.update_ms``); also the epoch
+  of the full weights (``harness.update_ms``); also the epoch
   with evaluation, and the test RMSE beside the global mean's;
   ``autorec-mean`` the same with ``--bias-init mean``, beside the same
   floor (measured once).
@@ -30,34 +30,26 @@ the environment its script gives MXNet.  AutoRec's runs OpenMP on every
 core, which on a busy machine makes its small operators wait at every
 barrier (ML-1M, one of two cores busy: 19 s an epoch, 2.3 s with
 OMP_NUM_THREADS=1, which this bench passes on to ours and the floor).
-``neumf_epoch`` and ``ml100k_autorec_runs`` run ours likewise for
-``bench_bounds.py``.
 
     python bench/bench_floor.py --shape ml-20m --json bench/results/floor.json
     python bench/bench_floor.py --shape ml-1m --autorec-formulation sparse
 """
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
 import numpy as onp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import record  # noqa: E402
+import harness
+from harness import best_seconds
 
 MODELS = ('mf', 'neumf', 'autorec')
 # What the parent measures: the floors' kinds, and AutoRec started at the
 # training mean (--bias-init mean) beside the same floor.
 MEASURED = MODELS + ('autorec-mean',)
-MARK = 'FLOOR-RESULT '     # the line of a --bare child's stdout to read
-# NeuMF's run: the NCF protocol in the cheapest layout bench_bounds.py
-# measures at ML-20M's shape (batches of 131,072; the model splits its
+# NeuMF's run: the NCF protocol in the cheapest layout of the operators'
+# sum (bench/results/bounds.json) at ML-20M's shape (batches of 131,072; the model splits its
 # tower's first layer by itself at that size), 20,000 users evaluated.
 NEUMF_BATCH = 131072
 NEUMF = ['--model', 'neumf', '--protocol', 'ncf', '--batch-size',
@@ -65,18 +57,6 @@ NEUMF = ['--model', 'neumf', '--protocol', 'ncf', '--batch-size',
 
 
 # --- the floors, each in a process of its own (--bare KIND) ----------------
-def best_seconds(fn, repeats):
-    """The shortest of ``repeats`` timed calls of ``fn`` (after one
-    uncounted call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bare_mf(data, warmup):
     """Seconds of one epoch of the bare MF loop (see the module's
     docstring), with the run's config, split and block."""
@@ -204,7 +184,6 @@ def bare_autorec(data, formulation, repeats):
     epoch, and the global mean's test RMSE on the run's split."""
     import mxnet as mx
     from mxnet import gluon, init
-    from bench_autorec_step import update_ms
     from d2l_recsys import registry
     from d2l_recsys.data.interactions import rating_arrays
     from d2l_recsys.data.spec import materialize
@@ -222,7 +201,7 @@ def bare_autorec(data, formulation, repeats):
     net.initialize(init.Normal(INIT_SIGMA), ctx=mx.cpu())
     trainer = gluon.Trainer(ordered_params(net), 'adam',
                             {'learning_rate': cfg.lr, 'wd': cfg.wd})
-    return dict(update_ms=update_ms(net, trainer, cfg.batch_size, repeats),
+    return dict(update_ms=harness.update_ms(net, trainer, cfg.batch_size, repeats),
                 steps=rows // cfg.batch_size, batch_size=cfg.batch_size,
                 params=sum(p.data().size for p in
                            net.collect_params().values()),
@@ -230,7 +209,7 @@ def bare_autorec(data, formulation, repeats):
 
 
 def bare_main(argv):
-    """``--bare KIND``: measure one floor and print it as JSON."""
+    """``--bare KIND``: measure one floor, the harness's result."""
     p = argparse.ArgumentParser(prog='bench_floor.py --bare')
     p.add_argument('kind', choices=MODELS)
     p.add_argument('--data', required=True)
@@ -247,9 +226,8 @@ def bare_main(argv):
     else:
         out = bare_autorec(a.data, a.formulation, a.repeats)
     out.update(omp_num_threads=os.environ.get('OMP_NUM_THREADS', 'default'),
-               bare_peak_gib=resource.getrusage(
-                   resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
-    print(MARK + json.dumps(out), flush=True)
+               bare_peak_gib=harness.peak_gib())
+    harness.report(out)
 
 
 # --- the parent: our runs, the floors, the table ---------------------------
@@ -260,42 +238,27 @@ def autorec_env():
     return dict(autorec_environment(), **os.environ)
 
 
-def subprocess_run(name, args, env=None):
-    """Run ``args``; its stdout, or RuntimeError with its stderr's end."""
-    p = subprocess.run(args, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise RuntimeError(f'{name} exited with {p.returncode}: '
-                           f'{p.stderr.strip()[-800:]}')
-    return p.stdout
-
-
 def ours(script, options, data, out):
-    """Our training script for one epoch under bench_scale's peak-memory
-    wrapper: ``(metrics.json, peak GiB)``."""
-    from bench_scale import WRAP
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    peak = out + '.peak'
-    path = os.path.join(ROOT, 'scripts', script)
+    """Our training script for one epoch, its peak memory its own:
+    ``(metrics.json, peak GiB)``."""
+    from d2l_recsys.files import read_json
     print(f'  ours: {script} {" ".join(options)} ...', flush=True)
-    subprocess_run(script, [
-        sys.executable, '-c', WRAP, peak, path, *options, '--data-dir', data,
-        '--epochs', '1', '--devices', 'cpu', '--quiet', '--out', out])
-    with open(os.path.join(out, 'metrics.json')) as f:
-        metrics = json.load(f)
-    with open(peak) as f:
-        return metrics, int(f.read()) / 2 ** 20
+    done = harness.run(harness.python(
+        os.path.join('scripts', script), *options, '--data-dir', data,
+        '--epochs', '1', '--devices', 'cpu', '--quiet', '--out', out),
+        out + '.log', peak=True)
+    if done['code']:
+        raise RuntimeError(f"{script} exited with {done['code']}: "
+                           f"{done['tail'].strip()[-800:]}")
+    return read_json(os.path.join(out, 'metrics.json')), done['peak_gib']
 
 
 def bare(kind, data, options=(), env=None):
     """A ``--bare KIND`` child's measurement."""
     print(f'  floor: --bare {kind} ...', flush=True)
-    out = subprocess_run(f'--bare {kind}', [
-        sys.executable, os.path.abspath(__file__), '--bare', kind, '--data',
-        data, *options], env)
-    lines = [x for x in out.splitlines() if x.startswith(MARK)]
-    if not lines:
-        raise RuntimeError(f'--bare {kind} printed no result: {out[-500:]}')
-    return json.loads(lines[-1][len(MARK):])
+    return harness.checked(harness.python(
+        'bench/bench_floor.py', '--bare', kind, '--data', data, *options),
+        f'--bare {kind}', env=env)
 
 
 def measure_mf(data, args):
@@ -338,41 +301,6 @@ def measure_neumf(data, args):
                 sparse_grad=metrics['sparse_grad'], batch_size=batch,
                 layout=choose_layout(metrics['num_users'],
                                      metrics['num_items']))
-
-
-def neumf_epoch(data, out, eval_users=20000):
-    """One epoch of our NeuMF run (``NEUMF``, evaluated on ``eval_users``)
-    on ``data`` into ``out``: its ``epochs`` phase (negative sampling,
-    batches, steps: everything but the evaluation) and what the run
-    recorded."""
-    from d2l_recsys.models.neumf import choose_layout
-    options = NEUMF[:-1] + [str(eval_users)]
-    metrics, peak = ours('train_neumf.py', options, data, out)
-    k = metrics['config']['top_k']
-    return dict(seconds=metrics['phases']['epochs'],
-                batch_size=metrics['config']['batch_size'],
-                sparse_grad=metrics['sparse_grad'],
-                layout=choose_layout(metrics['num_users'],
-                                     metrics['num_items']),
-                peak_gib=peak, phases=metrics['phases'],
-                **{f'hit_rate@{k}': metrics[f'hit_rate@{k}']})
-
-
-def ml100k_autorec_runs(data_dir, work, repeats):
-    """The PyTorch AutoRec and ``repeats`` runs of ours on bench_peers'
-    split of the real ML-100K in ``data_dir`` (one thread), run as
-    bench_peers runs them: ``(torch's row, our rows)``."""
-    from bench_peers import CONTESTANTS, run_ours, run_peer, split_files
-    from venvs import thread_env
-    split = split_files('ml-100k', data_dir, work)
-    peer = run_peer('torch-autorec', CONTESTANTS['torch-autorec'], split,
-                    work, thread_env(1))
-    rows = [peer] + [run_ours('autorec', CONTESTANTS['autorec'], split,
-                              work, thread_env(1)) for _ in range(repeats)]
-    failed = [r for r in rows if r['status'] != 'ok']
-    if failed:
-        raise RuntimeError(f"an AutoRec run failed: {failed[0]['error']}")
-    return peer, rows[1:]
 
 
 def measure_autorec(data, args, bias_init='normal'):
@@ -437,9 +365,8 @@ def main():
                    help='size of the copy that measures the bandwidth')
     p.add_argument('--autorec-formulation', default='auto',
                    choices=('auto', 'sparse', 'dense'))
-    record.add_option(p)
+    harness.add_option(p)
     args = p.parse_args()
-    from bench_scale import data_for
     from d2l_recsys.data.synthetic import SHAPES
     from d2l_recsys.files import write_json
     models = args.models.split(',')
@@ -448,7 +375,7 @@ def main():
     if unknown:
         p.error(f"unknown {', '.join(unknown)}: models are "
                 f"{', '.join(MEASURED)}, shapes {', '.join(SHAPES)}")
-    data = data_for(args.shape, args.work)
+    data = harness.shape_data(args.shape, args.work)
     args.out = lambda model: os.path.join(args.work, 'runs',
                                           f'{args.shape}-{model}')
     args.autorec_floors = {}
@@ -467,7 +394,7 @@ def main():
         rows.append(row)
         print(line(row), flush=True)
         write_json(os.path.join(args.work, f'floor-{args.shape}.json'), rows)
-    record.write(args.json, 'bench_floor', rows)
+    harness.write(args.json, 'bench_floor', rows)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ import os
 import re
 import sys
 
-import harness
 from harness import ROOT
 
 RESULTS = os.path.join(ROOT, 'bench', 'results')

@@ -1,5 +1,6 @@
 """docs/benchmarks.md is what bench/docs.py makes of the committed
 bench/results/*.json, and every result file says how it was made."""
+import ast
 import glob
 import importlib.util
 import json
@@ -115,3 +116,47 @@ def test_the_page_speaks_to_users():
     for word in ('issue', 'target', 'asked for', 'this version', ' here',
                  'before this change'):
         assert word not in page, word
+
+
+def imported_modules(path):
+    """The top-level names a module imports."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split('.')[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split('.')[0])
+    return found
+
+
+@pytest.mark.parametrize('folder, shared', [('', 'harness'),
+                                            ('peers', 'common')])
+def test_bench_scripts_import_one_shared_module_of_bench(folder, shared):
+    """A script of bench/ imports no other script of bench/ but the one
+    harness; a peer program (in a venv of its own) only the peers'
+    helper."""
+    paths = glob.glob(os.path.join(BENCH, folder, '*.py'))
+    names = {os.path.splitext(os.path.basename(p))[0] for p in paths}
+    for path in paths:
+        assert imported_modules(path) & names <= {shared}, path
+
+
+def test_the_harness_runs_a_child_and_reads_its_result_and_peak(tmp_path):
+    harness = bench_module('harness')
+    child = tmp_path / 'child.py'
+    child.write_text(f'import sys\nsys.path.insert(0, {BENCH!r})\n'
+                     'import harness\nprint("working")\n'
+                     'harness.report({"answer": 42})\n')
+    log = tmp_path / 'child.log'
+    out = harness.run([sys.executable, str(child)], str(log), peak=True)
+    assert out['code'] == 0 and out['result'] == {'answer': 42}
+    assert 0 < out['peak_gib'] < 4              # the child's own VmHWM
+    assert log.read_text().startswith('working\n')
+    late = harness.run([sys.executable, '-c', 'import time; time.sleep(60)'],
+                       timeout=0.5)
+    assert late['code'] == 124 and late['seconds'] < 30
+    with pytest.raises(RuntimeError, match='three exited with 3'):
+        harness.checked([sys.executable, '-c', 'raise SystemExit(3)'],
+                        'three')
