@@ -36,7 +36,7 @@ from d2l_recsys.defaults import AUTOREC, INIT_SIGMA, MF
 PARTS = ('data', 'autorec', 'mf')
 
 
-# --- reading ------------------------------------------------------------------
+# --- reading -----------------------------------------------------------------
 def pipeline(lib, **kw):
     """Seconds of reading, a random split and loading both parts."""
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def data_part(d2l, data_dir, repeats):
                 repeats=repeats, speedup=theirs / ours)
 
 
-# --- the book's whole runs ----------------------------------------------------
+# --- the book's whole runs ---------------------------------------------------
 def book_autorec_evaluator(net, row_iter, test_mat, devices):
     """Reconstruct every row from the training matrix, score the held-out
     entries (the book's AutoRec evaluator, in this project's words)."""

@@ -197,7 +197,8 @@ def bench_ml20m(num_factors, protocols, chunk_users):
               f'built in {built:.1f} s, peak {building.peak:.2f} GB; '
               f'{ev.chunk_users} users per chunk); '
               f'RSS {before:.2f} GB before, peak {watch.peak:.2f} GB during '
-              f'it ({harness.peak_gib():.2f} GB for the whole process so far); '
+              f'it ({harness.peak_gib():.2f} GB for the whole process so '
+              'far); '
               f'{shown}', flush=True)
         rows.append(dict(part='ml20m', protocol=protocol, users=nu,
                          items=ni, eval_users=res['eval_users'],

@@ -10,10 +10,10 @@ synthetic data of ``--shape`` (generated once into WORK/data/).
   ``waitall`` at the end (after ``--warmup`` uncounted steps).
 * ``neumf``: ``scripts/train_neumf.py`` (``NEUMF``: the NCF protocol in
   batches of 131,072, the cheapest layout of the operators' sum in
-  ``bench/results/bounds.json``, whose split first layer the model takes by itself at this size; evaluation on
-  20,000 users) beside FLOPs / sgemm rate + bytes / bandwidth: FLOPs per
-  example from
-  the config's layers (2 x in x out per dense layer and the GMF product,
+  ``bench/results/bounds.json``, whose split first layer the model takes
+  by itself at this size; evaluation on 20,000 users) beside FLOPs /
+  sgemm rate + bytes / bandwidth: FLOPs per example from the config's
+  layers (2 x in x out per dense layer and the GMF product,
   backward 2x forward) x positives x (1 + negatives), at the faster of
   ``mx.np.dot`` and ``FullyConnected`` on the tower's shapes at the batch
   size; bytes: each example's user and item rows of the GMF and MLP tables
@@ -49,8 +49,9 @@ MODELS = ('mf', 'neumf', 'autorec')
 # training mean (--bias-init mean) beside the same floor.
 MEASURED = MODELS + ('autorec-mean',)
 # NeuMF's run: the NCF protocol in the cheapest layout of the operators'
-# sum (bench/results/bounds.json) at ML-20M's shape (batches of 131,072; the model splits its
-# tower's first layer by itself at that size), 20,000 users evaluated.
+# sum (bench/results/bounds.json) at ML-20M's shape (batches of 131,072;
+# the model splits its tower's first layer by itself at that size),
+# 20,000 users evaluated.
 NEUMF_BATCH = 131072
 NEUMF = ['--model', 'neumf', '--protocol', 'ncf', '--batch-size',
          str(NEUMF_BATCH), '--eval-users', '20000']
@@ -201,7 +202,8 @@ def bare_autorec(data, formulation, repeats):
     net.initialize(init.Normal(INIT_SIGMA), ctx=mx.cpu())
     trainer = gluon.Trainer(ordered_params(net), 'adam',
                             {'learning_rate': cfg.lr, 'wd': cfg.wd})
-    return dict(update_ms=harness.update_ms(net, trainer, cfg.batch_size, repeats),
+    return dict(update_ms=harness.update_ms(net, trainer, cfg.batch_size,
+                                            repeats),
                 steps=rows // cfg.batch_size, batch_size=cfg.batch_size,
                 params=sum(p.data().size for p in
                            net.collect_params().values()),

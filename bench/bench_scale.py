@@ -47,7 +47,7 @@ PHASES = ('read', 'split', 'iterators', 'epochs', 'evaluate')
 READ_TARGET = dict(seconds=30, gib=3)
 
 
-# --- runs ---------------------------------------------------------------------
+# --- runs --------------------------------------------------------------------
 def run(model, shape, data, folder):
     """One model's epoch and evaluation at a shape: its row's figures."""
     out = os.path.join(folder, 'runs', f'{shape}-{model}')
@@ -130,7 +130,7 @@ def runs_part(shapes, models, folder):
     return measured
 
 
-# --- reading ------------------------------------------------------------------
+# --- reading -----------------------------------------------------------------
 def read_child(data_dir):
     """One reading in this process; its figures as the harness's result."""
     from d2l_recsys.data import formats

@@ -57,7 +57,7 @@ START = {}
 GIVEN = {}
 
 
-# --- provenance ---------------------------------------------------------------
+# --- provenance --------------------------------------------------------------
 def add_option(parser):
     """Add ``--json FILE`` to a benchmark's parser, and note the time, the
     machine's load and the state of the tree as the benchmark starts."""
@@ -185,7 +185,7 @@ def write(path, benchmark, measurements):
     print(f'results written to {path}', flush=True)
 
 
-# --- processes ----------------------------------------------------------------
+# --- processes ---------------------------------------------------------------
 MARK = 'BENCH-RESULT '      # the line of a child's stdout that ``run`` reads
 # Runs a Python program (argv[2:]) and writes its VmHWM (kB) to argv[1] as
 # it exits; ``sys.orig_argv`` keeps the wrapper for a program that
@@ -335,7 +335,7 @@ def ensure_venv(name, work):
     return executable
 
 
-# --- memory -------------------------------------------------------------------
+# --- memory ------------------------------------------------------------------
 def peak_gib(pid='self'):
     """A live process's peak resident memory (``VmHWM``: since it started,
     not its parent's before), in GiB; None where /proc has none."""
@@ -373,7 +373,7 @@ class RssWatch:
         self.peak = max(self.peak, rss_gib())
 
 
-# --- timers -------------------------------------------------------------------
+# --- timers ------------------------------------------------------------------
 def best_seconds(fn, repeats):
     """The shortest of ``repeats`` timed calls of ``fn`` (after one
     uncounted call)."""
@@ -435,7 +435,7 @@ def update_ms(net, trainer, batch_size, repeats):
     return statistics.median(times) * 1e3
 
 
-# --- data of a shape ----------------------------------------------------------
+# --- data of a shape ---------------------------------------------------------
 def shape_data(shape, work):
     """Synthetic MovieLens files of ``shape`` (seed 0), generated once into
     ``work/data/SHAPE``; returns the folder."""
@@ -472,7 +472,7 @@ def skewed_pairs(num_users, num_items, num_ratings, seed=0):
     return keys // num_items, keys % num_items
 
 
-# --- the book's code, offline -------------------------------------------------
+# --- the book's code, offline ------------------------------------------------
 class _NoPlot:
     """Stands in for ``d2l.Animator``: with d2l's pinned matplotlib and
     today's IPython, pyplot fails to create a figure outside a notebook.

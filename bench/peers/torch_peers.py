@@ -66,7 +66,7 @@ from torch import nn
 from common import emit, fit, log
 
 
-# --- AutoRec ------------------------------------------------------------------
+# --- AutoRec -----------------------------------------------------------------
 def read_ratings(path):
     """A ratings file as a DataFrame ``user, item, rating``."""
     csv_file = path.endswith('.csv')
@@ -153,7 +153,7 @@ def autorec(args):
         history=history)
 
 
-# --- FM -----------------------------------------------------------------------
+# --- FM ----------------------------------------------------------------------
 def read_ctr(path):
     """A CTR file -> ``(labels float32, table of text fields)``."""
     table = pd.read_csv(path, sep='\t', header=None, dtype=str,
