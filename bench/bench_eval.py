@@ -312,8 +312,8 @@ def main():
     if args.ml100k or (every and args.data_dir):
         if not args.data_dir:
             p.error('--ml100k needs --data-dir (or $D2L_RECSYS_DATA)')
-        rows.append(bench_ml100k(args.data_dir, args.repeats,
-                                 args.book_epochs))
+        rows += bench_ml100k(args.data_dir, args.repeats,
+                             args.book_epochs)
     if args.ml20m or every:
         rows += bench_ml20m(args.num_factors, args.protocols.split(','),
                             args.chunk_users)

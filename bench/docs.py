@@ -147,6 +147,8 @@ def dist_rows(m):
 
 
 def serve_rows(m):
+    if m['part'] != 'serve':
+        return []
     what = {'in-process': 'in-process `recommend()`',
             'http': f"HTTP, {m['workers']} worker(s)",
             'soak': f"soak of {m.get('seconds', 0):.0f} s, 2 workers"}
@@ -157,6 +159,8 @@ def serve_rows(m):
 
 
 def all_users_rows(m):
+    if m['part'] != 'all-users':
+        return []
     return [[m['model'], f"{num(m['users'])} × {num(m['items'])}",
              num(m['training_pairs']), secs(m['seconds']),
              f"{m['users'] / m['seconds']:,.0f}",
@@ -372,10 +376,9 @@ SUPERSEDED = {
 
 
 def words(path=TEXT):
-    """``(head, {title: (text, table header or None)})`` of
-    ``sections.md``: the page's head (its leading comment left out), and
-    under each ``##`` title the section's words and, when they end in one
-    table line, that line as the header of the table to fill."""
+    """``(head, {title: (text, header)})`` of ``sections.md``: the page's
+    head, and each section's words and its table's header (their last
+    line, when it alone is a table's), under its ``##`` title."""
     with open(path) as f:
         page = re.sub(r'^<!--.*?-->\s*', '', f.read(), flags=re.S)
     head, *parts = re.split(r'^## ', page, flags=re.M)
@@ -392,11 +395,8 @@ def words(path=TEXT):
 
 def load(folder=RESULTS):
     """``{file name: result}`` of every JSON file in ``folder``."""
-    found = {}
-    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
-        with open(path) as f:
-            found[os.path.basename(path)] = json.load(f)
-    return found
+    paths = sorted(glob.glob(os.path.join(folder, '*.json')))
+    return {os.path.basename(p): json.load(open(p)) for p in paths}
 
 
 def machine_text(m):

@@ -285,11 +285,10 @@ def checked(args, name, **kwargs):
     return dict(out['result'], wall_seconds=out['seconds'], **peak)
 
 
-def thread_env(threads, base=None):
-    """The environment of a contestant (``base``, or this process's):
-    ``threads`` for every library's thread pools when given, else the
-    libraries' own defaults."""
-    env = dict(os.environ if base is None else base)
+def thread_env(threads):
+    """The environment of a contestant: ``threads`` for every library's
+    thread pools when given, else the libraries' own defaults."""
+    env = dict(os.environ)
     if threads:
         for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS',
                     'OPENBLAS_NUM_THREADS', 'MXNET_CPU_WORKER_NTHREADS'):
