@@ -40,7 +40,7 @@ def choose_formulation(num_rows, width, nnz, formulation='auto'):
     of the entries are observed, else ``'dense'``.  The dense step runs at
     GEMM speed and costs the same at any density; the sparse one grows
     with the observed entries, and breaks even above 2% at every width
-    ``bench/bench_autorec_step.py`` tried.  Its gain stays modest: both
+    ``bench/results/autorec-step.json`` records.  Its gain stays modest: both
     pay the same O(width x hidden) memory traffic per step (Adam's update
     of the full weights, the gradients), which is most of a sparse step.
     So ML-100K (5.7%) and ML-1M (4.0%) keep the book's dense formulation;

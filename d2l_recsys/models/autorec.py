@@ -72,7 +72,7 @@ class _DecodeAt(autograd.Function):
     ML-10M's training batches (1.1 and 34) are decoded whole, ML-20M's
     (68) and the evaluation batches of ML-10M's shape (47) and ML-20M's
     (115) in chunks.  Both ways' times at each shape are
-    ``bench/bench_bounds.py``'s, in ``bench/results/bounds.json``
+    in ``bench/results/bounds.json`` (a one-off measurement)
     (``decoder_full_take``, ``decoder_chunked``; docs/benchmarks.md,
     "AutoRec's decoder, whole or chunk by chunk").  The backward
     pass is two sparse products, ``dh = G w`` and ``dw = G.T h``, with

@@ -55,7 +55,7 @@ MLP and NeuMF compute a training step in one of two layouts
 on: ML-100K and ML-1M keep the joined layer, and with it their published
 numbers; ML-10M and larger are split.  The split, and batches of 131,072,
 make the cheapest NeuMF epoch of MXNet's operators at ML-20M's shape
-(``bench/bench_bounds.py``, docs/benchmarks.md, "How far MXNet's own
+(``bench/results/bounds.json``, docs/benchmarks.md, "How far MXNet's own
 operators can go").
 """
 import numpy as onp
