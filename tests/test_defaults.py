@@ -274,7 +274,7 @@ def test_rating_runs_use_the_books_settings(wide_dir, monkeypatch):
     """Mutation tried (d2l_recsys/runs/rating.py, reverted): the rating
     runs' Trainer made with 'sgd' instead of 'adam': this test failed."""
     from d2l_recsys.runs import run_autorec, run_mf, task_run
-    spy = Spy(monkeypatch, task_run, 'fit')
+    spy = Spy(monkeypatch, task_run, 'train_loop')
     res = run_mf(data_dir=wide_dir, devices='cpu', verbose=False)
     seen = spy.seen
     assert (seen['optimizer'], seen['lr'], seen['wd'], seen['num_epochs'],
@@ -310,7 +310,7 @@ def test_ranking_runs_use_the_published_settings(wide_dir, monkeypatch,
     import d2l_recsys as rs
     from d2l_recsys.runs import run_ranking, task_run
     from d2l_recsys.tasks import RankingTask, ranking
-    spy = Spy(monkeypatch, task_run, 'fit')
+    spy = Spy(monkeypatch, task_run, 'train_loop')
     setups = []
     real_setup = RankingTask.setup
 
