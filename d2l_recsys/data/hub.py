@@ -17,7 +17,9 @@ from .locate import RELEASES, resolve_ratings_file
 
 # d2l's: where the book's own data sets are served from
 DATA_URL = 'http://d2l-data.s3-accelerate.amazonaws.com/'
-DATA_HUB = dict(_RELEASE_HUB, ctr=CTR_DATA_HUB)
+# the entries this package serves from local copies first, as shipped
+_OURS = dict(_RELEASE_HUB, ctr=CTR_DATA_HUB)
+DATA_HUB = dict(_OURS)      # the book's code may add or replace entries
 
 
 def download_extract(name, folder=None):
@@ -34,8 +36,7 @@ def download_extract(name, folder=None):
         raise KeyError(f'{name!r} is not in DATA_HUB (it has '
                        f'{", ".join(sorted(DATA_HUB))}); add it as the book '
                        "does: DATA_HUB[name] = (url, sha1)")
-    ours = dict(_RELEASE_HUB, ctr=CTR_DATA_HUB).get(name)
-    if DATA_HUB[name] == ours and folder is None:
+    if DATA_HUB[name] == _OURS.get(name) and folder is None:
         if name == 'ctr':
             return ctr_dir()
         if name in RELEASES:
