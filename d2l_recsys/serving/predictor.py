@@ -276,7 +276,8 @@ class Predictor:
         return max(1, CHUNK_ELEMENTS // self.num_items)
 
     def top_items(self, users: Union[Sequence[int], onp.ndarray], k: int,
-                  exclude: str = 'rated'
+                  exclude: str = 'rated',
+                  recent: Optional[onp.ndarray] = None
                   ) -> tuple[onp.ndarray, onp.ndarray]:
         """Top ``k`` item indices of each user index (one chunk's worth).
 
@@ -284,13 +285,15 @@ class Predictor:
             users: 0-based user indices.
             k: items per user.
             exclude: ``'rated'`` or ``'train'`` (module docstring).
+            recent: item indices a sequence-aware model reads instead of
+                the users' latest (``recent_indices``), or None.
 
         Returns:
             ``(items, scores)``, ``(len(users), k)`` each; ``-inf`` scores
             pad users with fewer than ``k`` candidates.
         """
-        return top_k_rows(self._masked_scores(onp.asarray(users), exclude),
-                          k)
+        return top_k_rows(self._masked_scores(onp.asarray(users), exclude,
+                                              recent), k)
 
     def check_k(self, k: int) -> None:
         """Raise ``ValueError`` unless ``1 <= k <= num_items``."""
@@ -337,8 +340,8 @@ class Predictor:
             pop = onp.where(self.known_items, self.popularity, -onp.inf)
             items, scores = top_k_rows(pop[None, :].astype(onp.float64), k)
             return self._entries(items[0], scores[0])
-        items, scores = top_k_rows(self._masked_scores(
-            onp.array([self.user_index(user)]), exclude, recent), k)
+        items, scores = self.top_items([self.user_index(user)], k, exclude,
+                                       recent)
         return self._entries(items[0], scores[0])
 
     def iter_top_k(self, k: int, exclude: str = 'rated') -> Iterator[tuple]:

@@ -19,6 +19,7 @@ from mxnet import gluon, init
 from ..ctr_evaluation import evaluate_ctr
 from ..data.attributes import item_fields, user_fields
 from ..data.ctr import encode_fields, read_ctr
+from ..data.formats import COLUMNS
 from ..data.interactions import rating_arrays
 from ..data.iterators import ArrayIter, ShardOrder
 from ..data.spec import materialize
@@ -104,7 +105,8 @@ def own_columns(data, parts):
     per user in the training data is a user attribute (else one per item:
     an item attribute; else it describes the rating alone, and is not known
     for a pair that was not rated)."""
-    names = [n.strip() for n in data.spec.features.split(',')]
+    # the columns data.tables kept, checked and in the order given
+    names = [n for n in data.train_all.columns if n not in COLUMNS]
     rows = {n: onp.concatenate([p[n].to_numpy() for p in parts])
             for n in names}
     users, items = {}, {}
